@@ -1,0 +1,742 @@
+//! The in-memory engine: the same semantics as Redis, in one process.
+//!
+//! For tests, development and small apps. Everything lives behind one mutex;
+//! time is read from tokio's clock, so tests can pause and advance it.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::{
+    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, JobQuery, Lease,
+    LeaseStatus, Outcome, QueueCounts, WorkerInfo,
+};
+use crate::error::{Error, Result};
+use crate::job::{JobId, JobInfo, JobRecord, JobState};
+use crate::Backend;
+
+const PRIORITIES: usize = 10;
+
+/// The in-memory engine. Cheap to clone (clones share the same store).
+#[derive(Debug, Clone)]
+pub struct MemoryBackend {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Woken when work may have become ready.
+    work: Notify,
+    /// Woken when a job reached a terminal state.
+    done: Notify,
+    base_ms: u64,
+    start: tokio::time::Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    jobs: HashMap<JobId, Entry>,
+    ready: HashMap<String, [VecDeque<JobId>; PRIORITIES]>,
+    /// (due, seq, id)
+    scheduled: BTreeSet<(u64, u64, JobId)>,
+    running: HashSet<JobId>,
+    unique: HashMap<String, JobId>,
+    dependents: HashMap<JobId, Vec<JobId>>,
+    /// (expires, id) of finished jobs
+    expiry: BTreeSet<(u64, JobId)>,
+    workers: HashMap<String, (WorkerInfo, u64)>,
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    info: JobInfo,
+    fence: u64,
+    lease_until: u64,
+    lost: u32,
+    cancel_requested: bool,
+    deps_done: HashSet<JobId>,
+    expires_at: Option<u64>,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        MemoryBackend::new()
+    }
+}
+
+impl MemoryBackend {
+    /// An empty engine.
+    pub fn new() -> Self {
+        let base_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        MemoryBackend {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                work: Notify::new(),
+                done: Notify::new(),
+                base_ms,
+                start: tokio::time::Instant::now(),
+            }),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.shared.base_ms + self.shared.start.elapsed().as_millis() as u64
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent-enough data for an
+        // in-process engine; keep serving rather than poisoning every caller.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn claim_now(&self, req: &ClaimRequest) -> (Vec<Claimed>, Option<u64>) {
+        let now = self.now();
+        let mut st = self.lock();
+        st.promote_due(now);
+        st.expire(now);
+        let mut out = Vec::new();
+        'queues: for queue in &req.queues {
+            let Some(levels) = st.ready.get_mut(queue) else {
+                continue;
+            };
+            let mut ids = Vec::new();
+            for level in levels.iter_mut().rev() {
+                while let Some(id) = level.pop_front() {
+                    ids.push(id);
+                    if ids.len() + out.len() >= req.max {
+                        break;
+                    }
+                }
+                if ids.len() + out.len() >= req.max {
+                    break;
+                }
+            }
+            for id in ids {
+                let lease_until = now + req.lease.as_millis() as u64;
+                let entry = st.jobs.get_mut(&id).expect("ready job has an entry");
+                entry.fence += 1;
+                entry.lease_until = lease_until;
+                entry.info.state = JobState::Running;
+                entry.info.attempts += 1;
+                entry.info.started_at_ms = Some(now);
+                entry.info.progress = 0;
+                out.push(Claimed {
+                    record: entry.info.record.clone(),
+                    attempt: entry.info.attempts,
+                    lost: entry.lost,
+                    lease: Lease {
+                        id: id.clone(),
+                        fence: entry.fence,
+                    },
+                });
+                st.running.insert(id);
+            }
+            if out.len() >= req.max {
+                break 'queues;
+            }
+        }
+        let next_due = st.scheduled.first().map(|(due, _, _)| *due);
+        (out, next_due)
+    }
+}
+
+impl State {
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn push_ready(&mut self, id: JobId) {
+        let entry = self.jobs.get_mut(&id).expect("job exists");
+        entry.info.state = JobState::Queued;
+        entry.info.due_at_ms = None;
+        let level = entry.info.record.priority.min(9) as usize;
+        let queue = entry.info.record.queue.clone();
+        self.ready.entry(queue).or_default()[level].push_back(id);
+    }
+
+    fn schedule(&mut self, id: JobId, due: u64) {
+        let seq = self.next_seq();
+        let entry = self.jobs.get_mut(&id).expect("job exists");
+        entry.info.state = JobState::Scheduled;
+        entry.info.due_at_ms = Some(due);
+        self.scheduled.insert((due, seq, id));
+    }
+
+    fn promote_due(&mut self, now: u64) {
+        while let Some(first) = self.scheduled.first() {
+            if first.0 > now {
+                break;
+            }
+            let (_, _, id) = self.scheduled.pop_first().expect("checked");
+            if self
+                .jobs
+                .get(&id)
+                .is_some_and(|e| e.info.state == JobState::Scheduled)
+            {
+                self.push_ready(id);
+            }
+        }
+    }
+
+    fn expire(&mut self, now: u64) {
+        while let Some(first) = self.expiry.first() {
+            if first.0 > now {
+                break;
+            }
+            let (_, id) = self.expiry.pop_first().expect("checked");
+            if let Some(e) = self.jobs.get(&id) {
+                if e.expires_at.is_some_and(|t| t <= now) {
+                    self.jobs.remove(&id);
+                    self.dependents.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn remove_from_ready(&mut self, id: &JobId) {
+        if let Some(e) = self.jobs.get(id) {
+            let level = e.info.record.priority.min(9) as usize;
+            if let Some(levels) = self.ready.get_mut(&e.info.record.queue) {
+                levels[level].retain(|x| x != id);
+            }
+        }
+    }
+
+    /// Moves a job to a terminal state, releasing its unique key and its
+    /// dependants. Returns whether anything changed.
+    fn terminate(&mut self, id: &JobId, state: JobState, error: Option<String>, now: u64) {
+        let mut stack = vec![(id.clone(), state, error)];
+        while let Some((id, state, error)) = stack.pop() {
+            let Some(entry) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            entry.info.state = state;
+            entry.info.finished_at_ms = Some(now);
+            entry.info.due_at_ms = None;
+            if error.is_some() {
+                entry.info.error = error.clone();
+            }
+            entry.expires_at = match state {
+                JobState::Dead => None,
+                _ => Some(now + entry.info.record.result_ttl_ms),
+            };
+            if let Some(t) = entry.expires_at {
+                self.expiry.insert((t, id.clone()));
+            }
+            let allow_failure = entry.info.record.allow_failure;
+            if let Some(key) = &entry.info.record.unique {
+                if self.unique.get(key) == Some(&id) {
+                    self.unique.remove(key);
+                }
+            }
+            self.running.remove(&id);
+            let dependents = self.dependents.get(&id).cloned().unwrap_or_default();
+            for dep in dependents {
+                let Some(d) = self.jobs.get_mut(&dep) else {
+                    continue;
+                };
+                if d.info.state != JobState::Waiting {
+                    continue;
+                }
+                let releases =
+                    state == JobState::Succeeded || (state == JobState::Dead && allow_failure);
+                if releases {
+                    d.deps_done.insert(id.clone());
+                    if d.deps_done.len() >= d.info.record.deps.len() {
+                        self.release(dep, now);
+                    }
+                } else if state == JobState::Cancelled {
+                    stack.push((dep, JobState::Cancelled, None));
+                } else {
+                    let msg = format!(
+                        "dependency {id} failed: {}",
+                        error.clone().unwrap_or_default()
+                    );
+                    stack.push((dep, JobState::Dead, Some(msg)));
+                }
+            }
+        }
+    }
+
+    /// A job's dependencies are done: queue it, or schedule it if it has a
+    /// time of its own.
+    fn release(&mut self, id: JobId, now: u64) {
+        let due = self.jobs.get(&id).map_or(0, |e| due_time(&e.info.record, now));
+        if due > now {
+            self.schedule(id, due);
+        } else {
+            self.push_ready(id);
+        }
+    }
+}
+
+fn due_time(record: &JobRecord, now: u64) -> u64 {
+    let after_delay = now + record.delay_ms;
+    record.run_at_ms.map_or(after_delay, |at| at.max(after_delay))
+}
+
+impl Backend for MemoryBackend {
+    fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
+        let now = self.now();
+        Box::pin(async move { Ok(now) })
+    }
+
+    fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut out = Vec::with_capacity(jobs.len());
+            let mut woke = false;
+            {
+                let mut st = self.lock();
+                st.expire(now);
+                for record in jobs {
+                    if st.jobs.contains_key(&record.id) {
+                        out.push(Enqueued::Existing(record.id));
+                        continue;
+                    }
+                    if let Some(key) = &record.unique {
+                        if let Some(holder) = st.unique.get(key) {
+                            out.push(Enqueued::Existing(holder.clone()));
+                            continue;
+                        }
+                    }
+                    let id = record.id.clone();
+                    if let Some(key) = &record.unique {
+                        st.unique.insert(key.clone(), id.clone());
+                    }
+                    let deps = record.deps.clone();
+                    let due = due_time(&record, now);
+                    st.jobs.insert(
+                        id.clone(),
+                        Entry {
+                            info: JobInfo::new(record, JobState::Waiting, now),
+                            fence: 0,
+                            lease_until: 0,
+                            lost: 0,
+                            cancel_requested: false,
+                            deps_done: HashSet::new(),
+                            expires_at: None,
+                        },
+                    );
+                    out.push(Enqueued::Created(id.clone()));
+                    if deps.is_empty() {
+                        if due > now {
+                            st.schedule(id, due);
+                        } else {
+                            st.push_ready(id);
+                        }
+                        woke = true;
+                        continue;
+                    }
+                    // Register with each dependency; one already finished
+                    // counts at once, exactly like a later completion.
+                    let mut settled = Vec::new();
+                    for dep in &deps {
+                        st.dependents.entry(dep.clone()).or_default().push(id.clone());
+                        match st.jobs.get(dep) {
+                            Some(d) if d.info.state.is_terminal() => settled.push((
+                                dep.clone(),
+                                d.info.state,
+                                d.info.record.allow_failure,
+                                d.info.error.clone(),
+                            )),
+                            Some(_) => {}
+                            None => settled.push((
+                                dep.clone(),
+                                JobState::Dead,
+                                false,
+                                Some("unknown job".to_owned()),
+                            )),
+                        }
+                    }
+                    for (dep, state, allow_failure, error) in settled {
+                        let waiting = st
+                            .jobs
+                            .get(&id)
+                            .is_some_and(|e| e.info.state == JobState::Waiting);
+                        if !waiting {
+                            break;
+                        }
+                        if state == JobState::Succeeded || (state == JobState::Dead && allow_failure)
+                        {
+                            let entry = st.jobs.get_mut(&id).expect("inserted");
+                            entry.deps_done.insert(dep);
+                            if entry.deps_done.len() >= entry.info.record.deps.len() {
+                                st.release(id.clone(), now);
+                                woke = true;
+                            }
+                        } else if state == JobState::Cancelled {
+                            st.terminate(&id, JobState::Cancelled, None, now);
+                        } else {
+                            let msg =
+                                format!("dependency {dep} failed: {}", error.unwrap_or_default());
+                            st.terminate(&id, JobState::Dead, Some(msg), now);
+                        }
+                    }
+                }
+            }
+            if woke {
+                self.shared.work.notify_waiters();
+            }
+            Ok(out)
+        })
+    }
+
+    fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claimed>>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + req.wait;
+            loop {
+                let notified = self.shared.work.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let (claimed, next_due) = self.claim_now(req);
+                let now_instant = tokio::time::Instant::now();
+                if !claimed.is_empty() || now_instant >= deadline {
+                    return Ok(claimed);
+                }
+                let mut wake_at = deadline;
+                if let Some(due) = next_due {
+                    let wait_ms = due.saturating_sub(self.now());
+                    wake_at = wake_at.min(now_instant + Duration::from_millis(wait_ms.max(1)));
+                }
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(wake_at) => {}
+                }
+            }
+        })
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        leases: &'a [Lease],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut st = self.lock();
+            Ok(leases
+                .iter()
+                .map(|l| match st.jobs.get_mut(&l.id) {
+                    Some(e) if e.fence == l.fence && e.info.state == JobState::Running => {
+                        e.lease_until = now + lease.as_millis() as u64;
+                        if e.cancel_requested {
+                            LeaseStatus::CancelRequested
+                        } else {
+                            LeaseStatus::Held
+                        }
+                    }
+                    _ => LeaseStatus::Lost,
+                })
+                .collect())
+        })
+    }
+
+    fn finish<'a>(&'a self, batch: &'a [Finish]) -> BoxFuture<'a, Result<Vec<bool>>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut applied = Vec::with_capacity(batch.len());
+            let (mut woke_work, mut woke_done) = (false, false);
+            {
+                let mut st = self.lock();
+                for Finish { lease, outcome } in batch {
+                    let lease = lease.clone();
+                    let current = st.jobs.get(&lease.id).is_some_and(|e| {
+                        e.fence == lease.fence && e.info.state == JobState::Running
+                    });
+                    if !current {
+                        applied.push(false);
+                        continue;
+                    }
+                    applied.push(true);
+                    st.running.remove(&lease.id);
+                    match outcome {
+                        Outcome::Succeeded { result } => {
+                            let e = st.jobs.get_mut(&lease.id).expect("checked");
+                            e.info.result = Some(result.clone());
+                            e.info.progress = 100;
+                            st.terminate(&lease.id, JobState::Succeeded, None, now);
+                            woke_done = true;
+                            woke_work = true;
+                        }
+                        Outcome::Retry { delay, error } => {
+                            let e = st.jobs.get_mut(&lease.id).expect("checked");
+                            e.info.error = Some(error.clone());
+                            st.schedule(lease.id, now + delay.as_millis() as u64);
+                            woke_work = true;
+                        }
+                        Outcome::Dead { error } => {
+                            st.terminate(&lease.id, JobState::Dead, Some(error.clone()), now);
+                            woke_done = true;
+                        }
+                        Outcome::Cancelled => {
+                            st.terminate(&lease.id, JobState::Cancelled, None, now);
+                            woke_done = true;
+                        }
+                        Outcome::Released => {
+                            let e = st.jobs.get_mut(&lease.id).expect("checked");
+                            e.info.attempts = e.info.attempts.saturating_sub(1);
+                            st.push_ready(lease.id);
+                            woke_work = true;
+                        }
+                    }
+                }
+            }
+            if woke_work {
+                self.shared.work.notify_waiters();
+            }
+            if woke_done {
+                self.shared.done.notify_waiters();
+            }
+            Ok(applied)
+        })
+    }
+
+    fn reap(&self) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(async move {
+            let now = self.now();
+            let n = {
+                let mut st = self.lock();
+                let expired: Vec<JobId> = st
+                    .running
+                    .iter()
+                    .filter(|id| st.jobs.get(*id).is_some_and(|e| e.lease_until <= now))
+                    .cloned()
+                    .collect();
+                for id in &expired {
+                    st.running.remove(id);
+                    let e = st.jobs.get_mut(id).expect("running job exists");
+                    e.info.attempts = e.info.attempts.saturating_sub(1);
+                    e.lost += 1;
+                    e.info.error = Some("lease expired (the worker died or stalled)".to_owned());
+                    st.push_ready(id.clone());
+                }
+                expired.len()
+            };
+            if n > 0 {
+                self.shared.work.notify_waiters();
+            }
+            Ok(n)
+        })
+    }
+
+    fn progress<'a>(&'a self, lease: &'a Lease, percent: u8) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut st = self.lock();
+            if let Some(e) = st.jobs.get_mut(&lease.id) {
+                if e.fence == lease.fence && e.info.state == JobState::Running {
+                    e.info.progress = percent.min(100);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut st = self.lock();
+            st.expire(now);
+            Ok(ids
+                .iter()
+                .map(|id| st.jobs.get(id).map(|e| e.info.clone()))
+                .collect())
+        })
+    }
+
+    fn wait<'a>(
+        &'a self,
+        id: &'a JobId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<JobInfo>>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let notified = self.shared.done.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let info = self.lock().jobs.get(id).map(|e| e.info.clone());
+                match info {
+                    None => return Ok(None),
+                    Some(info) if info.state.is_terminal() => return Ok(Some(info)),
+                    Some(info) => {
+                        if tokio::time::Instant::now() >= deadline {
+                            return Ok(Some(info));
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(deadline) => {}
+                }
+            }
+        })
+    }
+
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
+        Box::pin(async move {
+            let now = self.now();
+            let outcome = {
+                let mut st = self.lock();
+                let state = st
+                    .jobs
+                    .get(id)
+                    .map(|e| e.info.state)
+                    .ok_or_else(|| Error::UnknownJob(id.clone()))?;
+                match state {
+                    JobState::Running => {
+                        st.jobs.get_mut(id).expect("exists").cancel_requested = true;
+                        CancelOutcome::Requested
+                    }
+                    s if s.is_terminal() => CancelOutcome::AlreadyFinished(s),
+                    _ => {
+                        st.remove_from_ready(id);
+                        st.terminate(id, JobState::Cancelled, None, now);
+                        CancelOutcome::Cancelled
+                    }
+                }
+            };
+            if outcome == CancelOutcome::Cancelled {
+                self.shared.done.notify_waiters();
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            let mut found: Vec<&JobInfo> = st
+                .jobs
+                .values()
+                .map(|e| &e.info)
+                .filter(|i| query.state.is_none_or(|s| i.state == s))
+                .filter(|i| query.queue.as_ref().is_none_or(|q| &i.record.queue == q))
+                .collect();
+            found.sort_by(|a, b| {
+                (a.enqueued_at_ms, &a.record.id).cmp(&(b.enqueued_at_ms, &b.record.id))
+            });
+            Ok(found
+                .into_iter()
+                .skip(query.offset)
+                .take(query.effective_limit())
+                .cloned()
+                .collect())
+        })
+    }
+
+    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let ok = {
+                let mut st = self.lock();
+                let Some(e) = st.jobs.get_mut(id) else {
+                    return Err(Error::UnknownJob(id.clone()));
+                };
+                if !matches!(e.info.state, JobState::Dead | JobState::Cancelled) {
+                    return Ok(false);
+                }
+                e.info.attempts = 0;
+                e.lost = 0;
+                e.cancel_requested = false;
+                e.expires_at = None;
+                e.info.finished_at_ms = None;
+                if let Some(key) = e.info.record.unique.clone() {
+                    st.unique.insert(key, id.clone());
+                }
+                st.push_ready(id.clone());
+                true
+            };
+            self.shared.work.notify_waiters();
+            Ok(ok)
+        })
+    }
+
+    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut st = self.lock();
+            let doomed: Vec<JobId> = st
+                .jobs
+                .values()
+                .filter(|e| {
+                    e.info.record.queue == queue
+                        && matches!(
+                            e.info.state,
+                            JobState::Waiting | JobState::Scheduled | JobState::Queued
+                        )
+                })
+                .map(|e| e.info.record.id.clone())
+                .collect();
+            if let Some(levels) = st.ready.get_mut(queue) {
+                levels.iter_mut().for_each(VecDeque::clear);
+            }
+            for id in &doomed {
+                st.terminate(id, JobState::Cancelled, Some("purged".to_owned()), now);
+                st.jobs.remove(id);
+            }
+            Ok(doomed.len() as u64)
+        })
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            let mut by_queue: HashMap<&str, QueueCounts> = HashMap::new();
+            for e in st.jobs.values() {
+                let q = e.info.record.queue.as_str();
+                by_queue
+                    .entry(q)
+                    .or_insert_with(|| QueueCounts::new(q))
+                    .bump(e.info.state);
+            }
+            let mut out: Vec<QueueCounts> = by_queue.into_values().collect();
+            out.sort_by(|a, b| a.queue.cmp(&b.queue));
+            Ok(out)
+        })
+    }
+
+    fn register_worker<'a>(
+        &'a self,
+        info: &'a WorkerInfo,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut info = info.clone();
+            info.last_seen_ms = now;
+            self.lock()
+                .workers
+                .insert(info.id.clone(), (info, now + ttl.as_millis() as u64));
+            Ok(())
+        })
+    }
+
+    fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.lock().workers.remove(id);
+            Ok(())
+        })
+    }
+
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut st = self.lock();
+            st.workers.retain(|_, (_, until)| *until > now);
+            let mut out: Vec<WorkerInfo> = st.workers.values().map(|(w, _)| w.clone()).collect();
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(out)
+        })
+    }
+}

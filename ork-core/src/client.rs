@@ -1,0 +1,159 @@
+//! The client: enqueue calls, look jobs up, build workers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::backend::{Backend, CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
+use crate::call::Call;
+use crate::codec::Codec;
+use crate::error::Result;
+use crate::handle::JobHandle;
+use crate::job::{JobId, JobInfo, JobState};
+use crate::worker::Worker;
+use crate::MemoryBackend;
+
+/// The entry point: a handle to an engine (memory or Redis). Cheap to clone;
+/// share one per process.
+#[derive(Clone)]
+pub struct Ork {
+    backend: Arc<dyn Backend>,
+    codec: Codec,
+}
+
+impl fmt::Debug for Ork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ork")
+            .field("backend", &self.backend)
+            .field("codec", &self.codec)
+            .finish()
+    }
+}
+
+impl Ork {
+    /// An in-process engine: nothing to install, the same semantics as Redis.
+    /// Jobs live as long as the process.
+    pub fn memory() -> Self {
+        Ork::with_backend(MemoryBackend::new())
+    }
+
+    /// A client on any backend.
+    pub fn with_backend(backend: impl Backend) -> Self {
+        Ork::from_arc(Arc::new(backend))
+    }
+
+    /// A client on a shared backend.
+    pub fn from_arc(backend: Arc<dyn Backend>) -> Self {
+        Ork {
+            backend,
+            codec: Codec::default(),
+        }
+    }
+
+    /// Encodes arguments of calls enqueued from now on with `codec`
+    /// (workers read any codec).
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The codec new calls are encoded with.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Enqueues a call; the handle gives its typed result.
+    ///
+    /// With `.unique(key)`, if a job with that key is queued or running, no
+    /// job is added and the handle is that job's.
+    pub async fn enqueue<T: DeserializeOwned>(&self, call: Call<T>) -> Result<JobHandle<T>> {
+        let record = call.into_record(self.codec)?;
+        let out = self.backend.enqueue(vec![record]).await?;
+        let id = out
+            .into_iter()
+            .next()
+            .map(|e| e.id().clone())
+            .expect("one outcome per record");
+        Ok(JobHandle::new(id, self.backend.clone()))
+    }
+
+    /// Enqueues many calls in one batch (one round trip on Redis).
+    pub async fn enqueue_many<T: DeserializeOwned>(
+        &self,
+        calls: impl IntoIterator<Item = Call<T>>,
+    ) -> Result<Vec<JobHandle<T>>> {
+        let records = calls
+            .into_iter()
+            .map(|c| c.into_record(self.codec))
+            .collect::<Result<Vec<_>>>()?;
+        let out = self.backend.enqueue(records).await?;
+        Ok(out
+            .into_iter()
+            .map(|e| JobHandle::new(e.id().clone(), self.backend.clone()))
+            .collect())
+    }
+
+    /// A handle to an existing job, from its id (the output type is the
+    /// caller's word).
+    pub fn handle<T: DeserializeOwned>(&self, id: impl Into<JobId>) -> JobHandle<T> {
+        JobHandle::new(id.into(), self.backend.clone())
+    }
+
+    /// A worker pool builder on this engine.
+    pub fn worker(&self) -> Worker {
+        Worker::new(self.backend.clone())
+    }
+
+    /// Everything known about a job, or `None`.
+    pub async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
+        Ok(self
+            .backend
+            .jobs(std::slice::from_ref(id))
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Lists jobs.
+    pub async fn list(&self, query: &JobQuery) -> Result<Vec<JobInfo>> {
+        self.backend.list(query).await
+    }
+
+    /// The dead letters (jobs that failed for good), oldest first, up to `limit`.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<JobInfo>> {
+        self.backend
+            .list(&JobQuery::state(JobState::Dead).page(0, limit))
+            .await
+    }
+
+    /// Queues a dead (or cancelled) job again, with a fresh attempt count.
+    pub async fn retry(&self, id: &JobId) -> Result<bool> {
+        self.backend.retry(id).await
+    }
+
+    /// Cancels a job that has not started (or asks a running one to stop).
+    pub async fn cancel(&self, id: &JobId) -> Result<CancelOutcome> {
+        self.backend.cancel(id).await
+    }
+
+    /// Deletes every job not yet started in `queue`; returns how many.
+    pub async fn purge(&self, queue: &str) -> Result<u64> {
+        self.backend.purge(queue).await
+    }
+
+    /// Counts per queue and state.
+    pub async fn counts(&self) -> Result<Vec<QueueCounts>> {
+        self.backend.counts().await
+    }
+
+    /// The live workers.
+    pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        self.backend.workers().await
+    }
+}

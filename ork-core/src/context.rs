@@ -1,0 +1,174 @@
+//! The Context a task may take as its first parameter.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Backend, Lease};
+use crate::codec::Codec;
+use crate::job::JobId;
+
+/// The app's state, by type (given to the worker with `.state(x)`).
+#[derive(Default, Clone)]
+pub struct StateMap {
+    map: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for StateMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateMap")
+            .field("len", &self.map.len())
+            .finish()
+    }
+}
+
+impl StateMap {
+    /// Adds (or replaces) the value of type `T`.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.map.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The value of type `T`, if one was given.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.map.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+}
+
+/// What a running task knows about its job, and what it can do.
+///
+/// Take it as the first parameter of a task: `async fn f(ctx: Context, ..)`.
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    job_id: JobId,
+    task: &'static str,
+    attempt: u32,
+    codec: Codec,
+    cancel: CancellationToken,
+    state: Arc<StateMap>,
+    runtime: Option<(Arc<dyn Backend>, Lease)>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("job_id", &self.inner.job_id)
+            .field("task", &self.inner.task)
+            .field("attempt", &self.inner.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context for a claimed job (built by the worker).
+    pub(crate) fn for_attempt(
+        task: &'static str,
+        attempt: u32,
+        codec: Codec,
+        cancel: CancellationToken,
+        state: Arc<StateMap>,
+        backend: Arc<dyn Backend>,
+        lease: Lease,
+    ) -> Self {
+        Context {
+            inner: Arc::new(Inner {
+                job_id: lease.id.clone(),
+                task,
+                attempt,
+                codec,
+                cancel,
+                state,
+                runtime: Some((backend, lease)),
+            }),
+        }
+    }
+
+    /// A context outside any worker, to call a task function directly (in a
+    /// unit test, say). Progress goes nowhere; `state` has what is given here.
+    pub fn detached(state: StateMap) -> Self {
+        Context {
+            inner: Arc::new(Inner {
+                job_id: JobId::new(),
+                task: "detached",
+                attempt: 1,
+                codec: Codec::default(),
+                cancel: CancellationToken::new(),
+                state: Arc::new(state),
+                runtime: None,
+            }),
+        }
+    }
+
+    /// This job's id.
+    pub fn job_id(&self) -> &JobId {
+        &self.inner.job_id
+    }
+
+    /// The task's registered name.
+    pub fn task_name(&self) -> &'static str {
+        self.inner.task
+    }
+
+    /// This attempt's number, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The codec of this job's payload.
+    pub fn codec(&self) -> Codec {
+        self.inner.codec
+    }
+
+    /// Cancelled when the job is cancelled, times out, or the worker shuts
+    /// down past its grace period. Long tasks should check it or select on
+    /// [`CancellationToken::cancelled`].
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
+
+    /// Whether the job was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled()
+    }
+
+    /// Reports progress, 0 to 100 (shown by `ork` and the dashboard). Sent in
+    /// the background; never fails the task.
+    pub fn progress(&self, percent: u8) {
+        let percent = percent.min(100);
+        if let Some((backend, lease)) = &self.inner.runtime {
+            let backend = backend.clone();
+            let lease = lease.clone();
+            tokio::spawn(async move {
+                if let Err(e) = backend.progress(&lease, percent).await {
+                    tracing::debug!(error = %e, "progress not recorded");
+                }
+            });
+        }
+    }
+
+    /// The app's state of type `T`, as given to the worker with `.state(x)`.
+    ///
+    /// # Panics
+    /// When the worker was given no state of this type (the panic fails the
+    /// attempt with a message that says so). See [`Context::try_state`].
+    pub fn state<T: Send + Sync + 'static>(&self) -> &T {
+        match self.try_state::<T>() {
+            Some(v) => v,
+            None => panic!(
+                "no state of type `{}` was given to the worker (call `.state(value)` on the worker builder)",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
+    /// The app's state of type `T`, if the worker has one.
+    pub fn try_state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.state.get::<T>()
+    }
+}

@@ -1,0 +1,96 @@
+//! The crate's error type.
+
+use std::fmt;
+
+use crate::job::JobId;
+
+/// Everything that can go wrong when using ork.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Arguments or a result could not be encoded or decoded.
+    #[error("codec error: {0}")]
+    Codec(String),
+    /// The job ran and failed; the message is the task's own.
+    #[error("job {id} failed: {message}")]
+    JobFailed {
+        /// The failed job.
+        id: JobId,
+        /// What the task (or the engine) said.
+        message: String,
+    },
+    /// The job was cancelled before it produced a result.
+    #[error("job {0} was cancelled")]
+    Cancelled(JobId),
+    /// No job with this id exists (never enqueued, or its record expired).
+    #[error("no job with id {0}")]
+    UnknownJob(JobId),
+    /// The payload is larger than the backend accepts.
+    #[error("payload of {size} bytes is over the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The encoded payload's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// An argument was not valid (a bad option, a malformed duration or schedule).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// Waiting for something took longer than allowed.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The backend (storage) failed.
+    #[error("backend error: {0}")]
+    Backend(String),
+}
+
+impl Error {
+    /// Whether trying again later may succeed (a backend hiccup), as opposed
+    /// to an error that will repeat (bad input, a failed job).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Backend(_) | Error::Timeout(_))
+    }
+
+    /// Builds a backend error from anything displayable.
+    pub fn backend(e: impl fmt::Display) -> Self {
+        Error::Backend(e.to_string())
+    }
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error a task returns: its message, as the task's own error displayed it.
+///
+/// Any `E: Display` converts into it, so tasks may return `anyhow::Result`,
+/// `ork::Result`, or a `Result` with their own error enum.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskError {
+    /// The message (for `anyhow`, the whole chain).
+    pub message: String,
+}
+
+impl TaskError {
+    /// A task error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        TaskError {
+            message: message.into(),
+        }
+    }
+
+    /// Builds a task error from any displayable error, with its alternate
+    /// form (`{:#}`), which for `anyhow` includes the causes.
+    pub fn from_display<E: fmt::Display + ?Sized>(e: &E) -> Self {
+        TaskError {
+            message: format!("{e:#}"),
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TaskError {}

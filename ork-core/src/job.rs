@@ -1,0 +1,268 @@
+//! The job record: what a backend stores for each enqueued call.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::Codec;
+use crate::retry::Backoff;
+
+/// A job's id: 26 characters, sortable by creation time (ULID layout:
+/// 48 bits of milliseconds then 80 random bits, Crockford base32).
+///
+/// Ids of sub-tasks and workflow nodes are derived from their parent's id
+/// (`parent.3`), so they are stable across re-runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+impl JobId {
+    /// A fresh, random id.
+    pub fn new() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u128)
+            .unwrap_or(0);
+        let random = fastrand::u128(..) & ((1u128 << 80) - 1);
+        let mut value = (millis << 80) | random;
+        let mut out = [0u8; 26];
+        for slot in out.iter_mut().rev() {
+            *slot = CROCKFORD[(value & 31) as usize];
+            value >>= 5;
+        }
+        JobId(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// The id of the `index`-th child of this job (sub-tasks, workflow nodes).
+    pub fn child(&self, index: usize) -> JobId {
+        JobId(format!("{}.{index}", self.0))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        JobId::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for JobId {
+    fn from(s: String) -> Self {
+        JobId(s)
+    }
+}
+
+impl From<&str> for JobId {
+    fn from(s: &str) -> Self {
+        JobId(s.to_owned())
+    }
+}
+
+/// Where a job is in its life.
+///
+/// ```text
+/// Waiting ──(deps done)──▶ Queued ◀──(retry due / lease expired / handed back)──┐
+/// Scheduled ──(due)──────▶ Queued ──claim──▶ Running ──▶ Succeeded               │
+///                                               ├──────▶ Scheduled (retry) ─────┘
+///                                               └──────▶ Dead (retries spent, bad input)
+/// Waiting | Scheduled | Queued ──cancel──▶ Cancelled
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum JobState {
+    /// Waiting for other jobs (workflow dependencies) to finish.
+    Waiting,
+    /// Waiting for its time (delayed, or a retry's backoff).
+    Scheduled,
+    /// Ready to be claimed by a worker.
+    Queued,
+    /// Claimed by a worker that holds its lease.
+    Running,
+    /// Finished with a result.
+    Succeeded,
+    /// Failed for good: in the dead letters.
+    Dead,
+    /// Cancelled before it ran.
+    Cancelled,
+}
+
+impl JobState {
+    /// Whether the job will not change any more (unless retried by hand).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Dead | JobState::Cancelled
+        )
+    }
+
+    /// Lower-case name, as shown by tools.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Waiting => "waiting",
+            JobState::Scheduled => "scheduled",
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the lower-case name.
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "waiting" => JobState::Waiting,
+            "scheduled" => JobState::Scheduled,
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "dead" => JobState::Dead,
+            "cancelled" => JobState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Every state, in life order.
+    pub const ALL: [JobState; 7] = [
+        JobState::Waiting,
+        JobState::Scheduled,
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Dead,
+        JobState::Cancelled,
+    ];
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything needed to run a job, as written at enqueue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobRecord {
+    /// The job's id.
+    pub id: JobId,
+    /// The registered task name.
+    pub task: String,
+    /// The queue it waits in.
+    pub queue: String,
+    /// Encoded arguments.
+    pub payload: Vec<u8>,
+    /// The codec of `payload` (and of the result).
+    pub codec: Codec,
+    /// 0 to 9; higher runs first within a queue.
+    pub priority: u8,
+    /// How many times a failed attempt is retried.
+    pub retries: u32,
+    /// Delay between attempts.
+    pub backoff: Backoff,
+    /// The most one attempt may take, in milliseconds (0: no limit).
+    pub timeout_ms: u64,
+    /// How long the result and the finished record are kept, in milliseconds.
+    pub result_ttl_ms: u64,
+    /// At most one job with this key is queued or running at a time.
+    pub unique: Option<String>,
+    /// Run no earlier than this long after enqueue (judged on the backend's clock).
+    pub delay_ms: u64,
+    /// Run no earlier than this Unix time in milliseconds.
+    pub run_at_ms: Option<u64>,
+    /// Jobs that must finish before this one is queued (workflow edges).
+    pub deps: Vec<JobId>,
+    /// When this job fails for good, its dependants still run (and see the error).
+    pub allow_failure: bool,
+    /// The workflow this job belongs to, if any.
+    pub workflow: Option<JobId>,
+    /// The job that spawned this one, if any.
+    pub parent: Option<JobId>,
+}
+
+impl JobRecord {
+    /// A record with defaults for everything but the task, queue and payload.
+    pub fn new(task: impl Into<String>, payload: Vec<u8>) -> Self {
+        JobRecord {
+            id: JobId::new(),
+            task: task.into(),
+            queue: crate::DEFAULT_QUEUE.to_owned(),
+            payload,
+            codec: Codec::default(),
+            priority: 0,
+            retries: 0,
+            backoff: Backoff::default(),
+            timeout_ms: 0,
+            result_ttl_ms: crate::DEFAULT_RESULT_TTL.as_millis() as u64,
+            unique: None,
+            delay_ms: 0,
+            run_at_ms: None,
+            deps: Vec::new(),
+            allow_failure: false,
+            workflow: None,
+            parent: None,
+        }
+    }
+
+    /// The per-attempt timeout, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        (self.timeout_ms > 0).then(|| Duration::from_millis(self.timeout_ms))
+    }
+}
+
+/// A job as seen from outside: its record plus what happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct JobInfo {
+    /// What was enqueued.
+    pub record: JobRecord,
+    /// Where it is now.
+    pub state: JobState,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// The last error, if any attempt failed.
+    pub error: Option<String>,
+    /// The encoded result, once succeeded.
+    pub result: Option<Vec<u8>>,
+    /// Last reported progress, 0 to 100.
+    pub progress: u8,
+    /// When it was enqueued (Unix ms, backend clock).
+    pub enqueued_at_ms: u64,
+    /// When the current or last attempt started.
+    pub started_at_ms: Option<u64>,
+    /// When it reached a terminal state.
+    pub finished_at_ms: Option<u64>,
+    /// When it is due, while scheduled.
+    pub due_at_ms: Option<u64>,
+}
+
+impl JobInfo {
+    /// A fresh info for a record just stored.
+    pub fn new(record: JobRecord, state: JobState, now_ms: u64) -> Self {
+        JobInfo {
+            record,
+            state,
+            attempts: 0,
+            error: None,
+            result: None,
+            progress: 0,
+            enqueued_at_ms: now_ms,
+            started_at_ms: None,
+            finished_at_ms: None,
+            due_at_ms: None,
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The core of [ork](https://docs.rs/ork): tasks, calls and handles, the codec,
+//! the worker pool, the [`Backend`] trait and the in-memory engine.
+//!
+//! Users depend on the `ork` facade crate; this crate's items are re-exported
+//! there. Layers only look down: errors and the codec; the job record; the
+//! backend trait and the memory engine; tasks, calls and the context; the
+//! worker pool; the client [`Ork`] on top.
+
+pub mod backend;
+pub mod call;
+pub mod client;
+pub mod codec;
+#[doc(hidden)]
+pub mod checks;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod context;
+pub mod error;
+pub mod handle;
+pub mod job;
+pub mod retry;
+pub mod task;
+pub mod time;
+pub mod worker;
+
+use std::time::Duration;
+
+pub use backend::{memory::MemoryBackend, Backend};
+pub use call::Call;
+pub use client::Ork;
+pub use codec::Codec;
+pub use context::{Context, StateMap};
+pub use error::{Error, Result, TaskError};
+pub use handle::JobHandle;
+pub use job::{JobId, JobInfo, JobRecord, JobState};
+pub use retry::Backoff;
+pub use task::{Task, TaskEntry, TaskOptions};
+pub use time::DurationExt;
+pub use tokio_util::sync::CancellationToken;
+pub use worker::{Worker, WorkerHandle};
+
+/// The queue of tasks that name none.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// How long results and finished jobs are kept when the task says nothing.
+pub const DEFAULT_RESULT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}

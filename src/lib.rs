@@ -1,0 +1,50 @@
+//! # ork
+//!
+//! Background jobs, workflows and periodic tasks for Rust services.
+//!
+//! ```no_run
+//! use ork::prelude::*;
+//!
+//! #[ork::task]
+//! async fn add(x: i64, y: i64) -> ork::Result<i64> {
+//!     Ok(x + y)
+//! }
+//!
+//! # async fn demo() -> ork::Result<()> {
+//! let ork = Ork::memory();
+//! let worker = ork.worker().concurrency(8).start()?;
+//! let job = ork.enqueue(add::call(1, 2)).await?;
+//! assert_eq!(job.result().await?, 3);
+//! worker.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Tasks register themselves: every `#[ork::task]` linked into the binary is
+//! known to its workers. See the README for the tour.
+
+#[doc(inline)]
+pub use ork_core::{
+    backend, codec, job, retry, Backend, Backoff, Call, CancellationToken, Codec, Context,
+    DurationExt, Error, JobHandle, JobId, JobInfo, JobState, MemoryBackend, Ork, Result, StateMap,
+    Task, TaskError, TaskOptions, Worker, WorkerHandle,
+};
+
+/// Marks an `async fn` (or a plain `fn`) as a task. See the crate docs.
+#[doc(inline)]
+pub use ork_macros::task;
+
+/// The names most programs need: `use ork::prelude::*;`.
+pub mod prelude {
+    #[doc(no_inline)]
+    pub use ork_core::{Context, DurationExt, JobHandle, Ork};
+}
+
+/// Used by the code `#[ork::task]` generates; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use ork_core::__private::inventory;
+    pub use ork_core::backend::BoxFuture;
+    pub use ork_core::task::{run_blocking, RunFn, TaskEntry};
+    pub use ork_core::{Backoff, Call, Context, Task, TaskError, TaskOptions};
+    pub use std::time::Duration;
+}
