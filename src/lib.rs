@@ -24,19 +24,29 @@
 
 #[doc(inline)]
 pub use ork_core::{
-    backend, codec, job, retry, Backend, Backoff, Call, CancellationToken, Codec, Context,
-    DurationExt, Error, JobHandle, JobId, JobInfo, JobState, MemoryBackend, Ork, Result, StateMap,
-    Task, TaskError, TaskOptions, Worker, WorkerHandle,
+    backend, codec, job, retry, workflow, Backend, Backoff, Call, CancellationToken, Codec,
+    Context, DurationExt, Error, JobHandle, JobId, JobInfo, JobState, MemoryBackend, Node, Ork,
+    Result, StateMap, Task, TaskError, TaskOptions, Worker, WorkerHandle, Workflow,
+    WorkflowHandle, WorkflowState,
 };
 
 /// Marks an `async fn` (or a plain `fn`) as a task. See the crate docs.
 #[doc(inline)]
 pub use ork_macros::task;
 
+// The Redis engine: `RedisBackend` and its builder, and `RedisExt`
+// for `Ork::redis(url).await?`.
+#[cfg(feature = "redis")]
+#[doc(inline)]
+pub use ork_redis::{RedisBackend, RedisBackendBuilder, RedisExt};
+
 /// The names most programs need: `use ork::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "redis")]
     #[doc(no_inline)]
-    pub use ork_core::{Context, DurationExt, JobHandle, Ork};
+    pub use ork_redis::RedisExt;
+    #[doc(no_inline)]
+    pub use ork_core::{Context, DurationExt, JobHandle, Node, Ork, Workflow};
 }
 
 /// Used by the code `#[ork::task]` generates; not a public API.
@@ -44,7 +54,9 @@ pub mod prelude {
 pub mod __private {
     pub use ork_core::__private::inventory;
     pub use ork_core::backend::BoxFuture;
+    pub use ork_core::checks;
     pub use ork_core::task::{run_blocking, RunFn, TaskEntry};
+    pub use ork_core::workflow::IntoInput;
     pub use ork_core::{Backoff, Call, Context, Task, TaskError, TaskOptions};
     pub use std::time::Duration;
 }

@@ -7,13 +7,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::codec::Codec;
-use crate::error::Result;
-use crate::job::{JobId, JobRecord};
+use crate::error::{Error, Result};
+use crate::job::{ArgSpec, JobId, JobRecord};
 use crate::task::{Task, TaskOptions};
+use crate::workflow::{InputSpec, NodeRef};
 
-/// Arguments that can encode themselves with any codec (type erasure for
-/// [`Call`]).
-trait EncodeArgs: Send + Sync {
+/// A value that can encode itself with any codec (type erasure for
+/// [`Call`] arguments and workflow inputs).
+pub trait EncodeArgs: Send + Sync {
+    /// Encodes the value.
     fn encode(&self, codec: Codec) -> Result<Vec<u8>>;
 }
 
@@ -30,9 +32,15 @@ impl<A: Serialize + Send + Sync> EncodeArgs for A {
 #[must_use = "a call does nothing until it is enqueued"]
 pub struct Call<T> {
     options: &'static TaskOptions,
-    args: Box<dyn EncodeArgs>,
+    args: Args,
     overrides: CallOptions,
     _output: PhantomData<fn() -> T>,
+}
+
+/// The arguments of a call: all known now, or some read from workflow nodes.
+enum Args {
+    Encoded(Box<dyn EncodeArgs>),
+    Inputs(Vec<InputSpec>),
 }
 
 /// Options set on one call.
@@ -66,9 +74,54 @@ impl<T> Call<T> {
     {
         Call {
             options: &K::OPTIONS,
-            args: Box::new(args),
+            args: Args::Encoded(Box::new(args)),
             overrides: CallOptions::default(),
             _output: PhantomData,
+        }
+    }
+
+    /// A call of task `K` whose arguments may read workflow nodes (used by
+    /// the generated `task::flow(..)` constructor).
+    pub fn from_inputs<K>(inputs: Vec<InputSpec>) -> Self
+    where
+        K: Task<Output = T>,
+    {
+        Call {
+            options: &K::OPTIONS,
+            args: Args::Inputs(inputs),
+            overrides: CallOptions::default(),
+            _output: PhantomData,
+        }
+    }
+
+    /// The same call with its output type forgotten (workflow nodes).
+    pub(crate) fn erase(self) -> Call<()> {
+        Call {
+            options: self.options,
+            args: self.args,
+            overrides: self.overrides,
+            _output: PhantomData,
+        }
+    }
+
+    /// Rewrites the workflow nodes the arguments read (nested workflows).
+    pub(crate) fn remap_nodes(&mut self, f: &dyn Fn(&mut NodeRef)) {
+        if let Args::Inputs(inputs) = &mut self.args {
+            for input in inputs {
+                match input {
+                    InputSpec::Output(n) | InputSpec::OutputOrError(n) => f(n),
+                    InputSpec::All(ns) => ns.iter_mut().for_each(f),
+                    InputSpec::Value(_) | InputSpec::Item => {}
+                }
+            }
+        }
+    }
+
+    /// The workflow nodes the arguments read.
+    pub(crate) fn node_refs(&self) -> Vec<NodeRef> {
+        match &self.args {
+            Args::Encoded(_) => Vec::new(),
+            Args::Inputs(inputs) => inputs.iter().flat_map(InputSpec::nodes).collect(),
         }
     }
 
@@ -127,8 +180,62 @@ impl<T> Call<T> {
     }
 
     /// Turns the call into the record a backend stores.
+    ///
+    /// # Errors
+    /// A codec error, or arguments that read workflow nodes (such a call
+    /// belongs in a [`Workflow`](crate::workflow::Workflow)).
     pub fn into_record(self, codec: Codec) -> Result<JobRecord> {
-        let payload = self.args.encode(codec)?;
+        self.into_record_with(codec, &|_| None)
+    }
+
+    /// Like [`into_record`](Self::into_record), resolving workflow nodes to
+    /// their job ids with `resolve`.
+    pub(crate) fn into_record_with(
+        self,
+        codec: Codec,
+        resolve: &dyn Fn(NodeRef) -> Option<JobId>,
+    ) -> Result<JobRecord> {
+        let name = self.options.name;
+        let unresolved = || {
+            Error::Invalid(format!(
+                "a call of `{name}` reads the output of a workflow node: add it to that Workflow"
+            ))
+        };
+        let (payload, inputs) = match &self.args {
+            Args::Encoded(args) => (args.encode(codec)?, Vec::new()),
+            Args::Inputs(specs) => {
+                let mut inputs = Vec::with_capacity(specs.len());
+                for spec in specs {
+                    inputs.push(match spec {
+                        InputSpec::Value(v) => ArgSpec::Value(v.encode(codec)?),
+                        InputSpec::Output(n) => {
+                            ArgSpec::Output(resolve(*n).ok_or_else(unresolved)?)
+                        }
+                        InputSpec::OutputOrError(n) => {
+                            ArgSpec::OutputOrError(resolve(*n).ok_or_else(unresolved)?)
+                        }
+                        InputSpec::All(ns) => ArgSpec::All(
+                            ns.iter()
+                                .map(|n| resolve(*n).ok_or_else(unresolved))
+                                .collect::<Result<_>>()?,
+                        ),
+                        InputSpec::Item => ArgSpec::Item,
+                    });
+                }
+                if inputs.iter().all(|i| matches!(i, ArgSpec::Value(_))) {
+                    let parts: Vec<&[u8]> = inputs
+                        .iter()
+                        .map(|i| match i {
+                            ArgSpec::Value(v) => v.as_slice(),
+                            _ => unreachable!("checked: values only"),
+                        })
+                        .collect();
+                    (codec.tuple(&parts), Vec::new())
+                } else {
+                    (Vec::new(), inputs)
+                }
+            }
+        };
         let o = self.options;
         let c = self.overrides;
         let mut record = JobRecord::new(o.name, payload);
@@ -136,6 +243,7 @@ impl<T> Call<T> {
             record.id = id;
         }
         record.codec = codec;
+        record.inputs = inputs;
         record.queue = c.queue.unwrap_or_else(|| o.queue.to_owned());
         record.priority = c.priority.unwrap_or(o.priority).min(9);
         record.retries = c.retries.unwrap_or(o.retries);

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::handle::JobHandle;
 use crate::job::{JobId, JobInfo, JobState};
 use crate::worker::Worker;
+use crate::workflow::{Workflow, WorkflowHandle, WorkflowMeta};
 use crate::MemoryBackend;
 
 /// The entry point: a handle to an engine (memory or Redis). Cheap to clone;
@@ -155,5 +156,38 @@ impl Ork {
     /// The live workers.
     pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
         self.backend.workers().await
+    }
+
+    /// Submits a workflow: stores it and enqueues its nodes (in one batch).
+    ///
+    /// # Errors
+    /// A workflow that is empty or reads nodes of another workflow is refused
+    /// before anything is written.
+    pub async fn submit(&self, flow: Workflow) -> Result<WorkflowHandle> {
+        let meta =
+            crate::workflow::submit(self.backend.as_ref(), self.codec, flow, JobId::new()).await?;
+        Ok(WorkflowHandle::new(meta, self.backend.clone()))
+    }
+
+    /// A handle to a submitted workflow, from its id.
+    pub async fn workflow(&self, id: &JobId) -> Result<Option<WorkflowHandle>> {
+        match self.backend.workflow(id).await? {
+            Some(bytes) => Ok(Some(WorkflowHandle::new(
+                WorkflowMeta::decode(&bytes)?,
+                self.backend.clone(),
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Workflows, newest first.
+    pub async fn workflows(&self, offset: usize, limit: usize) -> Result<Vec<WorkflowHandle>> {
+        let mut out = Vec::new();
+        for id in self.backend.workflow_ids(offset, limit).await? {
+            if let Some(h) = self.workflow(&id).await? {
+                out.push(h);
+            }
+        }
+        Ok(out)
     }
 }

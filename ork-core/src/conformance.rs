@@ -33,7 +33,12 @@ fn record(task: &str, queue: &str) -> JobRecord {
 }
 
 fn req(queues: &[&str], max: usize) -> ClaimRequest {
-    ClaimRequest::new("w1", queues.iter().map(|q| q.to_string()).collect(), max, LEASE)
+    ClaimRequest::new(
+        "w1",
+        queues.iter().map(|q| q.to_string()).collect(),
+        max,
+        LEASE,
+    )
 }
 
 async fn claim(b: &dyn Backend, queues: &[&str], max: usize) -> Vec<Claimed> {
@@ -63,15 +68,30 @@ async fn enqueue_one(b: &dyn Backend, r: JobRecord) -> Enqueued {
 pub async fn round_trip(b: impl Backend) {
     let r = record("t", "q");
     let id = r.id.clone();
-    assert_eq!(enqueue_one(&b, r.clone()).await, Enqueued::Created(id.clone()));
+    assert_eq!(
+        enqueue_one(&b, r.clone()).await,
+        Enqueued::Created(id.clone())
+    );
     assert_eq!(state(&b, &id).await, JobState::Queued);
     let got = claim(&b, &["q"], 10).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].record, r);
     assert_eq!(got[0].attempt, 1);
     assert_eq!(state(&b, &id).await, JobState::Running);
-    assert!(claim(&b, &["q"], 10).await.is_empty(), "a running job is not handed out twice");
-    assert!(finish(&b, &got[0], Outcome::Succeeded { result: b"ok".to_vec() }).await);
+    assert!(
+        claim(&b, &["q"], 10).await.is_empty(),
+        "a running job is not handed out twice"
+    );
+    assert!(
+        finish(
+            &b,
+            &got[0],
+            Outcome::Succeeded {
+                result: b"ok".to_vec()
+            }
+        )
+        .await
+    );
     let info = b.wait(&id, Duration::from_secs(5)).await.unwrap().unwrap();
     assert_eq!(info.state, JobState::Succeeded);
     assert_eq!(info.result.as_deref(), Some(&b"ok"[..]));
@@ -101,7 +121,10 @@ pub async fn unique_keys(b: impl Backend) {
     enqueue_one(&b, first).await;
     let mut second = record("t", "q");
     second.unique = Some("k".into());
-    assert_eq!(enqueue_one(&b, second).await, Enqueued::Existing(first_id.clone()));
+    assert_eq!(
+        enqueue_one(&b, second).await,
+        Enqueued::Existing(first_id.clone())
+    );
     let got = claim(&b, &["q"], 10).await;
     assert_eq!(got.len(), 1);
     let mut third = record("t", "q");
@@ -117,7 +140,13 @@ pub async fn unique_keys(b: impl Backend) {
 /// Queues in the order asked, higher priority first, then FIFO.
 pub async fn order_and_priority(b: impl Backend) {
     let mut recs = Vec::new();
-    for (queue, prio) in [("low", 9), ("high", 0), ("high", 5), ("high", 0), ("high", 5)] {
+    for (queue, prio) in [
+        ("low", 9),
+        ("high", 0),
+        ("high", 5),
+        ("high", 0),
+        ("high", 5),
+    ] {
         let mut r = record("t", queue);
         r.priority = prio;
         recs.push(r);
@@ -149,7 +178,11 @@ pub async fn order_and_priority(b: impl Backend) {
     }
     let prios: Vec<u8> = {
         b.enqueue(recs).await.unwrap();
-        claim(&b, &["q"], 10).await.iter().map(|c| c.record.priority).collect()
+        claim(&b, &["q"], 10)
+            .await
+            .iter()
+            .map(|c| c.record.priority)
+            .collect()
     };
     assert_eq!(prios, vec![3, 2, 1]);
 }
@@ -161,16 +194,28 @@ pub async fn delayed_jobs(b: impl Backend) {
     let id = r.id.clone();
     enqueue_one(&b, r).await;
     assert_eq!(state(&b, &id).await, JobState::Scheduled);
-    assert!(claim(&b, &["q"], 10).await.is_empty(), "not before its time");
+    assert!(
+        claim(&b, &["q"], 10).await.is_empty(),
+        "not before its time"
+    );
     let got = b
         .claim(&req(&["q"], 10).wait(Duration::from_secs(5)))
         .await
         .unwrap();
-    assert_eq!(got.len(), 1, "a blocking claim wakes when the delay is over");
+    assert_eq!(
+        got.len(),
+        1,
+        "a blocking claim wakes when the delay is over"
+    );
     assert_eq!(got[0].record.id, id);
     let now = b.now_ms().await.unwrap();
-    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0].clone().unwrap();
-    assert!(info.enqueued_at_ms + 300 <= now + 5, "claimed no earlier than the delay");
+    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0]
+        .clone()
+        .unwrap();
+    assert!(
+        info.enqueued_at_ms + 300 <= now + 5,
+        "claimed no earlier than the delay"
+    );
     // A run-at time in the past runs at once.
     let mut r = record("t", "q");
     r.run_at_ms = Some(1);
@@ -212,10 +257,15 @@ pub async fn retry_outcome(b: impl Backend) {
         error: "boom".into(),
     };
     assert!(finish(&b, &got[0], retry).await);
-    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0].clone().unwrap();
+    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0]
+        .clone()
+        .unwrap();
     assert_eq!(info.state, JobState::Scheduled);
     assert_eq!(info.error.as_deref(), Some("boom"));
-    assert!(claim(&b, &["q"], 1).await.is_empty(), "not before the backoff");
+    assert!(
+        claim(&b, &["q"], 1).await.is_empty(),
+        "not before the backoff"
+    );
     let again = b
         .claim(&req(&["q"], 1).wait(Duration::from_secs(5)))
         .await
@@ -236,17 +286,42 @@ pub async fn fencing(b: impl Backend) {
     assert_eq!(b.reap().await.unwrap(), 1);
     assert_eq!(state(&b, &id).await, JobState::Queued);
     let new = claim(&b, &["q"], 1).await.remove(0);
-    assert_eq!(new.attempt, 1, "an attempt that lost its lease does not count");
+    assert_eq!(
+        new.attempt, 1,
+        "an attempt that lost its lease does not count"
+    );
     assert_eq!(new.lost, 1);
     assert!(new.lease.fence > old.lease.fence);
     assert_eq!(
-        b.heartbeat(std::slice::from_ref(&old.lease), LEASE).await.unwrap(),
+        b.heartbeat(std::slice::from_ref(&old.lease), LEASE)
+            .await
+            .unwrap(),
         vec![LeaseStatus::Lost]
     );
-    assert!(finish(&b, &new, Outcome::Succeeded { result: b"new".to_vec() }).await);
-    assert!(!finish(&b, &old, Outcome::Succeeded { result: b"old".to_vec() }).await);
+    assert!(
+        finish(
+            &b,
+            &new,
+            Outcome::Succeeded {
+                result: b"new".to_vec()
+            }
+        )
+        .await
+    );
+    assert!(
+        !finish(
+            &b,
+            &old,
+            Outcome::Succeeded {
+                result: b"old".to_vec()
+            }
+        )
+        .await
+    );
     assert!(!finish(&b, &old, Outcome::Dead { error: "x".into() }).await);
-    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0].clone().unwrap();
+    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0]
+        .clone()
+        .unwrap();
     assert_eq!(info.state, JobState::Succeeded);
     assert_eq!(info.result.as_deref(), Some(&b"new"[..]));
 }
@@ -263,7 +338,9 @@ pub async fn heartbeat_extends(b: impl Backend) {
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(
-            b.heartbeat(std::slice::from_ref(&c.lease), lease).await.unwrap(),
+            b.heartbeat(std::slice::from_ref(&c.lease), lease)
+                .await
+                .unwrap(),
             vec![LeaseStatus::Held]
         );
         assert_eq!(b.reap().await.unwrap(), 0);
@@ -296,9 +373,15 @@ pub async fn cancel(b: impl Backend) {
     delayed.delay_ms = 100;
     let delayed_id = delayed.id.clone();
     enqueue_one(&b, delayed).await;
-    assert_eq!(b.cancel(&delayed_id).await.unwrap(), CancelOutcome::Cancelled);
+    assert_eq!(
+        b.cancel(&delayed_id).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(claim(&b, &["q"], 10).await.is_empty(), "a cancelled delayed job never runs");
+    assert!(
+        claim(&b, &["q"], 10).await.is_empty(),
+        "a cancelled delayed job never runs"
+    );
 
     let r = record("t", "q");
     let id = r.id.clone();
@@ -306,7 +389,9 @@ pub async fn cancel(b: impl Backend) {
     let c = claim(&b, &["q"], 1).await.remove(0);
     assert_eq!(b.cancel(&id).await.unwrap(), CancelOutcome::Requested);
     assert_eq!(
-        b.heartbeat(std::slice::from_ref(&c.lease), LEASE).await.unwrap(),
+        b.heartbeat(std::slice::from_ref(&c.lease), LEASE)
+            .await
+            .unwrap(),
         vec![LeaseStatus::CancelRequested]
     );
     assert!(finish(&b, &c, Outcome::Cancelled).await);
@@ -326,17 +411,37 @@ pub async fn dead_letters(b: impl Backend) {
     let id = r.id.clone();
     enqueue_one(&b, r).await;
     let c = claim(&b, &["q"], 1).await.remove(0);
-    assert!(finish(&b, &c, Outcome::Dead { error: "bad input".into() }).await);
+    assert!(
+        finish(
+            &b,
+            &c,
+            Outcome::Dead {
+                error: "bad input".into()
+            }
+        )
+        .await
+    );
     let dead = b.list(&JobQuery::state(JobState::Dead)).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].record.id, id);
     assert_eq!(dead[0].error.as_deref(), Some("bad input"));
-    assert!(b.list(&JobQuery::state(JobState::Dead).queue("other")).await.unwrap().is_empty());
+    assert!(b
+        .list(&JobQuery::state(JobState::Dead).queue("other"))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(b.retry(&id).await.unwrap());
-    assert!(!b.retry(&id).await.unwrap(), "only dead or cancelled jobs are retried");
+    assert!(
+        !b.retry(&id).await.unwrap(),
+        "only dead or cancelled jobs are retried"
+    );
     let again = claim(&b, &["q"], 1).await.remove(0);
     assert_eq!(again.attempt, 1);
-    assert!(b.list(&JobQuery::state(JobState::Dead)).await.unwrap().is_empty());
+    assert!(b
+        .list(&JobQuery::state(JobState::Dead))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Purge removes what has not started, and counts are per queue and state.
@@ -350,14 +455,24 @@ pub async fn purge_and_counts(b: impl Backend) {
     let running = claim(&b, &["b"], 1).await;
     assert_eq!(running.len(), 1);
     let counts = b.counts().await.unwrap();
-    let a = counts.iter().find(|c| c.queue == "a").expect("queue a counted");
+    let a = counts
+        .iter()
+        .find(|c| c.queue == "a")
+        .expect("queue a counted");
     assert_eq!((a.queued, a.scheduled, a.running), (3, 1, 0));
-    let bq = counts.iter().find(|c| c.queue == "b").expect("queue b counted");
+    let bq = counts
+        .iter()
+        .find(|c| c.queue == "b")
+        .expect("queue b counted");
     assert_eq!((bq.queued, bq.running), (0, 1));
     assert_eq!(b.purge("a").await.unwrap(), 4);
     assert!(claim(&b, &["a"], 10).await.is_empty());
     let counts = b.counts().await.unwrap();
-    let a = counts.iter().find(|c| c.queue == "a").cloned().unwrap_or_default();
+    let a = counts
+        .iter()
+        .find(|c| c.queue == "a")
+        .cloned()
+        .unwrap_or_default();
     assert_eq!((a.queued, a.scheduled), (0, 0));
 }
 
@@ -374,7 +489,9 @@ pub async fn workers(b: impl Backend) {
         running: 2,
         processed: 10,
     };
-    b.register_worker(&info, Duration::from_secs(30)).await.unwrap();
+    b.register_worker(&info, Duration::from_secs(30))
+        .await
+        .unwrap();
     let listed = b.workers().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, "w-1");
@@ -413,7 +530,10 @@ pub async fn deps_release_once(b: impl Backend) {
     let joins = claim(&b, &["q"], 10).await;
     assert_eq!(joins.len(), 1);
     assert_eq!(joins[0].record.id, join_id);
-    assert!(claim(&b, &["q"], 10).await.is_empty(), "the join fired once");
+    assert!(
+        claim(&b, &["q"], 10).await.is_empty(),
+        "the join fired once"
+    );
 
     // A dependant enqueued after its dependency finished is queued at once.
     let mut late = record("t", "q");
@@ -440,11 +560,22 @@ pub async fn deps_failure(b: impl Backend) {
         chained.id.clone(),
         lenient.id.clone(),
     );
-    b.enqueue(vec![a, tolerant, strict_dep, chained, lenient]).await.unwrap();
+    b.enqueue(vec![a, tolerant, strict_dep, chained, lenient])
+        .await
+        .unwrap();
     let got = claim(&b, &["q"], 10).await;
     assert_eq!(got.len(), 2);
     for c in &got {
-        assert!(finish(&b, c, Outcome::Dead { error: "kaput".into() }).await);
+        assert!(
+            finish(
+                &b,
+                c,
+                Outcome::Dead {
+                    error: "kaput".into()
+                }
+            )
+            .await
+        );
     }
     let infos = b
         .jobs(&[strict_id.clone(), chained_id.clone(), lenient_id.clone()])
@@ -453,8 +584,15 @@ pub async fn deps_failure(b: impl Backend) {
     let strict = infos[0].clone().unwrap();
     assert_eq!(strict.state, JobState::Dead);
     let msg = strict.error.unwrap();
-    assert!(msg.contains(a_id.as_str()) && msg.contains("kaput"), "{msg}");
-    assert_eq!(infos[1].clone().unwrap().state, JobState::Dead, "failure cascades");
+    assert!(
+        msg.contains(a_id.as_str()) && msg.contains("kaput"),
+        "{msg}"
+    );
+    assert_eq!(
+        infos[1].clone().unwrap().state,
+        JobState::Dead,
+        "failure cascades"
+    );
     assert_eq!(infos[2].clone().unwrap().state, JobState::Queued);
 
     // Cancelling a dependency cancels its dependants.
@@ -474,13 +612,58 @@ pub async fn progress(b: impl Backend) {
     enqueue_one(&b, r).await;
     let c = claim(&b, &["q"], 1).await.remove(0);
     b.progress(&c.lease, 40).await.unwrap();
-    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0].clone().unwrap();
+    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0]
+        .clone()
+        .unwrap();
     assert_eq!(info.progress, 40);
     let mut stale = c.lease.clone();
     stale.fence += 100;
     b.progress(&stale, 90).await.unwrap();
-    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0].clone().unwrap();
+    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0]
+        .clone()
+        .unwrap();
     assert_eq!(info.progress, 40);
+}
+
+/// A retried job with dependencies waits again for those not succeeded,
+/// and fails again at once if one of them is still dead.
+pub async fn retry_with_deps(b: impl Backend) {
+    let a = record("t", "q");
+    let mut dependant = record("t", "q");
+    dependant.deps = vec![a.id.clone()];
+    let (a_id, d_id) = (a.id.clone(), dependant.id.clone());
+    b.enqueue(vec![a, dependant]).await.unwrap();
+    let c = claim(&b, &["q"], 10).await.remove(0);
+    assert!(finish(&b, &c, Outcome::Dead { error: "first".into() }).await);
+    assert_eq!(state(&b, &d_id).await, JobState::Dead);
+    // Still-dead dependency: the dependant dies again, naming it.
+    assert!(b.retry(&d_id).await.unwrap());
+    assert_eq!(state(&b, &d_id).await, JobState::Dead);
+    // Dependency first, then the dependant: it waits, then runs.
+    assert!(b.retry(&a_id).await.unwrap());
+    assert!(b.retry(&d_id).await.unwrap());
+    assert_eq!(state(&b, &d_id).await, JobState::Waiting);
+    let c = claim(&b, &["q"], 10).await;
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].record.id, a_id);
+    assert!(finish(&b, &c[0], Outcome::Succeeded { result: vec![] }).await);
+    let next = claim(&b, &["q"], 10).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].record.id, d_id);
+}
+
+/// Workflow descriptions are stored, replaced by id, and listed newest first.
+pub async fn workflow_storage(b: impl Backend) {
+    let (w1, w2) = (JobId::new(), JobId::new());
+    assert!(b.workflow(&w1).await.unwrap().is_none());
+    b.put_workflow(&w1, b"one".to_vec()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    b.put_workflow(&w2, b"two".to_vec()).await.unwrap();
+    b.put_workflow(&w1, b"one again".to_vec()).await.unwrap();
+    assert_eq!(b.workflow(&w1).await.unwrap().as_deref(), Some(&b"one again"[..]));
+    let ids = b.workflow_ids(0, 10).await.unwrap();
+    assert_eq!(ids, vec![w2.clone(), w1.clone()]);
+    assert_eq!(b.workflow_ids(1, 10).await.unwrap(), vec![w1]);
 }
 
 /// Generates one `#[tokio::test]` per conformance check, each on a fresh
@@ -491,7 +674,8 @@ macro_rules! backend_conformance {
         $crate::backend_conformance!(@tests $make;
             round_trip, idempotent_by_id, unique_keys, order_and_priority, delayed_jobs,
             blocking_claim_wakes, retry_outcome, fencing, heartbeat_extends, release, cancel,
-            dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress);
+            dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
+            retry_with_deps, workflow_storage);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

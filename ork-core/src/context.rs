@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, Lease};
+use crate::backend::{Backend, BoxFuture, Lease};
 use crate::codec::Codec;
 use crate::job::JobId;
 
@@ -45,8 +47,20 @@ pub struct Context {
     inner: Arc<Inner>,
 }
 
+/// The worker slot an attempt occupies; given back while the task waits for
+/// its sub-tasks, so parents can't starve their children of workers.
+pub(crate) trait Slot: Send + Sync {
+    /// Frees the slot (no-op if already free).
+    fn release(&self);
+    /// Takes a slot again (waits for one).
+    fn reacquire(&self) -> BoxFuture<'_, ()>;
+}
+
 struct Inner {
     job_id: JobId,
+    workflow: Option<JobId>,
+    spawned: AtomicUsize,
+    slot: Option<Arc<dyn Slot>>,
     task: &'static str,
     attempt: u32,
     codec: Codec,
@@ -67,6 +81,7 @@ impl fmt::Debug for Context {
 
 impl Context {
     /// A context for a claimed job (built by the worker).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn for_attempt(
         task: &'static str,
         attempt: u32,
@@ -75,10 +90,15 @@ impl Context {
         state: Arc<StateMap>,
         backend: Arc<dyn Backend>,
         lease: Lease,
+        workflow: Option<JobId>,
+        slot: Arc<dyn Slot>,
     ) -> Self {
         Context {
             inner: Arc::new(Inner {
                 job_id: lease.id.clone(),
+                workflow,
+                spawned: AtomicUsize::new(0),
+                slot: Some(slot),
                 task,
                 attempt,
                 codec,
@@ -95,6 +115,9 @@ impl Context {
         Context {
             inner: Arc::new(Inner {
                 job_id: JobId::new(),
+                workflow: None,
+                spawned: AtomicUsize::new(0),
+                slot: None,
                 task: "detached",
                 attempt: 1,
                 codec: Codec::default(),
@@ -170,5 +193,35 @@ impl Context {
     /// The app's state of type `T`, if the worker has one.
     pub fn try_state<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.inner.state.get::<T>()
+    }
+
+    /// The workflow this job is a node of, if any.
+    pub fn workflow_id(&self) -> Option<&JobId> {
+        self.inner.workflow.as_ref()
+    }
+
+    /// The backend of this attempt; `None` outside a worker.
+    pub(crate) fn backend(&self) -> Option<&Arc<dyn Backend>> {
+        self.inner.runtime.as_ref().map(|(b, _)| b)
+    }
+
+    /// The next position for a child (sub-task or sub-workflow): children
+    /// get ids from their parent's id and this position, so a re-run finds them.
+    pub(crate) fn next_child(&self) -> usize {
+        self.inner.spawned.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Gives the worker slot back while waiting.
+    pub(crate) fn release_slot(&self) {
+        if let Some(slot) = &self.inner.slot {
+            slot.release();
+        }
+    }
+
+    /// Takes a worker slot again after waiting.
+    pub(crate) async fn reacquire_slot(&self) {
+        if let Some(slot) = &self.inner.slot {
+            slot.reacquire().await;
+        }
     }
 }

@@ -191,6 +191,25 @@ pub struct JobRecord {
     pub workflow: Option<JobId>,
     /// The job that spawned this one, if any.
     pub parent: Option<JobId>,
+    /// When not empty, the arguments are assembled from these at run time
+    /// (workflow data edges) and `payload` is unused.
+    pub inputs: Vec<ArgSpec>,
+}
+
+/// Where one argument of a workflow node comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ArgSpec {
+    /// A value known at submit, encoded.
+    Value(Vec<u8>),
+    /// The output of another job.
+    Output(JobId),
+    /// The output of another job, or its error: a `Result<T, TaskError>`.
+    OutputOrError(JobId),
+    /// The outputs of several jobs, as a `Vec<T>`.
+    All(Vec<JobId>),
+    /// The item of a map (only in a map's template).
+    Item,
 }
 
 impl JobRecord {
@@ -214,6 +233,7 @@ impl JobRecord {
             allow_failure: false,
             workflow: None,
             parent: None,
+            inputs: Vec::new(),
         }
     }
 

@@ -8,10 +8,10 @@
 
 pub mod backend;
 pub mod call;
-pub mod client;
-pub mod codec;
 #[doc(hidden)]
 pub mod checks;
+pub mod client;
+pub mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod context;
@@ -22,6 +22,7 @@ pub mod retry;
 pub mod task;
 pub mod time;
 pub mod worker;
+pub mod workflow;
 
 use std::time::Duration;
 
@@ -32,12 +33,13 @@ pub use codec::Codec;
 pub use context::{Context, StateMap};
 pub use error::{Error, Result, TaskError};
 pub use handle::JobHandle;
-pub use job::{JobId, JobInfo, JobRecord, JobState};
+pub use job::{ArgSpec, JobId, JobInfo, JobRecord, JobState};
 pub use retry::Backoff;
 pub use task::{Task, TaskEntry, TaskOptions};
 pub use time::DurationExt;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Worker, WorkerHandle};
+pub use workflow::{Node, Workflow, WorkflowHandle, WorkflowState};
 
 /// The queue of tasks that name none.
 pub const DEFAULT_QUEUE: &str = "default";

@@ -56,7 +56,9 @@ impl Backoff {
     /// The same backoff without jitter.
     pub fn without_jitter(self) -> Self {
         match self {
-            Backoff::Exponential { base_ms, max_ms, .. } => Backoff::Exponential {
+            Backoff::Exponential {
+                base_ms, max_ms, ..
+            } => Backoff::Exponential {
                 base_ms,
                 max_ms,
                 jitter: false,
@@ -130,8 +132,14 @@ mod tests {
     #[test]
     fn decide_counts_retries() {
         let b = Backoff::fixed(Duration::from_secs(1));
-        assert_eq!(decide(1, 2, &b), RetryDecision::RetryAfter(Duration::from_secs(1)));
-        assert_eq!(decide(2, 2, &b), RetryDecision::RetryAfter(Duration::from_secs(1)));
+        assert_eq!(
+            decide(1, 2, &b),
+            RetryDecision::RetryAfter(Duration::from_secs(1))
+        );
+        assert_eq!(
+            decide(2, 2, &b),
+            RetryDecision::RetryAfter(Duration::from_secs(1))
+        );
         assert_eq!(decide(3, 2, &b), RetryDecision::GiveUp);
         assert_eq!(decide(1, 0, &b), RetryDecision::GiveUp);
     }

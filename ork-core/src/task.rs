@@ -22,7 +22,7 @@ use crate::retry::Backoff;
 )]
 pub trait Task: Send + Sync + 'static {
     /// The arguments, as a tuple.
-    type Args: Serialize + DeserializeOwned + Send + 'static;
+    type Args: ArgsTuple + Serialize + DeserializeOwned + Send + 'static;
     /// What a successful run returns.
     type Output: Serialize + DeserializeOwned + Send + 'static;
     /// The task's options, name included.
@@ -159,6 +159,48 @@ pub enum RunError {
 /// The type-erased runner of a task.
 pub type RunFn = fn(Context, Codec, Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, RunError>>;
 
+/// Splits the encoding of a `Vec` of argument number `n`'s type into the
+/// encodings of its items (how a workflow `map` fans a list out).
+pub type SplitFn = fn(usize, Codec, &[u8]) -> crate::Result<Vec<Vec<u8>>>;
+
+/// A task's argument tuple (up to 12 arguments).
+#[diagnostic::on_unimplemented(
+    message = "a task takes at most 12 arguments",
+    label = "too many arguments"
+)]
+pub trait ArgsTuple {
+    /// See [`SplitFn`].
+    fn split(position: usize, codec: Codec, list: &[u8]) -> crate::Result<Vec<Vec<u8>>>;
+}
+
+macro_rules! args_tuple {
+    ($($n:tt $t:ident),*) => {
+        impl<$($t: Serialize + DeserializeOwned),*> ArgsTuple for ($($t,)*) {
+            #[allow(unused_variables)]
+            fn split(position: usize, codec: Codec, list: &[u8]) -> crate::Result<Vec<Vec<u8>>> {
+                match position {
+                    $($n => codec.split_seq::<$t>(list),)*
+                    _ => Err(crate::Error::Invalid(format!("no argument at position {position}"))),
+                }
+            }
+        }
+    };
+}
+
+args_tuple!();
+args_tuple!(0 A);
+args_tuple!(0 A, 1 B);
+args_tuple!(0 A, 1 B, 2 C);
+args_tuple!(0 A, 1 B, 2 C, 3 D);
+args_tuple!(0 A, 1 B, 2 C, 3 D, 4 E);
+args_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
+args_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G);
+args_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H);
+args_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I);
+args_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J);
+args_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K);
+args_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I, 9 J, 10 K, 11 L);
+
 /// A task as the registry keeps it: its options and a type-erased runner.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskEntry {
@@ -166,6 +208,8 @@ pub struct TaskEntry {
     pub options: TaskOptions,
     /// Decodes the payload, runs the task, encodes the output.
     pub run: RunFn,
+    /// Splits lists of an argument's type into items.
+    pub split: SplitFn,
 }
 
 impl TaskEntry {
@@ -174,6 +218,7 @@ impl TaskEntry {
         TaskEntry {
             options: T::OPTIONS,
             run: run_erased::<T>,
+            split: <T::Args as ArgsTuple>::split,
         }
     }
 
@@ -209,6 +254,11 @@ inventory::collect!(TaskEntry);
 /// Every task linked into this binary (registered by `#[ork::task]`).
 pub fn registered() -> impl Iterator<Item = &'static TaskEntry> {
     inventory::iter::<TaskEntry>.into_iter()
+}
+
+/// The registered task with this name, if linked into the binary.
+pub fn find(name: &str) -> Option<&'static TaskEntry> {
+    registered().find(|e| e.name() == name)
 }
 
 /// Runs a blocking closure on the blocking thread pool; a panic inside it

@@ -33,7 +33,11 @@ impl DurationExt for u64 {
 
 /// Parses `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`, or a sum like `"1m30s"`.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || Error::Invalid(format!("`{s}` is not a duration (try \"30s\", \"5m\", \"250ms\")"));
+    let bad = || {
+        Error::Invalid(format!(
+            "`{s}` is not a duration (try \"30s\", \"5m\", \"250ms\")"
+        ))
+    };
     let mut total = Duration::ZERO;
     let mut rest = s.trim();
     if rest.is_empty() {
@@ -46,7 +50,9 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         total += match unit {

@@ -48,6 +48,8 @@ struct State {
     /// (expires, id) of finished jobs
     expiry: BTreeSet<(u64, JobId)>,
     workers: HashMap<String, (WorkerInfo, u64)>,
+    /// id -> (seq, meta)
+    workflows: HashMap<JobId, (u64, Vec<u8>)>,
     seq: u64,
 }
 
@@ -269,10 +271,49 @@ impl State {
         }
     }
 
+    /// Counts the dependencies of a waiting job that have already finished:
+    /// queues it if all are done, fails (or cancels) it if one failed (or was
+    /// cancelled). Returns whether it was queued.
+    fn settle_deps(&mut self, id: &JobId, now: u64) -> bool {
+        let Some(entry) = self.jobs.get(id) else {
+            return false;
+        };
+        let deps = entry.info.record.deps.clone();
+        for dep in &deps {
+            let (state, allow_failure, error) = match self.jobs.get(dep) {
+                Some(d) => (d.info.state, d.info.record.allow_failure, d.info.error.clone()),
+                None => (JobState::Dead, false, Some("unknown job".to_owned())),
+            };
+            if state == JobState::Succeeded || (state == JobState::Dead && allow_failure) {
+                self.jobs
+                    .get_mut(id)
+                    .expect("checked")
+                    .deps_done
+                    .insert(dep.clone());
+            } else if state == JobState::Cancelled {
+                self.terminate(id, JobState::Cancelled, None, now);
+                return false;
+            } else if state == JobState::Dead {
+                let msg = format!("dependency {dep} failed: {}", error.unwrap_or_default());
+                self.terminate(id, JobState::Dead, Some(msg), now);
+                return false;
+            }
+        }
+        let entry = self.jobs.get(id).expect("checked");
+        if entry.deps_done.len() >= deps.len() {
+            self.release(id.clone(), now);
+            return true;
+        }
+        false
+    }
+
     /// A job's dependencies are done: queue it, or schedule it if it has a
     /// time of its own.
     fn release(&mut self, id: JobId, now: u64) {
-        let due = self.jobs.get(&id).map_or(0, |e| due_time(&e.info.record, now));
+        let due = self
+            .jobs
+            .get(&id)
+            .map_or(0, |e| due_time(&e.info.record, now));
         if due > now {
             self.schedule(id, due);
         } else {
@@ -283,7 +324,9 @@ impl State {
 
 fn due_time(record: &JobRecord, now: u64) -> u64 {
     let after_delay = now + record.delay_ms;
-    record.run_at_ms.map_or(after_delay, |at| at.max(after_delay))
+    record
+        .run_at_ms
+        .map_or(after_delay, |at| at.max(after_delay))
 }
 
 impl Backend for MemoryBackend {
@@ -341,49 +384,13 @@ impl Backend for MemoryBackend {
                     }
                     // Register with each dependency; one already finished
                     // counts at once, exactly like a later completion.
-                    let mut settled = Vec::new();
                     for dep in &deps {
-                        st.dependents.entry(dep.clone()).or_default().push(id.clone());
-                        match st.jobs.get(dep) {
-                            Some(d) if d.info.state.is_terminal() => settled.push((
-                                dep.clone(),
-                                d.info.state,
-                                d.info.record.allow_failure,
-                                d.info.error.clone(),
-                            )),
-                            Some(_) => {}
-                            None => settled.push((
-                                dep.clone(),
-                                JobState::Dead,
-                                false,
-                                Some("unknown job".to_owned()),
-                            )),
-                        }
+                        st.dependents
+                            .entry(dep.clone())
+                            .or_default()
+                            .push(id.clone());
                     }
-                    for (dep, state, allow_failure, error) in settled {
-                        let waiting = st
-                            .jobs
-                            .get(&id)
-                            .is_some_and(|e| e.info.state == JobState::Waiting);
-                        if !waiting {
-                            break;
-                        }
-                        if state == JobState::Succeeded || (state == JobState::Dead && allow_failure)
-                        {
-                            let entry = st.jobs.get_mut(&id).expect("inserted");
-                            entry.deps_done.insert(dep);
-                            if entry.deps_done.len() >= entry.info.record.deps.len() {
-                                st.release(id.clone(), now);
-                                woke = true;
-                            }
-                        } else if state == JobState::Cancelled {
-                            st.terminate(&id, JobState::Cancelled, None, now);
-                        } else {
-                            let msg =
-                                format!("dependency {dep} failed: {}", error.unwrap_or_default());
-                            st.terminate(&id, JobState::Dead, Some(msg), now);
-                        }
-                    }
+                    woke |= st.settle_deps(&id, now);
                 }
             }
             if woke {
@@ -651,10 +658,13 @@ impl Backend for MemoryBackend {
                 e.cancel_requested = false;
                 e.expires_at = None;
                 e.info.finished_at_ms = None;
+                e.info.state = JobState::Waiting;
+                e.deps_done.clear();
                 if let Some(key) = e.info.record.unique.clone() {
                     st.unique.insert(key, id.clone());
                 }
-                st.push_ready(id.clone());
+                let now = self.now();
+                st.settle_deps(id, now);
                 true
             };
             self.shared.work.notify_waiters();
@@ -726,6 +736,35 @@ impl Backend for MemoryBackend {
         Box::pin(async move {
             self.lock().workers.remove(id);
             Ok(())
+        })
+    }
+
+    fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut st = self.lock();
+            let seq = st.next_seq();
+            let seq = st.workflows.get(id).map_or(seq, |(s, _)| *s);
+            st.workflows.insert(id.clone(), (seq, meta));
+            Ok(())
+        })
+    }
+
+    fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(async move { Ok(self.lock().workflows.get(id).map(|(_, m)| m.clone())) })
+    }
+
+    fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            let mut all: Vec<(u64, &JobId)> =
+                st.workflows.iter().map(|(id, (s, _))| (*s, id)).collect();
+            all.sort_by(|a, b| b.0.cmp(&a.0));
+            Ok(all
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(_, id)| id.clone())
+                .collect())
         })
     }
 

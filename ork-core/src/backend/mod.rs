@@ -62,7 +62,12 @@ pub struct ClaimRequest {
 
 impl ClaimRequest {
     /// A claim request.
-    pub fn new(worker: impl Into<String>, queues: Vec<String>, max: usize, lease: Duration) -> Self {
+    pub fn new(
+        worker: impl Into<String>,
+        queues: Vec<String>,
+        max: usize,
+        lease: Duration,
+    ) -> Self {
         ClaimRequest {
             worker: worker.into(),
             queues,
@@ -102,6 +107,18 @@ pub struct Claimed {
     pub lost: u32,
     /// The lease to extend and finish with.
     pub lease: Lease,
+}
+
+impl Claimed {
+    /// A claimed job (for backends outside this crate).
+    pub fn new(record: JobRecord, attempt: u32, lost: u32, lease: Lease) -> Self {
+        Claimed {
+            record,
+            attempt,
+            lost,
+            lease,
+        }
+    }
 }
 
 /// What a heartbeat learned about a lease.
@@ -358,7 +375,9 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>>;
 
     /// Queues a dead or cancelled job again with a fresh attempt count.
-    /// Returns `false` if the job is in another state.
+    /// A job with dependencies goes back to waiting for those that have not
+    /// succeeded (and is queued at once if none is left). Returns `false` if
+    /// the job is in another state.
     fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>>;
 
     /// Deletes every job that is waiting, scheduled or queued in a queue.
@@ -380,4 +399,14 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// The workers whose entry has not expired.
     fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>>;
+
+    /// Stores a workflow's description (opaque bytes), replacing any with
+    /// the same id. Kept until deleted.
+    fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>>;
+
+    /// A workflow's description, if stored.
+    fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>>;
+
+    /// Workflow ids, newest first.
+    fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>>;
 }

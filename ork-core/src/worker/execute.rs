@@ -1,16 +1,17 @@
 //! One attempt of one job: from claim to the recorded outcome.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use super::catch::CatchUnwind;
 use super::run::{InFlight, Shared, SIGNAL_CANCEL, SIGNAL_LOST};
+use crate::backend::BoxFuture;
 use crate::backend::{Claimed, Finish, Outcome};
-use crate::context::Context;
+use crate::context::{Context, Slot};
 use crate::retry::{decide, RetryDecision};
 use crate::task::RunError;
 
@@ -20,6 +21,33 @@ pub(crate) const MAX_LOST_LEASES: u32 = 10;
 
 /// How long a task that was asked to stop may take to return.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// The pool slot an attempt holds; a parent gives it back while it waits.
+struct PoolSlot {
+    slots: Arc<Semaphore>,
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Slot for PoolSlot {
+    fn release(&self) {
+        self.permit.lock().expect("slot lock").take();
+    }
+
+    fn reacquire(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if self.permit.lock().expect("slot lock").is_some() {
+                return;
+            }
+            let permit = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            *self.permit.lock().expect("slot lock") = Some(permit);
+        })
+    }
+}
 
 /// How an attempt ended, before it becomes an [`Outcome`].
 enum Ended {
@@ -40,7 +68,12 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
         lost,
         lease,
     } = job;
-    let span = tracing::info_span!("ork.attempt", job_id = %record.id, task = %record.task, attempt);
+    let span =
+        tracing::info_span!("ork.attempt", job_id = %record.id, task = %record.task, attempt);
+    let slot = Arc::new(PoolSlot {
+        slots: shared.slots.clone(),
+        permit: Mutex::new(Some(permit)),
+    });
     async move {
         let ended = match shared.registry.get(record.task.as_str()) {
             None => Ended::Fatal(format!(
@@ -73,10 +106,26 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
                     shared.state.clone(),
                     shared.backend.clone(),
                     lease.clone(),
+                    record.workflow.clone(),
+                    slot.clone(),
                 );
-                let run = (reg.entry.run)(ctx, record.codec, record.payload.clone());
-                let ended = supervise(&shared, run, record.timeout(), &token, &signal).await;
-                shared.inflight.lock().expect("inflight lock").remove(&lease.id);
+                let payload = if record.inputs.is_empty() {
+                    Ok(record.payload.clone())
+                } else {
+                    crate::workflow::assemble::payload(shared.backend.as_ref(), &record).await
+                };
+                let ended = match payload {
+                    Ok(payload) => {
+                        let run = (reg.entry.run)(ctx, record.codec, payload);
+                        supervise(&shared, run, record.timeout(), &token, &signal).await
+                    }
+                    Err(msg) => Ended::Fatal(msg),
+                };
+                shared
+                    .inflight
+                    .lock()
+                    .expect("inflight lock")
+                    .remove(&lease.id);
                 ended
             }
         };
@@ -108,7 +157,7 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             let _ = shared.finished.send(Finish { lease, outcome });
         }
         shared.processed.fetch_add(1, Ordering::Relaxed);
-        drop(permit);
+        slot.release();
     }
     .instrument(span)
     .await
@@ -157,7 +206,9 @@ async fn supervise(
         Ok(Ok(bytes)) => Ended::Ok(bytes),
         Ok(Err(RunError::Task(e))) => Ended::Failed(e.message),
         Ok(Err(RunError::Decode(msg))) => Ended::Fatal(msg),
-        Ok(Err(RunError::Encode(msg))) => Ended::Fatal(format!("result could not be encoded: {msg}")),
+        Ok(Err(RunError::Encode(msg))) => {
+            Ended::Fatal(format!("result could not be encoded: {msg}"))
+        }
         Err(panic) => Ended::Failed(format!("panicked: {panic}")),
     }
 }

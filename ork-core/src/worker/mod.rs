@@ -174,7 +174,9 @@ impl Worker {
 
     fn into_pool(self, stop: CancellationToken) -> Result<run::Pool> {
         if self.config.queues.is_empty() {
-            return Err(Error::Invalid("a worker needs at least one queue".to_owned()));
+            return Err(Error::Invalid(
+                "a worker needs at least one queue".to_owned(),
+            ));
         }
         let registry = self.registry()?;
         Ok(run::Pool::new(

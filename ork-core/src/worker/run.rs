@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::Config;
 use crate::backend::{Backend, ClaimRequest, Finish, Lease, LeaseStatus, WorkerInfo};
@@ -43,13 +44,14 @@ pub(crate) struct Shared {
     pub(crate) inflight: Mutex<HashMap<JobId, InFlight>>,
     pub(crate) finished: mpsc::UnboundedSender<Finish>,
     pub(crate) processed: AtomicU64,
+    /// The pool's slots (given back by parents while they wait).
+    pub(crate) slots: Arc<Semaphore>,
 }
 
 pub(crate) struct Pool {
     shared: Arc<Shared>,
     stop: CancellationToken,
     finished_rx: mpsc::UnboundedReceiver<Finish>,
-    slots: Arc<Semaphore>,
 }
 
 impl Pool {
@@ -64,7 +66,10 @@ impl Pool {
         let registry = registry
             .into_iter()
             .map(|(name, entry)| {
-                let cap = entry.options.concurrency.map(|n| Arc::new(Semaphore::new(n)));
+                let cap = entry
+                    .options
+                    .concurrency
+                    .map(|n| Arc::new(Semaphore::new(n)));
                 (name, Registered { entry, cap })
             })
             .collect();
@@ -79,10 +84,10 @@ impl Pool {
                 inflight: Mutex::new(HashMap::new()),
                 finished: tx,
                 processed: AtomicU64::new(0),
+                slots,
             }),
             stop,
             finished_rx: rx,
-            slots,
         }
     }
 
@@ -91,24 +96,29 @@ impl Pool {
             shared,
             stop,
             finished_rx,
-            slots,
         } = self;
+        let attempts = TaskTracker::new();
         let config = &shared.config;
         tracing::info!(worker = %config.id, queues = ?config.queues, concurrency = config.concurrency, "worker pool started");
         let flusher = tokio::spawn(flush(shared.backend.clone(), finished_rx));
         let done = CancellationToken::new();
         let beat = tokio::spawn(heartbeat(shared.clone(), done.clone()));
 
-        claim_loop(&shared, &stop, &slots).await;
+        claim_loop(&shared, &stop, &attempts).await;
 
         // Graceful stop: wait for running jobs, then hand back the rest.
-        let all = config.concurrency as u32;
-        let drained = tokio::time::timeout(config.grace, slots.acquire_many(all)).await;
-        if drained.is_err() {
+        attempts.close();
+        if tokio::time::timeout(config.grace, attempts.wait())
+            .await
+            .is_err()
+        {
             let left = shared.inflight.lock().expect("inflight lock").len();
-            tracing::warn!(running = left, "grace period over: handing running jobs back");
+            tracing::warn!(
+                running = left,
+                "grace period over: handing running jobs back"
+            );
             shared.hard_stop.cancel();
-            let _ = slots.acquire_many(all).await;
+            attempts.wait().await;
         }
         done.cancel();
         let _ = beat.await;
@@ -123,8 +133,9 @@ impl Pool {
     }
 }
 
-async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, slots: &Arc<Semaphore>) {
+async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &TaskTracker) {
     let config = &shared.config;
+    let slots = &shared.slots;
     let mut failures = 0u32;
     loop {
         let first = tokio::select! {
@@ -156,7 +167,7 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, slots: &Arc<
                 failures = 0;
                 for job in jobs {
                     let permit: OwnedSemaphorePermit = permits.pop().expect("one permit per job");
-                    tokio::spawn(super::execute::attempt(shared.clone(), job, permit));
+                    attempts.spawn(super::execute::attempt(shared.clone(), job, permit));
                 }
             }
             Err(e) => {
@@ -189,7 +200,10 @@ async fn heartbeat(shared: Arc<Shared>, done: CancellationToken) {
         }
         let (leases, running): (Vec<Lease>, usize) = {
             let inflight = shared.inflight.lock().expect("inflight lock");
-            (inflight.values().map(|f| f.lease.clone()).collect(), inflight.len())
+            (
+                inflight.values().map(|f| f.lease.clone()).collect(),
+                inflight.len(),
+            )
         };
         if !leases.is_empty() {
             match shared.backend.heartbeat(&leases, config.lease).await {

@@ -1,0 +1,205 @@
+//! Typed inputs of workflow nodes: a value, another node's output, the
+//! outputs of several nodes, or an item of a run-time list.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+
+use crate::call::EncodeArgs;
+use crate::error::TaskError;
+
+/// A node of a workflow under construction, by its position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeRef {
+    pub(crate) builder: u64,
+    pub(crate) index: usize,
+}
+
+/// Where one argument of a call comes from, before submit.
+pub enum InputSpec {
+    /// A value known now.
+    Value(Box<dyn EncodeArgs>),
+    /// A node's output.
+    Output(NodeRef),
+    /// A node's output or its error (`Result<T, TaskError>`).
+    OutputOrError(NodeRef),
+    /// The outputs of several nodes (`Vec<T>`).
+    All(Vec<NodeRef>),
+    /// The item of a `map` (filled in at run time).
+    Item,
+}
+
+impl fmt::Debug for InputSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputSpec::Value(_) => f.write_str("Value(..)"),
+            InputSpec::Output(n) => write!(f, "Output({})", n.index),
+            InputSpec::OutputOrError(n) => write!(f, "OutputOrError({})", n.index),
+            InputSpec::All(ns) => write!(f, "All({} nodes)", ns.len()),
+            InputSpec::Item => f.write_str("Item"),
+        }
+    }
+}
+
+impl InputSpec {
+    /// The nodes this input reads.
+    pub(crate) fn nodes(&self) -> Vec<NodeRef> {
+        match self {
+            InputSpec::Output(n) | InputSpec::OutputOrError(n) => vec![*n],
+            InputSpec::All(ns) => ns.clone(),
+            InputSpec::Value(_) | InputSpec::Item => Vec::new(),
+        }
+    }
+}
+
+/// Something that can feed an argument of type `T` in a workflow: a value of
+/// type `T`, a [`Node<T>`], [`All<T>`] for `Vec<T>`, a [`Fallible<T>`] for
+/// `Result<T, TaskError>`, or the [`Item<T>`] of a map.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` can't feed a task argument of type `{T}`",
+    label = "this input does not produce a `{T}`",
+    note = "a `Node<X>` feeds an argument of type `X`; `flow.all([..])` of `Node<X>`s feeds a `Vec<X>`"
+)]
+pub trait IntoInput<T> {
+    /// The erased input.
+    fn into_input(self) -> InputSpec;
+}
+
+impl<T: Serialize + Send + Sync + 'static> IntoInput<T> for T {
+    fn into_input(self) -> InputSpec {
+        InputSpec::Value(Box::new(self))
+    }
+}
+
+/// A node of a workflow whose task returns `T`. Pass it where a task
+/// argument of type `T` is expected to feed that output in.
+pub struct Node<T> {
+    pub(crate) node: NodeRef,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> Node<T> {
+    pub(crate) fn new(node: NodeRef) -> Self {
+        Node {
+            node,
+            _output: PhantomData,
+        }
+    }
+
+    /// The node's position in its workflow (its job id is `<workflow id>.<index>`).
+    pub fn index(&self) -> usize {
+        self.node.index
+    }
+}
+
+impl<T> Clone for Node<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Node<T> {}
+
+impl<T> fmt::Debug for Node<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Node({})", self.node.index)
+    }
+}
+
+impl<T> IntoInput<T> for Node<T> {
+    fn into_input(self) -> InputSpec {
+        InputSpec::Output(self.node)
+    }
+}
+
+/// A node marked `allow_failure`: its dependants run even when it fails, and
+/// receive `Result<T, TaskError>`.
+pub struct Fallible<T> {
+    pub(crate) node: NodeRef,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> Fallible<T> {
+    pub(crate) fn new(node: NodeRef) -> Self {
+        Fallible {
+            node,
+            _output: PhantomData,
+        }
+    }
+
+    /// The node's position in its workflow.
+    pub fn index(&self) -> usize {
+        self.node.index
+    }
+}
+
+impl<T> Clone for Fallible<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Fallible<T> {}
+
+impl<T> fmt::Debug for Fallible<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fallible({})", self.node.index)
+    }
+}
+
+impl<T> IntoInput<Result<T, TaskError>> for Fallible<T> {
+    fn into_input(self) -> InputSpec {
+        InputSpec::OutputOrError(self.node)
+    }
+}
+
+/// The outputs of several nodes, in order, as a `Vec<T>` (fan-in).
+pub struct All<T> {
+    pub(crate) nodes: Vec<NodeRef>,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> All<T> {
+    pub(crate) fn new(nodes: Vec<NodeRef>) -> Self {
+        All {
+            nodes,
+            _output: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for All<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "All({} nodes)", self.nodes.len())
+    }
+}
+
+impl<T> IntoInput<Vec<T>> for All<T> {
+    fn into_input(self) -> InputSpec {
+        InputSpec::All(self.nodes)
+    }
+}
+
+/// One item of the list a `map` fans out over (known at run time).
+pub struct Item<T> {
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T> Item<T> {
+    pub(crate) fn new() -> Self {
+        Item { _item: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for Item<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Item")
+    }
+}
+
+impl<T> IntoInput<T> for Item<T> {
+    fn into_input(self) -> InputSpec {
+        InputSpec::Item
+    }
+}

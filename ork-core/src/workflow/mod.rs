@@ -1,0 +1,325 @@
+//! Workflows: typed DAGs of task calls.
+//!
+//! A [`Workflow`] is built in code: each [`add`](Workflow::add) returns a
+//! typed [`Node<T>`], and a node passed where a task argument of type `T` is
+//! expected feeds its output into that argument (the compiler checks the
+//! types). Nodes can only refer to nodes added before them, so a workflow is
+//! acyclic by construction; [`Ork::submit`](crate::Ork::submit) checks it
+//! again and stores it.
+//!
+//! ```ignore
+//! let mut flow = Workflow::new("report");
+//! let a = flow.add(fetch::call(url_a));                  // Node<Page>
+//! let b = flow.add(fetch::call(url_b));
+//! let merged = flow.add(merge::flow(flow.all([a, b])));  // Vec<Page> in
+//! let urls = flow.add(list_urls::call(site));            // Node<Vec<Url>>
+//! let each = flow.map(urls, |url| fetch::flow(url));     // Node<Vec<Page>>
+//! let report = flow.add(render::flow(merged, each));
+//! let run = ork.submit(flow).await?;
+//! let pdf = run.output(report).await?;
+//! ```
+//!
+//! Every node is a job whose id is `<workflow id>.<index>`; a node runs once
+//! all the nodes it reads (or is ordered after) have succeeded.
+
+pub(crate) mod assemble;
+mod handle;
+mod input;
+pub(crate) mod map;
+mod meta;
+mod subtask;
+
+use std::collections::BTreeSet;
+
+pub use handle::{state_of, NodeStatus, WorkflowHandle, WorkflowState};
+pub use input::{All, Fallible, InputSpec, IntoInput, Item, Node, NodeRef};
+pub use map::MAP_TASK;
+pub use meta::{NodeMeta, WorkflowMeta};
+
+use crate::backend::Backend;
+use crate::call::Call;
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::job::{JobId, JobRecord};
+
+/// A workflow under construction. See the [module docs](self).
+#[derive(Debug)]
+pub struct Workflow {
+    builder: u64,
+    name: String,
+    nodes: Vec<NodeEntry>,
+}
+
+#[derive(Debug)]
+struct NodeEntry {
+    kind: NodeKind,
+    after: Vec<NodeRef>,
+    allow_failure: bool,
+}
+
+#[derive(Debug)]
+enum NodeKind {
+    Call(Call<()>),
+    Map { list: NodeRef, template: Call<()> },
+}
+
+impl NodeEntry {
+    fn refs(&self) -> Vec<NodeRef> {
+        let mut refs = self.after.clone();
+        match &self.kind {
+            NodeKind::Call(call) => refs.extend(call.node_refs()),
+            NodeKind::Map { list, template } => {
+                refs.push(*list);
+                refs.extend(template.node_refs());
+            }
+        }
+        refs
+    }
+
+    fn task(&self) -> &'static str {
+        match &self.kind {
+            NodeKind::Call(call) => call.task_name(),
+            NodeKind::Map { template, .. } => template.task_name(),
+        }
+    }
+}
+
+impl Workflow {
+    /// An empty workflow; the name is for people (listings, the dashboard).
+    pub fn new(name: impl Into<String>) -> Self {
+        Workflow {
+            builder: fastrand::u64(..),
+            name: name.into(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// The workflow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many nodes it has.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether it has no node.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn push(&mut self, kind: NodeKind, after: Vec<NodeRef>) -> NodeRef {
+        let node = NodeRef {
+            builder: self.builder,
+            index: self.nodes.len(),
+        };
+        self.nodes.push(NodeEntry {
+            kind,
+            after,
+            allow_failure: false,
+        });
+        node
+    }
+
+    /// Adds a call as a node. Its arguments may read other nodes (build it
+    /// with the task's `flow(..)` constructor).
+    pub fn add<T>(&mut self, call: Call<T>) -> Node<T> {
+        Node::new(self.push(NodeKind::Call(call.erase()), Vec::new()))
+    }
+
+    /// Adds a call that runs only after `after` have succeeded, without
+    /// reading their outputs.
+    pub fn add_after<T, D>(&mut self, call: Call<T>, after: impl IntoIterator<Item = D>) -> Node<T>
+    where
+        D: Into<NodeRef>,
+    {
+        let after = after.into_iter().map(Into::into).collect();
+        Node::new(self.push(NodeKind::Call(call.erase()), after))
+    }
+
+    /// Lets `node` fail without failing the workflow: its dependants still
+    /// run, and receive `Result<T, TaskError>` through the returned handle.
+    pub fn allow_failure<T>(&mut self, node: Node<T>) -> Fallible<T> {
+        if let Some(entry) = self.nodes.get_mut(node.node.index) {
+            if node.node.builder == self.builder {
+                entry.allow_failure = true;
+            }
+        }
+        Fallible::new(node.node)
+    }
+
+    /// The outputs of `nodes`, in order, for an argument of type `Vec<T>` (fan-in).
+    pub fn all<T>(&self, nodes: impl IntoIterator<Item = Node<T>>) -> All<T> {
+        All::new(nodes.into_iter().map(|n| n.node).collect())
+    }
+
+    /// Fans out over a list known only at run time: one call per item of
+    /// `list`'s output, built by `f` from the item; the node's output is the
+    /// list of their outputs, in order. An empty list gives an empty output.
+    pub fn map<I, U>(
+        &mut self,
+        list: Node<Vec<I>>,
+        f: impl FnOnce(Item<I>) -> Call<U>,
+    ) -> Node<Vec<U>> {
+        let template = f(Item::new()).erase();
+        Node::new(self.push(
+            NodeKind::Map {
+                list: list.node,
+                template,
+            },
+            Vec::new(),
+        ))
+    }
+
+    /// Adds a whole workflow as one node whose output is `output`'s: the
+    /// nodes of `inner` join this workflow, and nodes after this one wait
+    /// for `output`.
+    pub fn add_flow<T>(&mut self, inner: Workflow, output: Node<T>) -> Node<T> {
+        let offset = self.nodes.len();
+        let (from, to) = (inner.builder, self.builder);
+        let remap = |r: &mut NodeRef| {
+            if r.builder == from {
+                *r = NodeRef {
+                    builder: to,
+                    index: r.index + offset,
+                };
+            }
+        };
+        for mut entry in inner.nodes {
+            entry.after.iter_mut().for_each(remap);
+            match &mut entry.kind {
+                NodeKind::Call(call) => call.remap_nodes(&remap),
+                NodeKind::Map { list, template } => {
+                    remap(list);
+                    template.remap_nodes(&remap);
+                }
+            }
+            self.nodes.push(entry);
+        }
+        let mut out = output.node;
+        remap(&mut out);
+        Node::new(out)
+    }
+
+    /// Celery's chain, as ordering: each call runs after the one before.
+    /// Returns the last node (`None` for no calls). To pass outputs along,
+    /// feed nodes into `flow(..)` calls instead.
+    pub fn chain<T>(&mut self, calls: impl IntoIterator<Item = Call<T>>) -> Option<Node<T>> {
+        let mut last: Option<Node<T>> = None;
+        for call in calls {
+            let node = match last {
+                Some(prev) => self.add_after(call, [prev]),
+                None => self.add(call),
+            };
+            last = Some(node);
+        }
+        last
+    }
+
+    /// Celery's group: the calls run in parallel; the result feeds a `Vec<T>`.
+    pub fn group<T>(&mut self, calls: impl IntoIterator<Item = Call<T>>) -> All<T> {
+        let nodes: Vec<Node<T>> = calls.into_iter().map(|c| self.add(c)).collect();
+        self.all(nodes)
+    }
+
+    /// Celery's chord: a group, then a callback that receives all its outputs.
+    pub fn chord<T, U>(
+        &mut self,
+        calls: impl IntoIterator<Item = Call<T>>,
+        callback: impl FnOnce(All<T>) -> Call<U>,
+    ) -> Node<U> {
+        let group = self.group(calls);
+        let call = callback(group);
+        self.add(call)
+    }
+
+    /// Checks the graph and turns it into job records and its description.
+    pub(crate) fn into_records(
+        self,
+        id: &JobId,
+        codec: Codec,
+        now_ms: u64,
+    ) -> Result<(WorkflowMeta, Vec<JobRecord>)> {
+        let builder = self.builder;
+        let mut metas = Vec::with_capacity(self.nodes.len());
+        let mut records = Vec::with_capacity(self.nodes.len());
+        for (index, entry) in self.nodes.into_iter().enumerate() {
+            let mut deps = BTreeSet::new();
+            for r in entry.refs() {
+                if r.builder != builder {
+                    return Err(Error::Invalid(format!(
+                        "node {index} ({}) reads a node of another workflow",
+                        entry.task()
+                    )));
+                }
+                if r.index >= index {
+                    return Err(Error::Invalid(format!(
+                        "node {index} ({}) depends on node {}, which is not before it (a cycle?)",
+                        entry.task(),
+                        r.index
+                    )));
+                }
+                deps.insert(r.index);
+            }
+            let resolve = |r: NodeRef| (r.builder == builder).then(|| id.child(r.index));
+            let task = entry.task().to_owned();
+            let mut record = match entry.kind {
+                NodeKind::Call(call) => call.into_record_with(codec, &resolve)?,
+                NodeKind::Map { list, template } => {
+                    let template = template.into_record_with(codec, &resolve)?;
+                    map::record(id.child(list.index), template, codec)?
+                }
+            };
+            record.id = id.child(index);
+            record.workflow = Some(id.clone());
+            record.deps = deps.iter().map(|d| id.child(*d)).collect();
+            record.allow_failure = entry.allow_failure;
+            metas.push(NodeMeta {
+                task,
+                deps: deps.into_iter().collect(),
+                allow_failure: entry.allow_failure,
+            });
+            records.push(record);
+        }
+        if records.is_empty() {
+            return Err(Error::Invalid(format!(
+                "workflow `{}` has no node",
+                self.name
+            )));
+        }
+        let meta = WorkflowMeta {
+            id: id.clone(),
+            name: self.name,
+            created_at_ms: now_ms,
+            nodes: metas,
+        };
+        Ok((meta, records))
+    }
+}
+
+impl<T> From<Node<T>> for NodeRef {
+    fn from(n: Node<T>) -> Self {
+        n.node
+    }
+}
+
+impl<T> From<Fallible<T>> for NodeRef {
+    fn from(n: Fallible<T>) -> Self {
+        n.node
+    }
+}
+
+/// Stores a workflow and enqueues its nodes (one batch); idempotent by id.
+pub(crate) async fn submit(
+    backend: &dyn Backend,
+    codec: Codec,
+    flow: Workflow,
+    id: JobId,
+) -> Result<WorkflowMeta> {
+    let now = backend.now_ms().await?;
+    let (meta, records) = flow.into_records(&id, codec, now)?;
+    backend.put_workflow(&meta.id, meta.encode()?).await?;
+    backend.enqueue(records).await?;
+    Ok(meta)
+}

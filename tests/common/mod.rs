@@ -1,0 +1,4 @@
+//! Shared test code.
+#![allow(dead_code, missing_docs, unreachable_pub)]
+
+pub mod shapes;

@@ -1,0 +1,6 @@
+#[ork::task]
+struct Add {
+    x: i64,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[ork::task(queue = "mail", retry = 3)]
+async fn send(to: String) -> ork::Result<()> {
+    let _ = to;
+    Ok(())
+}
+
+fn main() {}

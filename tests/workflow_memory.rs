@@ -1,0 +1,5 @@
+//! Workflow shapes on the memory engine.
+
+mod common;
+
+workflow_shapes!(async { ork::Ork::memory() });
