@@ -19,7 +19,8 @@ struct Done {
     notify: Notify,
 }
 
-#[ork::task]
+/// A no-op whose result nobody reads: kept one second, not a day.
+#[ork::task(result_ttl = "1s")]
 async fn noop(ctx: Context) -> ork::Result<()> {
     let done = ctx.state::<Arc<Done>>();
     if done.count.fetch_add(1, Ordering::Relaxed) + 1 == done.target.load(Ordering::Relaxed) {

@@ -181,3 +181,26 @@ fn flow_takes_values_and_nodes() {
 fn crunch_all(numbers: Vec<i64>) -> ork::Result<i64> {
     Ok(numbers.iter().sum())
 }
+
+/// A raw identifier: the registered name drops the `r#`.
+#[ork::task]
+async fn r#match(pattern: String) -> ork::Result<bool> {
+    Ok(pattern.is_empty())
+}
+
+/// A task compiled out: nothing generated for it may remain.
+#[ork::task]
+#[cfg(any())]
+async fn compiled_out(x: NotAType) -> ork::Result<()> {
+    Ok(())
+}
+
+#[test]
+fn raw_identifiers_and_cfg() {
+    assert_eq!(
+        r#match::call(String::new()).task_name(),
+        "macro_expand::match"
+    );
+    let names: Vec<_> = ork_core::task::registered().map(|e| e.name()).collect();
+    assert!(!names.iter().any(|n| n.ends_with("compiled_out")));
+}

@@ -65,6 +65,14 @@ pub(crate) enum BackoffSpec {
     Exponential { base_ms: u64, max_ms: u64 },
 }
 
+impl BackoffSpec {
+    /// ork-core's default: exponential from 1 s, capped at 1 h.
+    pub(crate) const DEFAULT: BackoffSpec = BackoffSpec::Exponential {
+        base_ms: DEFAULT_BASE_MS,
+        max_ms: DEFAULT_CAP_MS,
+    };
+}
+
 /// The parsed `#[ork::task(...)]` options; `None` where not given.
 #[derive(Default)]
 pub(crate) struct TaskAttr {
@@ -376,10 +384,7 @@ fn parse_backoff(text: &str) -> std::result::Result<BackoffSpec, String> {
         ("fixed", Some(delay)) => Ok(BackoffSpec::Fixed {
             delay_ms: parse_millis(delay)?,
         }),
-        ("exponential", None) => Ok(BackoffSpec::Exponential {
-            base_ms: DEFAULT_BASE_MS,
-            max_ms: DEFAULT_CAP_MS,
-        }),
+        ("exponential", None) => Ok(BackoffSpec::DEFAULT),
         ("exponential", Some(params)) => {
             let (base, cap) = match params.split_once("..") {
                 Some((base, cap)) => (base.trim(), Some(cap.trim())),

@@ -320,6 +320,12 @@ fn generate(func: &ItemFn, attr: &TaskAttr, sig: &TaskSig) -> TokenStream {
     let call = Ident::new("call", ident.span());
     let flow = Ident::new("flow", ident.span());
 
+    // What the function is compiled under, its task is too.
+    let cfgs: Vec<_> = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
     let options = options(attr, sig, &p);
     let run = run_body(sig, &krate);
     let checks = checks(sig, &krate);
@@ -327,11 +333,13 @@ fn generate(func: &ItemFn, attr: &TaskAttr, sig: &TaskSig) -> TokenStream {
     quote! {
         #func
 
+        #(#cfgs)*
         #[doc = #struct_doc]
         #[allow(non_camel_case_types, dead_code)]
-        #[derive(Debug, Clone, Copy)]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy)]
         #vis struct #ident {}
 
+        #(#cfgs)*
         impl #ident {
             #[doc = #call_doc]
             #[allow(dead_code, clippy::too_many_arguments)]
@@ -348,6 +356,7 @@ fn generate(func: &ItemFn, attr: &TaskAttr, sig: &TaskSig) -> TokenStream {
             }
         }
 
+        #(#cfgs)*
         const _: () = {
             #checks
 
@@ -388,13 +397,10 @@ fn options(attr: &TaskAttr, sig: &TaskSig, p: &TokenStream) -> TokenStream {
         options.extend(quote!(.retries(#retries)));
     }
     if attr.backoff.is_some() || attr.jitter.is_some() {
-        let spec = attr.backoff.as_ref().map_or(
-            BackoffSpec::Exponential {
-                base_ms: 1_000,
-                max_ms: 3_600_000,
-            },
-            |b| b.value,
-        );
+        let spec = attr
+            .backoff
+            .as_ref()
+            .map_or(BackoffSpec::DEFAULT, |b| b.value);
         let backoff = match spec {
             BackoffSpec::Fixed { delay_ms } => {
                 let delay_ms = Literal::u64_suffixed(delay_ms);

@@ -1,16 +1,74 @@
 //! The `#[ork::task]` attribute macro. Use it through the `ork` crate, which
-//! documents it; this crate is an implementation detail.
+//! re-exports it; this crate is an implementation detail.
 //!
-//! The entry point stays thin: [`attr`] parses the options, [`expand`] checks
-//! the function and generates the code.
+//! The entry point stays thin: `attr` parses the options, `expand` checks
+//! the function and generates the code, which calls into ork-core through
+//! `ork::__private`.
 
 use proc_macro::TokenStream;
 
 mod attr;
 mod expand;
 
-/// Marks an `async fn` (or a plain `fn`, run on the blocking pool) as an ork
-/// task. See the `ork` crate for the options.
+/// Makes a function a task: `#[ork::task]` on an `async fn` (or on a plain
+/// `fn`, which then runs on the blocking thread pool).
+///
+/// ```ignore
+/// use ork::prelude::*;
+///
+/// #[ork::task(queue = "mail", retries = 5, backoff = "exponential:1s..5m", timeout = "30s")]
+/// async fn send_welcome(ctx: Context, user_id: u64) -> anyhow::Result<()> {
+///     ctx.progress(50);
+///     Ok(())
+/// }
+///
+/// ork.enqueue(send_welcome::call(42)).await?;
+/// ```
+///
+/// The function stays as written (call it directly in unit tests). Beside it
+/// the macro defines a type of the same name with:
+///
+/// - `send_welcome::call(args..) -> Call<T>`, a call to enqueue;
+/// - `send_welcome::flow(inputs..) -> Call<T>`, the same for a workflow node,
+///   where each argument may also be a `Node` of the workflow;
+/// - an implementation of `ork::Task`, registered so that every worker of the
+///   binary knows the task by name.
+///
+/// # The function
+///
+/// - It returns a `Result<T, E>`, or an alias whose last segment is `Result`
+///   (`ork::Result<T>`, `anyhow::Result<T>`); `T` is the task's output and
+///   `E` any `Display` error, recorded as the job's error message.
+/// - Its arguments and `T` are serde types (`Serialize + Deserialize`), owned
+///   (no references), named by plain identifiers; at most 12 of them.
+/// - Its first parameter may be the `Context` (`ctx: Context`), which is not
+///   an argument of `call`.
+/// - No `self`, generics, lifetimes or `impl Trait`; the future of an
+///   `async fn` must be `Send`.
+///
+/// # Options
+///
+/// Each at most once; durations are strings of `ms`, `s`, `m`, `h`, `d`
+/// (`"30s"`, `"1m30s"`, `"250ms"`), checked at compile time.
+///
+/// | option | value | default |
+/// |---|---|---|
+/// | `name` | the registered name | `"<module path>::<fn name>"` |
+/// | `queue` | the queue calls go to | `"default"` |
+/// | `retries` | retries after a failed attempt | `0` |
+/// | `backoff` | `"fixed"`, `"fixed:2s"`, `"exponential"`, `"exponential:1s"`, `"exponential:1s..5m"` (base..cap) | exponential from 1 s, capped at 1 h |
+/// | `jitter` | `false` to make exponential delays exact | `true` |
+/// | `timeout` | the most one attempt may take | none |
+/// | `priority` | 0 (lowest) to 9 | `0` |
+/// | `result_ttl` | how long the result is kept | the engine's |
+/// | `concurrency` | the most runs at once per worker process (1 or more) | no limit |
+/// | `cron` | a six-field cron expression, seconds first: `"0 */15 * * * *"` | none |
+/// | `every` | an interval: `"30s"` | none |
+/// | `crate` | the path of the `ork` crate, if renamed | `"::ork"` |
+///
+/// `backoff = "fixed"` waits 1 s; `"exponential:500ms"` is capped at 1 h (or
+/// at its base, if larger). A periodic task (`cron` or `every`, not both)
+/// takes no arguments besides the `Context`.
 #[proc_macro_attribute]
 pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
