@@ -236,28 +236,49 @@ impl<T> Call<T> {
                 }
             }
         };
-        let o = self.options;
-        let c = self.overrides;
-        let mut record = JobRecord::new(o.name, payload);
-        if let Some(id) = c.id {
-            record.id = id;
-        }
-        record.codec = codec;
+        let mut record = record_of(self.options, self.overrides, payload, codec);
         record.inputs = inputs;
-        record.queue = c.queue.unwrap_or_else(|| o.queue.to_owned());
-        record.priority = c.priority.unwrap_or(o.priority).min(9);
-        record.retries = c.retries.unwrap_or(o.retries);
-        record.backoff = o.backoff;
-        record.timeout_ms = c.timeout.or(o.timeout).map_or(0, |d| d.as_millis() as u64);
-        if let Some(ttl) = o.result_ttl {
-            record.result_ttl_ms = ttl.as_millis() as u64;
-        }
-        record.unique = c.unique;
-        record.delay_ms = c.delay.map_or(0, |d| d.as_millis() as u64);
-        record.run_at_ms = c.at.map(|t| {
+        Ok(record)
+    }
+}
+
+/// A task without arguments as a record, known only by its options: what
+/// each tick of a periodic task enqueues.
+pub(crate) fn periodic_record(options: &TaskOptions, codec: Codec) -> Result<JobRecord> {
+    Ok(record_of(
+        options,
+        CallOptions::default(),
+        codec.encode(&())?,
+        codec,
+    ))
+}
+
+/// A record from the task's options and the call's.
+fn record_of(o: &TaskOptions, c: CallOptions, payload: Vec<u8>, codec: Codec) -> JobRecord {
+    JobRecord {
+        id: c.id.unwrap_or_default(),
+        task: o.name.to_owned(),
+        queue: c.queue.unwrap_or_else(|| o.queue.to_owned()),
+        payload,
+        codec,
+        priority: c.priority.unwrap_or(o.priority).min(9),
+        retries: c.retries.unwrap_or(o.retries),
+        backoff: o.backoff,
+        timeout_ms: c.timeout.or(o.timeout).map_or(0, |d| d.as_millis() as u64),
+        result_ttl_ms: o
+            .result_ttl
+            .unwrap_or(crate::DEFAULT_RESULT_TTL)
+            .as_millis() as u64,
+        unique: c.unique,
+        delay_ms: c.delay.map_or(0, |d| d.as_millis() as u64),
+        run_at_ms: c.at.map(|t| {
             t.duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64)
-        });
-        Ok(record)
+        }),
+        deps: Vec::new(),
+        allow_failure: false,
+        workflow: None,
+        parent: None,
+        inputs: Vec::new(),
     }
 }

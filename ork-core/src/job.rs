@@ -1,6 +1,7 @@
 //! The job record: what a backend stores for each enqueued call.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -13,9 +14,10 @@ use crate::retry::Backoff;
 ///
 /// Ids of sub-tasks and workflow nodes are derived from their parent's id
 /// (`parent.3`), so they are stable across re-runs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobId(String);
+///
+/// Cheap to clone (a shared string).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(Arc<str>);
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -33,17 +35,31 @@ impl JobId {
             *slot = CROCKFORD[(value & 31) as usize];
             value >>= 5;
         }
-        JobId(String::from_utf8_lossy(&out).into_owned())
+        let text = std::str::from_utf8(&out).expect("the alphabet is ASCII");
+        JobId(Arc::from(text))
     }
 
     /// The id of the `index`-th child of this job (sub-tasks, workflow nodes).
     pub fn child(&self, index: usize) -> JobId {
-        JobId(format!("{}.{index}", self.0))
+        JobId(Arc::from(format!("{}.{index}", self.0)))
     }
 
     /// The id as a string.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl Serialize for JobId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(JobId(Arc::from(s)))
     }
 }
 
@@ -61,13 +77,13 @@ impl fmt::Display for JobId {
 
 impl From<String> for JobId {
     fn from(s: String) -> Self {
-        JobId(s)
+        JobId(Arc::from(s))
     }
 }
 
 impl From<&str> for JobId {
     fn from(s: &str) -> Self {
-        JobId(s.to_owned())
+        JobId(Arc::from(s))
     }
 }
 

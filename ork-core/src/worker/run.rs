@@ -13,6 +13,7 @@ use super::Config;
 use crate::backend::{Backend, ClaimRequest, Finish, Lease, LeaseStatus, WorkerInfo};
 use crate::context::StateMap;
 use crate::job::JobId;
+use crate::schedule::Scheduler;
 use crate::task::TaskEntry;
 
 /// Cancellation of the job was requested.
@@ -41,7 +42,7 @@ pub(crate) struct Shared {
     pub(crate) registry: HashMap<&'static str, Registered>,
     /// Fired past the grace period of a shutdown: running jobs are handed back.
     pub(crate) hard_stop: CancellationToken,
-    pub(crate) inflight: Mutex<HashMap<JobId, InFlight>>,
+    pub(crate) inflight: Mutex<rustc_hash::FxHashMap<JobId, InFlight>>,
     pub(crate) finished: mpsc::UnboundedSender<Finish>,
     pub(crate) processed: AtomicU64,
     /// The pool's slots (given back by parents while they wait).
@@ -52,6 +53,7 @@ pub(crate) struct Pool {
     shared: Arc<Shared>,
     stop: CancellationToken,
     finished_rx: mpsc::UnboundedReceiver<Finish>,
+    scheduler: Option<Scheduler>,
 }
 
 impl Pool {
@@ -81,14 +83,21 @@ impl Pool {
                 state,
                 registry,
                 hard_stop: CancellationToken::new(),
-                inflight: Mutex::new(HashMap::new()),
+                inflight: Mutex::new(rustc_hash::FxHashMap::default()),
                 finished: tx,
                 processed: AtomicU64::new(0),
                 slots,
             }),
             stop,
             finished_rx: rx,
+            scheduler: None,
         }
+    }
+
+    /// Runs this scheduler beside the pool's loops.
+    pub(crate) fn with_scheduler(mut self, scheduler: Scheduler) -> Self {
+        self.scheduler = Some(scheduler);
+        self
     }
 
     pub(crate) async fn run(self) {
@@ -96,7 +105,9 @@ impl Pool {
             shared,
             stop,
             finished_rx,
+            scheduler,
         } = self;
+        let scheduler = scheduler.map(|s| tokio::spawn(s.run(stop.clone())));
         let attempts = TaskTracker::new();
         let config = &shared.config;
         tracing::info!(worker = %config.id, queues = ?config.queues, concurrency = config.concurrency, "worker pool started");
@@ -105,6 +116,9 @@ impl Pool {
         let beat = tokio::spawn(heartbeat(shared.clone(), done.clone()));
 
         claim_loop(&shared, &stop, &attempts).await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
 
         // Graceful stop: wait for running jobs, then hand back the rest.
         attempts.close();
@@ -167,7 +181,13 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
                 failures = 0;
                 for job in jobs {
                     let permit: OwnedSemaphorePermit = permits.pop().expect("one permit per job");
-                    attempts.spawn(super::execute::attempt(shared.clone(), job, permit));
+                    // Boxed: the attempt future is large, and tokio moves a task's
+                    // future (and its output slot) by value.
+                    attempts.spawn(Box::pin(super::execute::attempt(
+                        shared.clone(),
+                        job,
+                        permit,
+                    )));
                 }
             }
             Err(e) => {
