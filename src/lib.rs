@@ -26,9 +26,14 @@
 pub use ork_core::{
     backend, codec, job, retry, workflow, Backend, Backoff, Call, CancellationToken, Codec,
     Context, DurationExt, Error, JobHandle, JobId, JobInfo, JobState, MemoryBackend, Node, Ork,
-    Result, StateMap, Task, TaskError, TaskOptions, Worker, WorkerHandle, Workflow,
-    WorkflowHandle, WorkflowState,
+    Result, StateMap, Task, TaskError, TaskOptions, Worker, WorkerHandle, Workflow, WorkflowHandle,
+    WorkflowState,
 };
+
+// Periodic tasks: `Schedule::cron(..)`, `Schedule::every(..)`, the
+// missed-tick policy, listings; the `schedule` module has the scheduler.
+#[doc(inline)]
+pub use ork_core::{schedule, Missed, Schedule, ScheduleInfo};
 
 /// Marks an `async fn` (or a plain `fn`) as a task. See the crate docs.
 #[doc(inline)]
@@ -42,11 +47,11 @@ pub use ork_redis::{RedisBackend, RedisBackendBuilder, RedisExt};
 
 /// The names most programs need: `use ork::prelude::*;`.
 pub mod prelude {
+    #[doc(no_inline)]
+    pub use ork_core::{Context, DurationExt, JobHandle, Node, Ork, Schedule, Workflow};
     #[cfg(feature = "redis")]
     #[doc(no_inline)]
     pub use ork_redis::RedisExt;
-    #[doc(no_inline)]
-    pub use ork_core::{Context, DurationExt, JobHandle, Node, Ork, Workflow};
 }
 
 /// Used by the code `#[ork::task]` generates; not a public API.

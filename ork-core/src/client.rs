@@ -11,6 +11,7 @@ use crate::codec::Codec;
 use crate::error::Result;
 use crate::handle::JobHandle;
 use crate::job::{JobId, JobInfo, JobState};
+use crate::schedule::{Schedule, ScheduleInfo, Scheduler};
 use crate::worker::Worker;
 use crate::workflow::{Workflow, WorkflowHandle, WorkflowMeta};
 use crate::MemoryBackend;
@@ -189,5 +190,48 @@ impl Ork {
             }
         }
         Ok(out)
+    }
+
+    /// Stores a periodic schedule: `call` is enqueued at each tick of
+    /// `schedule`, by whichever worker pool's scheduler gets there first
+    /// (exactly once per tick). A schedule of the same name is replaced,
+    /// keeping its state (paused or not, ticks already dealt with).
+    ///
+    /// # Errors
+    /// A name with whitespace (or empty, or over 200 characters), an unknown
+    /// time zone, an interval under 100 ms, or a call that reads workflow
+    /// nodes.
+    pub async fn schedule<T>(&self, name: &str, schedule: Schedule, call: Call<T>) -> Result<()> {
+        let record = call.into_record(self.codec)?;
+        crate::schedule::store::put(self.backend.as_ref(), name, schedule, record).await?;
+        Ok(())
+    }
+
+    /// Deletes a schedule. Returns whether it existed.
+    pub async fn unschedule(&self, name: &str) -> Result<bool> {
+        self.backend.delete_schedule(name).await
+    }
+
+    /// Pauses a schedule: its ticks are not fired until it is resumed.
+    /// Returns whether it exists.
+    pub async fn pause(&self, name: &str) -> Result<bool> {
+        self.backend.pause_schedule(name, true).await
+    }
+
+    /// Resumes a paused schedule from now on: the ticks that fell in the
+    /// pause are not fired. Returns whether it exists.
+    pub async fn resume(&self, name: &str) -> Result<bool> {
+        self.backend.pause_schedule(name, false).await
+    }
+
+    /// Every schedule, by name, with its next fire times and its last run.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleInfo>> {
+        crate::schedule::store::list(self.backend.as_ref()).await
+    }
+
+    /// A scheduler to run outside a worker pool (every pool runs one
+    /// already, unless built with `.scheduler(false)`).
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler::new(self.backend.clone())
     }
 }

@@ -24,6 +24,10 @@ use crate::backend::{
 use crate::error::Error;
 use crate::job::{JobId, JobRecord, JobState};
 
+mod schedule;
+
+pub use schedule::{schedule_fire, schedule_pause, schedule_storage};
+
 const LEASE: Duration = Duration::from_secs(30);
 
 fn record(task: &str, queue: &str) -> JobRecord {
@@ -634,7 +638,16 @@ pub async fn retry_with_deps(b: impl Backend) {
     let (a_id, d_id) = (a.id.clone(), dependant.id.clone());
     b.enqueue(vec![a, dependant]).await.unwrap();
     let c = claim(&b, &["q"], 10).await.remove(0);
-    assert!(finish(&b, &c, Outcome::Dead { error: "first".into() }).await);
+    assert!(
+        finish(
+            &b,
+            &c,
+            Outcome::Dead {
+                error: "first".into()
+            }
+        )
+        .await
+    );
     assert_eq!(state(&b, &d_id).await, JobState::Dead);
     // Still-dead dependency: the dependant dies again, naming it.
     assert!(b.retry(&d_id).await.unwrap());
@@ -660,7 +673,10 @@ pub async fn workflow_storage(b: impl Backend) {
     tokio::time::sleep(Duration::from_millis(5)).await;
     b.put_workflow(&w2, b"two".to_vec()).await.unwrap();
     b.put_workflow(&w1, b"one again".to_vec()).await.unwrap();
-    assert_eq!(b.workflow(&w1).await.unwrap().as_deref(), Some(&b"one again"[..]));
+    assert_eq!(
+        b.workflow(&w1).await.unwrap().as_deref(),
+        Some(&b"one again"[..])
+    );
     let ids = b.workflow_ids(0, 10).await.unwrap();
     assert_eq!(ids, vec![w2.clone(), w1.clone()]);
     assert_eq!(b.workflow_ids(1, 10).await.unwrap(), vec![w1]);
@@ -675,7 +691,7 @@ macro_rules! backend_conformance {
             round_trip, idempotent_by_id, unique_keys, order_and_priority, delayed_jobs,
             blocking_claim_wakes, retry_outcome, fencing, heartbeat_extends, release, cancel,
             dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
-            retry_with_deps, workflow_storage);
+            retry_with_deps, workflow_storage, schedule_storage, schedule_fire, schedule_pause);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

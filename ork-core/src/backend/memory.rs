@@ -3,15 +3,18 @@
 //! For tests, development and small apps. Everything lives behind one mutex;
 //! time is read from tokio's clock, so tests can pause and advance it.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::{
-    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, JobQuery, Lease,
-    LeaseStatus, Outcome, QueueCounts, WorkerInfo,
+    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
+    LeaseStatus, Outcome, QueueCounts, StoredSchedule, WorkerInfo,
 };
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
@@ -38,18 +41,20 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct State {
-    jobs: HashMap<JobId, Entry>,
-    ready: HashMap<String, [VecDeque<JobId>; PRIORITIES]>,
+    jobs: FxHashMap<JobId, Entry>,
+    ready: FxHashMap<String, [VecDeque<JobId>; PRIORITIES]>,
     /// (due, seq, id)
     scheduled: BTreeSet<(u64, u64, JobId)>,
-    running: HashSet<JobId>,
-    unique: HashMap<String, JobId>,
-    dependents: HashMap<JobId, Vec<JobId>>,
+    running: FxHashSet<JobId>,
+    unique: FxHashMap<String, JobId>,
+    dependents: FxHashMap<JobId, Vec<JobId>>,
     /// (expires, id) of finished jobs
-    expiry: BTreeSet<(u64, JobId)>,
+    expiry: BinaryHeap<Reverse<(u64, JobId)>>,
     workers: HashMap<String, (WorkerInfo, u64)>,
     /// id -> (seq, meta)
     workflows: HashMap<JobId, (u64, Vec<u8>)>,
+    /// name -> schedule
+    schedules: BTreeMap<String, StoredSchedule>,
     seq: u64,
 }
 
@@ -60,7 +65,7 @@ struct Entry {
     lease_until: u64,
     lost: u32,
     cancel_requested: bool,
-    deps_done: HashSet<JobId>,
+    deps_done: FxHashSet<JobId>,
     expires_at: Option<u64>,
 }
 
@@ -77,6 +82,13 @@ impl MemoryBackend {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        MemoryBackend::starting_at(base_ms)
+    }
+
+    /// An empty engine whose clock reads `unix_ms` now and advances with
+    /// tokio's: for tests of calendars and time zones on the paused clock.
+    pub fn starting_at(unix_ms: u64) -> Self {
+        let base_ms = unix_ms;
         MemoryBackend {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
@@ -158,6 +170,65 @@ impl State {
         self.seq
     }
 
+    /// Stores records (see [`Backend::enqueue`]); returns the outcomes and
+    /// whether work may have become ready.
+    fn enqueue(&mut self, jobs: Vec<JobRecord>, now: u64) -> (Vec<Enqueued>, bool) {
+        let st = self;
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut woke = false;
+        st.expire(now);
+        for record in jobs {
+            if st.jobs.contains_key(&record.id) {
+                out.push(Enqueued::Existing(record.id));
+                continue;
+            }
+            if let Some(key) = &record.unique {
+                if let Some(holder) = st.unique.get(key) {
+                    out.push(Enqueued::Existing(holder.clone()));
+                    continue;
+                }
+            }
+            let id = record.id.clone();
+            if let Some(key) = &record.unique {
+                st.unique.insert(key.clone(), id.clone());
+            }
+            let deps = record.deps.clone();
+            let due = due_time(&record, now);
+            st.jobs.insert(
+                id.clone(),
+                Entry {
+                    info: JobInfo::new(record, JobState::Waiting, now),
+                    fence: 0,
+                    lease_until: 0,
+                    lost: 0,
+                    cancel_requested: false,
+                    deps_done: FxHashSet::default(),
+                    expires_at: None,
+                },
+            );
+            out.push(Enqueued::Created(id.clone()));
+            if deps.is_empty() {
+                if due > now {
+                    st.schedule(id, due);
+                } else {
+                    st.push_ready(id);
+                }
+                woke = true;
+                continue;
+            }
+            // Register with each dependency; one already finished
+            // counts at once, exactly like a later completion.
+            for dep in &deps {
+                st.dependents
+                    .entry(dep.clone())
+                    .or_default()
+                    .push(id.clone());
+            }
+            woke |= st.settle_deps(&id, now);
+        }
+        (out, woke)
+    }
+
     fn push_ready(&mut self, id: JobId) {
         let entry = self.jobs.get_mut(&id).expect("job exists");
         entry.info.state = JobState::Queued;
@@ -192,11 +263,11 @@ impl State {
     }
 
     fn expire(&mut self, now: u64) {
-        while let Some(first) = self.expiry.first() {
+        while let Some(Reverse(first)) = self.expiry.peek() {
             if first.0 > now {
                 break;
             }
-            let (_, id) = self.expiry.pop_first().expect("checked");
+            let Reverse((_, id)) = self.expiry.pop().expect("checked");
             if let Some(e) = self.jobs.get(&id) {
                 if e.expires_at.is_some_and(|t| t <= now) {
                     self.jobs.remove(&id);
@@ -234,7 +305,7 @@ impl State {
                 _ => Some(now + entry.info.record.result_ttl_ms),
             };
             if let Some(t) = entry.expires_at {
-                self.expiry.insert((t, id.clone()));
+                self.expiry.push(Reverse((t, id.clone())));
             }
             let allow_failure = entry.info.record.allow_failure;
             if let Some(key) = &entry.info.record.unique {
@@ -281,7 +352,11 @@ impl State {
         let deps = entry.info.record.deps.clone();
         for dep in &deps {
             let (state, allow_failure, error) = match self.jobs.get(dep) {
-                Some(d) => (d.info.state, d.info.record.allow_failure, d.info.error.clone()),
+                Some(d) => (
+                    d.info.state,
+                    d.info.record.allow_failure,
+                    d.info.error.clone(),
+                ),
                 None => (JobState::Dead, false, Some("unknown job".to_owned())),
             };
             if state == JobState::Succeeded || (state == JobState::Dead && allow_failure) {
@@ -338,61 +413,7 @@ impl Backend for MemoryBackend {
     fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
         Box::pin(async move {
             let now = self.now();
-            let mut out = Vec::with_capacity(jobs.len());
-            let mut woke = false;
-            {
-                let mut st = self.lock();
-                st.expire(now);
-                for record in jobs {
-                    if st.jobs.contains_key(&record.id) {
-                        out.push(Enqueued::Existing(record.id));
-                        continue;
-                    }
-                    if let Some(key) = &record.unique {
-                        if let Some(holder) = st.unique.get(key) {
-                            out.push(Enqueued::Existing(holder.clone()));
-                            continue;
-                        }
-                    }
-                    let id = record.id.clone();
-                    if let Some(key) = &record.unique {
-                        st.unique.insert(key.clone(), id.clone());
-                    }
-                    let deps = record.deps.clone();
-                    let due = due_time(&record, now);
-                    st.jobs.insert(
-                        id.clone(),
-                        Entry {
-                            info: JobInfo::new(record, JobState::Waiting, now),
-                            fence: 0,
-                            lease_until: 0,
-                            lost: 0,
-                            cancel_requested: false,
-                            deps_done: HashSet::new(),
-                            expires_at: None,
-                        },
-                    );
-                    out.push(Enqueued::Created(id.clone()));
-                    if deps.is_empty() {
-                        if due > now {
-                            st.schedule(id, due);
-                        } else {
-                            st.push_ready(id);
-                        }
-                        woke = true;
-                        continue;
-                    }
-                    // Register with each dependency; one already finished
-                    // counts at once, exactly like a later completion.
-                    for dep in &deps {
-                        st.dependents
-                            .entry(dep.clone())
-                            .or_default()
-                            .push(id.clone());
-                    }
-                    woke |= st.settle_deps(&id, now);
-                }
-            }
+            let (out, woke) = self.lock().enqueue(jobs, now);
             if woke {
                 self.shared.work.notify_waiters();
             }
@@ -758,7 +779,7 @@ impl Backend for MemoryBackend {
             let st = self.lock();
             let mut all: Vec<(u64, &JobId)> =
                 st.workflows.iter().map(|(id, (s, _))| (*s, id)).collect();
-            all.sort_by(|a, b| b.0.cmp(&a.0));
+            all.sort_by_key(|&(seq, _)| std::cmp::Reverse(seq));
             Ok(all
                 .into_iter()
                 .skip(offset)
@@ -776,6 +797,75 @@ impl Backend for MemoryBackend {
             let mut out: Vec<WorkerInfo> = st.workers.values().map(|(w, _)| w.clone()).collect();
             out.sort_by(|a, b| a.id.cmp(&b.id));
             Ok(out)
+        })
+    }
+
+    fn put_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        definition: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut st = self.lock();
+            Ok(match st.schedules.get_mut(name) {
+                Some(s) => {
+                    s.definition = definition;
+                    false
+                }
+                None => {
+                    let s = StoredSchedule::new(name, definition, now, None, false);
+                    st.schedules.insert(name.to_owned(), s);
+                    true
+                }
+            })
+        })
+    }
+
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move { Ok(self.lock().schedules.remove(name).is_some()) })
+    }
+
+    fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut st = self.lock();
+            let Some(s) = st.schedules.get_mut(name) else {
+                return Ok(false);
+            };
+            if s.paused && !paused {
+                s.through_ms = s.through_ms.max(now);
+            }
+            s.paused = paused;
+            Ok(true)
+        })
+    }
+
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
+        Box::pin(async move { Ok(self.lock().schedules.values().cloned().collect()) })
+    }
+
+    fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
+        Box::pin(async move {
+            let now = self.now();
+            let (out, woke) = {
+                let mut st = self.lock();
+                let Some(s) = st.schedules.get_mut(&ticks.schedule) else {
+                    return Ok(None);
+                };
+                if s.paused || s.through_ms != ticks.expected_through_ms {
+                    return Ok(None);
+                }
+                s.through_ms = ticks.through_ms;
+                if let Some(last) = ticks.jobs.last() {
+                    s.last_job = Some(last.id.clone());
+                }
+                st.enqueue(ticks.jobs, now)
+            };
+            if woke {
+                self.shared.work.notify_waiters();
+            }
+            Ok(Some(out))
         })
     }
 }

@@ -20,6 +20,9 @@ use crate::error::Result;
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 
 pub mod memory;
+mod schedule;
+
+pub use schedule::{FireTicks, StoredSchedule};
 
 /// A boxed, `Send` future: what backend methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -409,4 +412,38 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// Workflow ids, newest first.
     fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>>;
+
+    /// Stores a schedule's definition (opaque bytes) under `name`. A
+    /// schedule of that name keeps its state (paused or not, processed
+    /// through, last job): only its definition is replaced. A new schedule
+    /// starts unpaused and processed through the backend's now, so no tick
+    /// from before it existed is fired. Returns whether it is new.
+    fn put_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        definition: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool>>;
+
+    /// Deletes a schedule and its state; a [`fire`](Self::fire) for it is
+    /// refused from then on. Returns whether it existed.
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>>;
+
+    /// Pauses (`true`) or resumes (`false`) a schedule. While paused, every
+    /// [`fire`](Self::fire) for it is refused. Resuming a paused schedule
+    /// moves its processed-through instant up to the backend's now, so ticks
+    /// that fell in the pause are never fired (resuming one that is not
+    /// paused changes nothing). Returns whether the schedule exists.
+    fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>>;
+
+    /// Every schedule, by name.
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>>;
+
+    /// The scheduler's atomic step, a compare-and-set: if the schedule
+    /// exists, is not paused, and is processed through exactly
+    /// `expected_through_ms`, then it becomes processed through
+    /// `through_ms`, its last job becomes the last of `jobs` (when there are
+    /// any), and `jobs` are enqueued with the semantics of
+    /// [`enqueue`](Self::enqueue) (so a tick's deterministic id is a second
+    /// guard). Otherwise nothing changes and the result is `None`.
+    fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>>;
 }

@@ -70,6 +70,7 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
     } = job;
     let span =
         tracing::info_span!("ork.attempt", job_id = %record.id, task = %record.task, attempt);
+    let began = std::time::Instant::now();
     let slot = Arc::new(PoolSlot {
         slots: shared.slots.clone(),
         permit: Mutex::new(Some(permit)),
@@ -152,6 +153,8 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
             Ended::HandedBack => Some(Outcome::Released),
             Ended::LeaseLost => None,
         };
+        let took = began.elapsed();
+        crate::metrics::record_attempt(&record.queue, &record.task, outcome.as_ref(), took);
         if let Some(outcome) = outcome {
             // The receiver lives until every attempt is gone.
             let _ = shared.finished.send(Finish { lease, outcome });

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::Backend;
 use crate::context::StateMap;
 use crate::error::{Error, Result};
+use crate::schedule::{Clock, Scheduler};
 use crate::task::{Task, TaskEntry};
 
 /// Builds a worker pool. Get one with [`Ork::worker`](crate::Ork::worker).
@@ -41,6 +42,8 @@ pub(crate) struct Config {
     pub(crate) grace: Duration,
     pub(crate) claim_batch: usize,
     pub(crate) idle_wait: Duration,
+    pub(crate) scheduler: bool,
+    pub(crate) scheduler_clock: Option<Arc<dyn Clock>>,
 }
 
 impl fmt::Debug for Worker {
@@ -66,6 +69,8 @@ impl Worker {
                 grace: Duration::from_secs(30),
                 claim_batch: 100,
                 idle_wait: Duration::from_secs(5),
+                scheduler: true,
+                scheduler_clock: None,
             },
             state: StateMap::default(),
             selected: Vec::new(),
@@ -129,6 +134,24 @@ impl Worker {
         self
     }
 
+    /// Runs a scheduler in this pool (default: on), which fires the ticks
+    /// of every stored schedule; each tick is enqueued once however many
+    /// pools run one. Either way, the pool stores the schedules of the
+    /// periodic tasks it serves (`#[ork::task(cron = ...)]`,
+    /// `#[ork::task(every = ...)]`) when it starts.
+    pub fn scheduler(mut self, on: bool) -> Self {
+        self.config.scheduler = on;
+        self
+    }
+
+    /// The local clock the scheduler sleeps by (default: the system's).
+    /// Ticks are judged on the backend's clock whatever this says; tests
+    /// pass an [`OffsetClock`](crate::schedule::OffsetClock) to check it.
+    pub fn scheduler_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.config.scheduler_clock = Some(clock);
+        self
+    }
+
     fn registry(&self) -> Result<HashMap<&'static str, TaskEntry>> {
         let explicit = !self.selected.is_empty();
         let entries: Vec<TaskEntry> = if explicit {
@@ -179,13 +202,21 @@ impl Worker {
             ));
         }
         let registry = self.registry()?;
+        let mut scheduler = Scheduler::new(self.backend.clone()).tasks(registry.values().copied());
+        if let Some(clock) = &self.config.scheduler_clock {
+            scheduler = scheduler.clock(clock.clone());
+        }
+        if !self.config.scheduler {
+            scheduler = scheduler.store_only();
+        }
         Ok(run::Pool::new(
             self.backend,
             self.config,
             Arc::new(self.state),
             registry,
             stop,
-        ))
+        )
+        .with_scheduler(scheduler))
     }
 }
 

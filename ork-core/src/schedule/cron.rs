@@ -1,0 +1,617 @@
+//! Cron expressions with seconds, and their next occurrence in a time zone.
+//!
+//! Six fields, seconds first, and an optional seventh for years:
+//!
+//! ```text
+//! sec  min  hour  day-of-month  month  day-of-week  [year]
+//! 0-59 0-59 0-23  1-31 or L     1-12   0-7 (0 and 7: Sunday)  1970-2099
+//! ```
+//!
+//! Each field is `*`, a value, a range `a-b`, a step `*/n`, `a-b/n` or
+//! `a/n`, or a list of those separated by commas. Months and days of the
+//! week take English names (`Jan`, `mon-fri`). `?` means `*` in the day
+//! fields, and `L` in the day-of-month field is the month's last day. When
+//! both day fields are restricted, a day matches either (as in Vixie cron).
+//! `@yearly`, `@monthly`, `@weekly`, `@daily` (`@midnight`) and `@hourly`
+//! are shorthands.
+//!
+//! # Daylight saving time
+//!
+//! An expression names wall-clock times of its zone. When the clock jumps
+//! forward, the skipped times don't exist and don't fire (no tick is moved
+//! to an invented time). When the clock goes back, a repeated time fires
+//! once, at its first occurrence, unless the hour field is `*`: an
+//! expression that fires every hour keeps firing through both passes of
+//! the repeated hour, since each is a real hour.
+
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::Timestamp;
+
+/// How far ahead a search for the next occurrence looks (seconds).
+const HORIZON_S: i64 = 200 * 366 * 86_400;
+const DAY_S: i64 = 86_400;
+
+/// A parsed cron expression.
+#[derive(Debug, Clone)]
+pub(crate) struct Cron {
+    seconds: u64,
+    minutes: u64,
+    hours: u32,
+    /// Bit `d` for day `d` (1 to 31).
+    days: u32,
+    /// `L`: the last day of the month.
+    last_day: bool,
+    /// Bit `m` for month `m` (1 to 12).
+    months: u16,
+    /// Bit `d` for weekday `d` (0 Sunday to 6 Saturday).
+    weekdays: u8,
+    days_any: bool,
+    weekdays_any: bool,
+    hours_any: bool,
+    /// Allowed years, sorted; `None`: any.
+    years: Option<Vec<i64>>,
+}
+
+const MONTHS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const WEEKDAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/// One field: its values, and whether it was `*`/`?` or has `L`.
+struct Field {
+    values: Vec<u32>,
+    any: bool,
+    last: bool,
+}
+
+impl Field {
+    fn bits(&self) -> u64 {
+        self.values.iter().fold(0, |b, v| b | 1 << v)
+    }
+}
+
+/// What a field accepts.
+struct Spec {
+    what: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+    /// `?` and (for days of the month) `L` are allowed.
+    day: bool,
+    last: bool,
+}
+
+impl Cron {
+    /// Parses an expression; the error says what is wrong.
+    pub(crate) fn parse(expr: &str) -> Result<Cron, String> {
+        let expanded = match expr.trim().to_ascii_lowercase().as_str() {
+            "@yearly" | "@annually" => "0 0 0 1 1 *".to_owned(),
+            "@monthly" => "0 0 0 1 * *".to_owned(),
+            "@weekly" => "0 0 0 * * 0".to_owned(),
+            "@daily" | "@midnight" => "0 0 0 * * *".to_owned(),
+            "@hourly" => "0 0 * * * *".to_owned(),
+            s if s.starts_with('@') => return Err(format!("unknown shorthand `{s}`")),
+            _ => expr.trim().to_owned(),
+        };
+        let fields: Vec<&str> = expanded.split_whitespace().collect();
+        if fields.len() == 5 {
+            return Err(
+                "five fields: ork's cron expressions start with seconds (\"sec min hour day month weekday\"), e.g. \"0 */15 * * * *\""
+                    .to_owned(),
+            );
+        }
+        if !(6..=7).contains(&fields.len()) {
+            return Err(format!(
+                "{} field(s): a cron expression has six, seconds first (\"sec min hour day month weekday\"), and optionally a year",
+                fields.len()
+            ));
+        }
+        let spec = |what, min, max| Spec {
+            what,
+            min,
+            max,
+            names: &[],
+            day: false,
+            last: false,
+        };
+        let sec = field(fields[0], &spec("second", 0, 59))?;
+        let min = field(fields[1], &spec("minute", 0, 59))?;
+        let hour = field(fields[2], &spec("hour", 0, 23))?;
+        let day = field(
+            fields[3],
+            &Spec {
+                day: true,
+                last: true,
+                ..spec("day of month", 1, 31)
+            },
+        )?;
+        let month = field(
+            fields[4],
+            &Spec {
+                names: MONTHS,
+                ..spec("month", 1, 12)
+            },
+        )?;
+        let weekday = field(
+            fields[5],
+            &Spec {
+                names: WEEKDAYS,
+                day: true,
+                ..spec("day of week", 0, 7)
+            },
+        )?;
+        // 7 is Sunday too.
+        let weekdays = weekday.values.iter().fold(0u8, |b, v| b | 1 << (v % 7));
+        let years = match fields.get(6) {
+            None => None,
+            Some(text) => {
+                let f = field(text, &spec("year", 1970, 2099))?;
+                (!f.any).then(|| f.values.iter().map(|&y| i64::from(y)).collect())
+            }
+        };
+        Ok(Cron {
+            seconds: sec.bits(),
+            minutes: min.bits(),
+            hours: hour.bits() as u32,
+            days: day.bits() as u32,
+            last_day: day.last,
+            months: month.bits() as u16,
+            weekdays,
+            days_any: day.any,
+            weekdays_any: weekday.any,
+            hours_any: hour.any,
+            years,
+        })
+    }
+
+    /// The first occurrence strictly after `after_ms` (Unix ms) in `tz`,
+    /// in Unix ms, or `None` if there is none within two centuries.
+    pub(crate) fn next_after(&self, tz: &TimeZone, after_ms: i64) -> Option<i64> {
+        let mut lo = after_ms.div_euclid(1000) + 1; // smallest allowed second
+        let horizon = lo.saturating_add(HORIZON_S);
+        while lo < horizon {
+            let at = Timestamp::from_second(lo).ok()?;
+            let offset = i64::from(tz.to_offset(at).seconds());
+            // Until the next transition the offset is fixed: search wall
+            // time over that stretch.
+            let end = tz
+                .following(at)
+                .next()
+                .map_or(horizon, |t| t.timestamp().as_second())
+                .min(horizon);
+            match self.next_local(lo + offset - 1, end + offset) {
+                Some(local) => {
+                    let ts = local - offset;
+                    if !self.hours_any && second_pass(tz, local, offset) {
+                        lo = ts + 1;
+                        continue;
+                    }
+                    return ts.checked_mul(1000);
+                }
+                None => lo = end,
+            }
+        }
+        None
+    }
+
+    /// The first matching wall time (seconds since the local epoch) strictly
+    /// after `after` and before `limit`.
+    fn next_local(&self, after: i64, limit: i64) -> Option<i64> {
+        let start = after + 1;
+        let mut day = start.div_euclid(DAY_S);
+        let mut second = start.rem_euclid(DAY_S) as u32;
+        while day * DAY_S < limit {
+            let (y, m, d) = civil_from_days(day);
+            if let Some(years) = &self.years {
+                if years.binary_search(&y).is_err() {
+                    let next = years.iter().find(|&&ny| ny > y)?;
+                    day = days_from_civil(*next, 1, 1);
+                    second = 0;
+                    continue;
+                }
+            }
+            if self.months & (1 << m) == 0 {
+                day = if m == 12 {
+                    days_from_civil(y + 1, 1, 1)
+                } else {
+                    days_from_civil(y, m + 1, 1)
+                };
+                second = 0;
+                continue;
+            }
+            if self.day_matches(y, m, d, weekday(day)) {
+                if let Some(t) = self.time_at_or_after(second) {
+                    let local = day * DAY_S + i64::from(t);
+                    return (local < limit).then_some(local);
+                }
+            }
+            day += 1;
+            second = 0;
+        }
+        None
+    }
+
+    fn day_matches(&self, y: i64, m: u32, d: u32, wd: u32) -> bool {
+        let by_day = self.days & (1 << d) != 0 || (self.last_day && d == days_in_month(y, m));
+        let by_weekday = self.weekdays & (1 << wd) != 0;
+        match (self.days_any, self.weekdays_any) {
+            (true, true) => true,
+            (true, false) => by_weekday,
+            (false, true) => by_day,
+            (false, false) => by_day || by_weekday,
+        }
+    }
+
+    /// The first matching second of the day at or after `from`.
+    fn time_at_or_after(&self, from: u32) -> Option<u32> {
+        let (h0, m0, s0) = (from / 3600, from / 60 % 60, from % 60);
+        let mut h = next_bit(u64::from(self.hours), h0)?;
+        loop {
+            let m_from = if h == h0 { m0 } else { 0 };
+            let mut m = next_bit(self.minutes, m_from);
+            while let Some(mm) = m {
+                let s_from = if h == h0 && mm == m0 { s0 } else { 0 };
+                if let Some(s) = next_bit(self.seconds, s_from) {
+                    return Some(h * 3600 + mm * 60 + s);
+                }
+                m = next_bit(self.minutes, mm + 1);
+            }
+            h = next_bit(u64::from(self.hours), h + 1)?;
+        }
+    }
+}
+
+/// Whether wall time `local` at `offset` is the second occurrence of a time
+/// the clock went through twice.
+fn second_pass(tz: &TimeZone, local: i64, offset: i64) -> bool {
+    let (y, m, d) = civil_from_days(local.div_euclid(DAY_S));
+    let sod = local.rem_euclid(DAY_S);
+    let Ok(dt) = jiff::civil::DateTime::new(
+        y as i16,
+        m as i8,
+        d as i8,
+        (sod / 3600) as i8,
+        (sod / 60 % 60) as i8,
+        (sod % 60) as i8,
+        0,
+    ) else {
+        return false;
+    };
+    match tz.to_ambiguous_timestamp(dt).offset() {
+        AmbiguousOffset::Fold { before, after } => {
+            before != after && i64::from(after.seconds()) == offset
+        }
+        _ => false,
+    }
+}
+
+fn next_bit(bits: u64, from: u32) -> Option<u32> {
+    if from >= 64 {
+        return None;
+    }
+    let masked = bits & (u64::MAX << from);
+    (masked != 0).then(|| masked.trailing_zeros())
+}
+
+/// Parses one field.
+fn field(text: &str, spec: &Spec) -> Result<Field, String> {
+    let (min, max) = (spec.min, spec.max);
+    let mut out = Field {
+        values: Vec::new(),
+        any: text == "*" || (text == "?" && spec.day),
+        last: false,
+    };
+    let bad = |why: &str| format!("bad {} field `{text}`: {why}", spec.what);
+    for part in text.split(',') {
+        if spec.last && part.eq_ignore_ascii_case("l") {
+            out.last = true;
+            continue;
+        }
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => {
+                let step: u32 = s.parse().map_err(|_| bad("the step is not a number"))?;
+                if step == 0 {
+                    return Err(bad("the step must be at least 1"));
+                }
+                (r, Some(step))
+            }
+            None => (part, None),
+        };
+        let value = |t: &str| value(t, min, max, spec.names).map_err(|e| bad(&e));
+        let (lo, hi) = if range == "*" || (range == "?" && spec.day) {
+            (min, max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (value(a)?, value(b)?)
+        } else {
+            let v = value(range)?;
+            (v, if step.is_some() { max } else { v })
+        };
+        let step = step.unwrap_or(1) as usize;
+        if lo <= hi {
+            out.values.extend((lo..=hi).step_by(step));
+        } else if spec.names.len() == 7 {
+            // A weekday range may wrap around Sunday: `fri-mon`.
+            out.values.extend((lo..=6).chain(0..=hi).step_by(step));
+        } else {
+            return Err(bad("a range goes from low to high"));
+        }
+    }
+    if out.values.is_empty() && !out.last {
+        return Err(bad("matches nothing"));
+    }
+    out.values.sort_unstable();
+    out.values.dedup();
+    Ok(out)
+}
+
+/// A number or (case-insensitive) name within `min..=max`.
+fn value(text: &str, min: u32, max: u32, names: &[&str]) -> Result<u32, String> {
+    let lower = text.to_ascii_lowercase();
+    if let Some(i) = names.iter().position(|n| *n == lower) {
+        // Month names count from 1, weekday names from 0.
+        return Ok(i as u32 + if names.len() == 12 { 1 } else { 0 });
+    }
+    let v: u32 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number or a name"))?;
+    if v < min || v > max {
+        return Err(format!("{v} is out of range {min}-{max}"));
+    }
+    Ok(v)
+}
+
+/// Days since 1970-01-01 of a date (proleptic Gregorian).
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (days since 1970-01-01).
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// 0 Sunday to 6 Saturday.
+fn weekday(day: i64) -> u32 {
+    (day + 4).rem_euclid(7) as u32
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> TimeZone {
+        TimeZone::UTC
+    }
+
+    fn ms(s: &str) -> i64 {
+        s.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    fn show(ms: i64, tz: &TimeZone) -> String {
+        Timestamp::from_millisecond(ms)
+            .unwrap()
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    }
+
+    fn next_n(expr: &str, tz: &TimeZone, from: &str, n: usize) -> Vec<String> {
+        let c = Cron::parse(expr).unwrap();
+        let mut t = ms(from);
+        (0..n)
+            .map(|_| {
+                t = c.next_after(tz, t).unwrap();
+                show(t, tz)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn calendar_math_agrees_with_jiff() {
+        for day in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(day);
+            let date = jiff::civil::Date::new(y as i16, m as i8, d as i8).unwrap();
+            let epoch = jiff::civil::date(1970, 1, 1);
+            assert_eq!((date - epoch).get_days() as i64, day);
+            assert_eq!(days_from_civil(y, m, d), day);
+            assert_eq!(
+                weekday(day),
+                date.weekday().to_sunday_zero_offset() as u32,
+                "{date}"
+            );
+            assert_eq!(days_in_month(y, m) as i8, date.days_in_month());
+        }
+    }
+
+    #[test]
+    fn seconds_minutes_and_steps() {
+        assert_eq!(
+            next_n("*/20 * * * * *", &utc(), "2024-01-01T00:00:00Z", 4),
+            [
+                "2024-01-01T00:00:20+00:00",
+                "2024-01-01T00:00:40+00:00",
+                "2024-01-01T00:01:00+00:00",
+                "2024-01-01T00:01:20+00:00"
+            ]
+        );
+        assert_eq!(
+            next_n("30 5-10/5 1,13 * * *", &utc(), "2024-01-01T12:00:00Z", 3),
+            [
+                "2024-01-01T13:05:30+00:00",
+                "2024-01-01T13:10:30+00:00",
+                "2024-01-02T01:05:30+00:00"
+            ]
+        );
+        // Strictly after: a time that matches is not its own successor.
+        assert_eq!(
+            next_n("0 0 * * * *", &utc(), "2024-01-01T05:00:00Z", 1),
+            ["2024-01-01T06:00:00+00:00"]
+        );
+        // Milliseconds past a match.
+        let c = Cron::parse("* * * * * *").unwrap();
+        assert_eq!(c.next_after(&utc(), 1_500), Some(2_000));
+    }
+
+    #[test]
+    fn days_months_weekdays_and_names() {
+        // 2024-03-01 is a Friday.
+        assert_eq!(
+            next_n("0 0 8 * * Mon-Fri", &utc(), "2024-03-01T09:00:00Z", 2),
+            ["2024-03-04T08:00:00+00:00", "2024-03-05T08:00:00+00:00"]
+        );
+        assert_eq!(
+            next_n("0 0 0 * * fri-mon", &utc(), "2024-03-01T09:00:00Z", 4),
+            [
+                "2024-03-02T00:00:00+00:00",
+                "2024-03-03T00:00:00+00:00",
+                "2024-03-04T00:00:00+00:00",
+                "2024-03-08T00:00:00+00:00"
+            ]
+        );
+        assert_eq!(
+            next_n("0 0 0 * * 7", &utc(), "2024-03-01T00:00:00Z", 1),
+            ["2024-03-03T00:00:00+00:00"]
+        );
+        assert_eq!(
+            next_n("0 0 12 L * ?", &utc(), "2024-01-31T13:00:00Z", 3),
+            [
+                "2024-02-29T12:00:00+00:00",
+                "2024-03-31T12:00:00+00:00",
+                "2024-04-30T12:00:00+00:00"
+            ]
+        );
+        assert_eq!(
+            next_n("0 0 0 29 Feb *", &utc(), "2024-03-01T00:00:00Z", 1),
+            ["2028-02-29T00:00:00+00:00"]
+        );
+        // Both day fields restricted: either matches.
+        assert_eq!(
+            next_n("0 0 0 13 * Fri", &utc(), "2024-09-01T00:00:00Z", 3),
+            [
+                "2024-09-06T00:00:00+00:00",
+                "2024-09-13T00:00:00+00:00",
+                "2024-09-20T00:00:00+00:00"
+            ]
+        );
+        assert_eq!(
+            next_n("0 0 0 1 1 * 2030,2032", &utc(), "2024-01-01T00:00:00Z", 2),
+            ["2030-01-01T00:00:00+00:00", "2032-01-01T00:00:00+00:00"]
+        );
+        assert!(Cron::parse("0 0 0 1 1 * 2030")
+            .unwrap()
+            .next_after(&utc(), ms("2031-01-01T00:00:00Z"))
+            .is_none());
+        assert!(Cron::parse("0 0 0 31 2 *")
+            .unwrap()
+            .next_after(&utc(), 0)
+            .is_none());
+        assert_eq!(
+            next_n("@hourly", &utc(), "2024-01-01T00:30:00Z", 1),
+            ["2024-01-01T01:00:00+00:00"]
+        );
+    }
+
+    #[test]
+    fn bad_expressions_say_why() {
+        for (expr, needle) in [
+            ("*/15 * * * *", "seconds"),
+            ("0 0 0 * *", "five"),
+            ("60 * * * * *", "out of range"),
+            ("0 0 25 * * *", "out of range"),
+            ("0 0 0 * Foo *", "not a number"),
+            ("0 */0 * * * *", "at least 1"),
+            ("0 10-5 * * * *", "low to high"),
+            ("@every", "shorthand"),
+            ("0 0 0 L * L", "not a number"),
+        ] {
+            let err = Cron::parse(expr).unwrap_err();
+            assert!(err.contains(needle), "{expr}: {err}");
+        }
+    }
+
+    #[test]
+    fn spring_forward_invents_no_tick() {
+        let paris = TimeZone::get("Europe/Paris").unwrap();
+        // 2024-03-31: 02:00 CET jumps to 03:00 CEST; 02:30 does not exist.
+        assert_eq!(
+            next_n("0 30 2 * * *", &paris, "2024-03-29T12:00:00Z", 3),
+            [
+                "2024-03-30T02:30:00+01:00",
+                "2024-04-01T02:30:00+02:00",
+                "2024-04-02T02:30:00+02:00"
+            ]
+        );
+        let ny = TimeZone::get("America/New_York").unwrap();
+        assert_eq!(
+            next_n("0 30 2 * * *", &ny, "2024-03-09T12:00:00Z", 2),
+            ["2024-03-11T02:30:00-04:00", "2024-03-12T02:30:00-04:00"]
+        );
+        // Sub-hourly: the wall clock goes on after the gap.
+        assert_eq!(
+            next_n("0 */30 * * * *", &paris, "2024-03-31T00:00:00Z", 3),
+            [
+                "2024-03-31T01:30:00+01:00",
+                "2024-03-31T03:00:00+02:00",
+                "2024-03-31T03:30:00+02:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn fall_back_fires_a_repeated_time_once() {
+        let paris = TimeZone::get("Europe/Paris").unwrap();
+        // 2024-10-27: 03:00 CEST goes back to 02:00 CET; 02:30 happens twice.
+        assert_eq!(
+            next_n("0 30 2 * * *", &paris, "2024-10-26T12:00:00Z", 3),
+            [
+                "2024-10-27T02:30:00+02:00",
+                "2024-10-28T02:30:00+01:00",
+                "2024-10-29T02:30:00+01:00"
+            ]
+        );
+        // Asked from inside the second pass, the repeated time is not due again.
+        assert_eq!(
+            next_n("0 30 2 * * *", &paris, "2024-10-27T01:10:00Z", 1),
+            ["2024-10-28T02:30:00+01:00"]
+        );
+        let ny = TimeZone::get("America/New_York").unwrap();
+        assert_eq!(
+            next_n("0 30 1 * * *", &ny, "2024-11-02T12:00:00Z", 2),
+            ["2024-11-03T01:30:00-04:00", "2024-11-04T01:30:00-05:00"]
+        );
+        // Every hour, or more often: both passes are real time and fire.
+        assert_eq!(
+            next_n("0 0,30 * * * *", &paris, "2024-10-27T00:00:00Z", 4),
+            [
+                "2024-10-27T02:30:00+02:00",
+                "2024-10-27T02:00:00+01:00",
+                "2024-10-27T02:30:00+01:00",
+                "2024-10-27T03:00:00+01:00"
+            ]
+        );
+    }
+}

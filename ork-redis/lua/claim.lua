@@ -1,0 +1,132 @@
+-- claim.lua: hands out up to `max` ready jobs, each with a lease.
+--
+-- KEYS: [1] {ns}:queues, then for each queue: its ten ready lists
+--       ({ns}:q:<queue>:9 .. :0), {ns}:s:<queue>, {ns}:r:<queue>, {ns}:k:<queue>
+-- ARGV: [1] prefix  [2] default result TTL ms  [3] max  [4] lease ms
+--       [5..] queues, the first one first
+-- Returns: { next_due_ms, then per claimed job: id, blob, attempt, lost, fence }
+--       next_due_ms: when nothing was claimed, ms until the earliest
+--       scheduled job of these queues is due (-1: none); else -1.
+--
+-- Per queue: due scheduled jobs are made ready first; then priority 9 to 0,
+-- first in, first out. A claimed job is running with fence+1, attempts+1
+-- and its lease deadline in {ns}:r:<queue>. A queue entry without a job
+-- record (garbage pushed into the list) is dead-lettered with the reason
+-- "undecodable job record"; an entry whose job is not queued (a stale
+-- duplicate) is dropped, the job lives on in its own state.
+
+local max = tonumber(ARGV[3])
+local lease = tonumber(ARGV[4])
+local queues = {}
+for j = 5, #ARGV do queues[#queues + 1] = ARGV[j] end
+local out = { -1 }
+local got = 0
+
+local function promote(q)
+  local ids = redis.call('ZRANGEBYSCORE', K_sched(q), '-inf', now(), 'LIMIT', 0, 1000)
+  if #ids == 0 then return end
+  local lists = {}
+  for _, id in ipairs(ids) do
+    local k = K_job(id)
+    local f = redis.call('HMGET', k, 's', 'p')
+    if f[1] == 's' then
+      redis.call('HSET', k, 's', 'q')
+      local p = tonumber(f[2]) or 0
+      lists[p] = lists[p] or {}
+      table.insert(lists[p], id)
+    end
+  end
+  redis.call('ZREM', K_sched(q), unpack(ids))
+  for p, l in pairs(lists) do redis.call('RPUSH', K_ready(q, p), unpack(l)) end
+end
+
+local function dead_letter_garbage(id, q, why)
+  register_queue(q) -- so that counts and lists show it
+  redis.pcall('HSET', K_job(id), 's', 'd', 'q', q, 't', now(), 'ft', now(), 'e', why)
+  defer('ZADD', K_dead(q), now(), id)
+end
+
+local function take(id, q)
+  local k = K_job(id)
+  local f = redis.pcall('HMGET', k, 's', 'd', 'a', 'l', 'f', 'pg')
+  if f.err then
+    -- Not a hash: listed among the dead letters, looked up as undecodable.
+    register_queue(q)
+    defer('ZADD', K_dead(q), now(), id)
+    return
+  end
+  if not f[1] then
+    -- Dead-letter it under a readable id: the entry may be any bytes.
+    local safe = id
+    if not string.match(id, '^[%w%._:-]+$') or #id > 200 then
+      safe = 'garbage:' .. string.gsub(string.sub(id, 1, 64), '.', function(c)
+        return string.format('%02x', string.byte(c))
+      end)
+    end
+    dead_letter_garbage(safe, q, 'undecodable job record: no job record for this queue entry')
+    return
+  end
+  if f[1] ~= 'q' then return end
+  if not f[2] then
+    terminate(id, 'd', 'undecodable job record: the job has no record data')
+    return
+  end
+  local fence = (tonumber(f[5]) or 0) + 1
+  local attempt = (tonumber(f[3]) or 0) + 1
+  if f[6] then redis.call('HDEL', k, 'pg') end
+  redis.call('HSET', k, 's', 'r', 'f', fence, 'a', attempt, 'st', now())
+  defer('ZADD', K_run(q), now() + lease, id)
+  got = got + 1
+  out[#out + 1] = id
+  out[#out + 1] = f[2]
+  out[#out + 1] = attempt
+  out[#out + 1] = tonumber(f[4]) or 0
+  out[#out + 1] = fence
+end
+
+local function claim_from(q)
+  local levels = { 0 }
+  if redis.call('EXISTS', K_ready(q, 9), K_ready(q, 8), K_ready(q, 7), K_ready(q, 6),
+      K_ready(q, 5), K_ready(q, 4), K_ready(q, 3), K_ready(q, 2), K_ready(q, 1)) > 0 then
+    levels = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0 }
+  end
+  for _, p in ipairs(levels) do
+    local want = max - got
+    if want <= 0 then return end
+    local ids = redis.pcall('LPOP', K_ready(q, p), want)
+    if type(ids) == 'table' and ids.err then
+      -- Not a list (written by hand): skip it, serve the rest.
+      redis.log(redis.LOG_WARNING, 'ork: ' .. K_ready(q, p) .. ': ' .. ids.err)
+    elseif ids then
+      for _, id in ipairs(ids) do take(id, q) end
+    end
+  end
+end
+
+for _, q in ipairs(queues) do
+  if got >= max then break end
+  promote(q)
+  claim_from(q)
+end
+
+if got >= max then
+  -- Pass the baton: work is left, so wake another idle claimer.
+  for _, q in ipairs(queues) do
+    if redis.call('EXISTS', K_ready(q, 0), K_ready(q, 1), K_ready(q, 2), K_ready(q, 3), K_ready(q, 4),
+        K_ready(q, 5), K_ready(q, 6), K_ready(q, 7), K_ready(q, 8), K_ready(q, 9)) > 0 then
+      WAKE[q] = true
+    end
+  end
+elseif got == 0 then
+  local due = nil
+  for _, q in ipairs(queues) do
+    local first = redis.call('ZRANGE', K_sched(q), 0, 0, 'WITHSCORES')
+    if first[2] then
+      local d = tonumber(first[2])
+      if not due or d < due then due = d end
+    end
+  end
+  if due then out[1] = math.max(due - now(), 0) end
+end
+flush()
+return out

@@ -1,0 +1,370 @@
+-- lib.lua: helpers shared by every ork script; prepended to each script's
+-- own file at build time (see src/scripts.rs), so each script is one chunk.
+--
+-- Conventions of every script:
+--   KEYS[1]  "{ns}:queues", the namespace's queue registry (declared by every
+--            script so that Redis Cluster routes it to the namespace's slot);
+--            further KEYS declare the fixed keys a script touches.
+--   ARGV[1]  the namespace prefix "{ns}:" (every key starts with it, so all of
+--            a namespace's keys share one hash tag and one Cluster slot);
+--   ARGV[2]  the default result TTL in ms, for records without one.
+--   Script-specific ARGV start at 3.
+-- Keys named by job ids (job hashes, dependency sets) and by queues found in
+-- job hashes can't be declared ahead; they carry the same hash tag, so they
+-- live in the same slot as KEYS[1].
+--
+-- Job hash fields (one hash per job, "{ns}:job:<id>"):
+--   d   record blob (written by Rust, opaque here)   s  state code (below)
+--   q   queue             p  priority (absent: 0)    t  enqueued at (ms)
+--   x   result TTL ms (absent: ARGV[2])              u  unique key
+--   af  allow_failure "1"  n  number of distinct deps  dl/ra delay / run-at
+--   f   fencing token      a  attempts               l  lost leases
+--   st  started at         ft finished at            pg progress
+--   e   last error         R  result                 cr cancel requested
+--   h   "1" when dependants are registered            F  deps fired marker
+-- A job's dependants set ({ns}:dn:<id>) expires with its hash.
+-- State codes: w waiting, s scheduled, q queued, r running,
+--              o succeeded, d dead, c cancelled.
+
+if redis.replicate_commands then
+  pcall(redis.replicate_commands) -- Redis 5/6: needed to write after TIME
+end
+
+local P = ARGV[1]
+local DEFAULT_TTL = tonumber(ARGV[2])
+local K_QUEUES = P .. 'queues'
+local K_UNIQUE = P .. 'uniq'
+
+local function K_job(id) return P .. 'job:' .. id end
+local function K_ready(q, p) return P .. 'q:' .. q .. ':' .. p end
+local function K_sched(q) return P .. 's:' .. q end
+local function K_wait(q) return P .. 'w:' .. q end
+local function K_run(q) return P .. 'r:' .. q end
+local function K_ok(q) return P .. 'o:' .. q end
+local function K_dead(q) return P .. 'd:' .. q end
+local function K_cancel(q) return P .. 'c:' .. q end
+local function K_wake(q) return P .. 'k:' .. q end
+local function K_dependants(id) return P .. 'dn:' .. id end
+local function K_done_deps(id) return P .. 'dd:' .. id end
+local function K_workflow(id) return P .. 'wf:' .. id end
+local function K_schedule(name) return P .. 'cron:' .. name end
+local K_SCHEDULES = P .. 'crons'
+
+-- Appends a field and its value to a list of HSET arguments.
+local function append(list, field, value)
+  list[#list + 1] = field
+  list[#list + 1] = value
+end
+
+local NOW = nil
+-- The server clock in ms, read once per script.
+local function now()
+  if not NOW then
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return NOW
+end
+
+-- Deferred writes, batched per key into variadic commands (one ZADD for a
+-- whole finish batch). Order is kept per key, so a ZADD then a ZREM of the
+-- same member still ends removed. Scripts never read a key after deferring
+-- a write to it; flush() runs once at the end.
+local OPS, OPS_KEYS = {}, {}
+local WAKE = {}
+local function defer(cmd, key, ...)
+  local log = OPS[key]
+  if not log then
+    log = {}
+    OPS[key] = log
+    OPS_KEYS[#OPS_KEYS + 1] = key
+  end
+  local last = log[#log]
+  if last and last[1] == cmd and cmd ~= 'LREM' then
+    local args = last[2]
+    for i = 1, select('#', ...) do args[#args + 1] = select(i, ...) end
+  else
+    log[#log + 1] = { cmd, { ... } }
+  end
+end
+
+local function flush()
+  for _, key in ipairs(OPS_KEYS) do
+    for _, op in ipairs(OPS[key]) do
+      local cmd, args = op[1], op[2]
+      local n = #args
+      for i = 1, n, 1000 do -- even chunks keep ZADD's score/member pairs whole
+        redis.call(cmd, key, unpack(args, i, math.min(i + 999, n)))
+      end
+    end
+  end
+  OPS, OPS_KEYS = {}, {}
+  -- One token per queue: an idle claimer blocked on the wake key returns.
+  for q in pairs(WAKE) do redis.call('ZADD', K_wake(q), 0, 't') end
+  WAKE = {}
+end
+
+-- The TTL of a finished job.
+local function ttl_of(x)
+  local t = tonumber(x)
+  if not t or t <= 0 then t = DEFAULT_TTL end
+  return t
+end
+
+-- A queue whose waiting, scheduled and ready indexes are being deleted
+-- whole (purge): unindex() leaves them alone.
+local SKIP_QUEUE = nil
+
+-- Takes a job out of the index of its state `st`.
+local function unindex(id, st, q, p)
+  if q == SKIP_QUEUE and (st == 'w' or st == 's' or st == 'q') then return end
+  if st == 'w' then defer('ZREM', K_wait(q), id)
+  elseif st == 's' then defer('ZREM', K_sched(q), id)
+  elseif st == 'q' then defer('LREM', K_ready(q, tonumber(p) or 0), 0, id)
+  elseif st == 'r' then defer('ZREM', K_run(q), id)
+  elseif st == 'o' then defer('ZREM', K_ok(q), id)
+  elseif st == 'd' then defer('ZREM', K_dead(q), id)
+  elseif st == 'c' then defer('ZREM', K_cancel(q), id)
+  end
+end
+
+-- Queues a job (state q), after the other fields given. Wakes claimers.
+local function make_ready(id, q, p, ...)
+  redis.call('HSET', K_job(id), 's', 'q', ...)
+  defer('RPUSH', K_ready(q, tonumber(p) or 0), id)
+  WAKE[q] = true
+end
+
+-- Schedules a job (state s) for `due`. Wakes claimers, whose wait may be
+-- bounded by a later due time.
+local function make_scheduled(id, q, due, ...)
+  redis.call('HSET', K_job(id), 's', 's', ...)
+  defer('ZADD', K_sched(q), due, id)
+  WAKE[q] = true
+end
+
+-- When a job with this delay and run-at time is due.
+local function due_of(delay, run_at)
+  local due = now() + (tonumber(delay) or 0)
+  local at = tonumber(run_at)
+  if at and at > due then due = at end
+  return due
+end
+
+-- Queues (or schedules) a waiting job whose dependencies are all done.
+local function release(id)
+  local f = redis.call('HMGET', K_job(id), 'q', 'p', 'dl', 'ra')
+  redis.call('DEL', K_done_deps(id))
+  defer('ZREM', K_wait(f[1]), id)
+  local due = due_of(f[3], f[4])
+  if due > now() then
+    make_scheduled(id, f[1], due)
+  else
+    make_ready(id, f[1], f[2])
+  end
+end
+
+-- The fields terminate() needs, in this order.
+local TERM_FIELDS = { 's', 'q', 'p', 'u', 'af', 'x', 'h' }
+
+-- Moves a job to a terminal state ('o', 'd' or 'c'): indexes, TTL, unique
+-- key, then its dependants, exactly once each: a releasing end adds the job
+-- to each waiting dependant's done-set, and the dependant is released when
+-- the set is complete and its fired-marker F was not yet set; a failing end
+-- makes waiting dependants dead (or cancelled), recursively.
+-- `pre` is the job's TERM_FIELDS if the caller already read them; `extra`
+-- are more fields to write with the state.
+local function terminate(id, st, err, pre, extra)
+  local stack = { { id, st, err, pre, extra } }
+  while #stack > 0 do
+    local item = table.remove(stack)
+    local jid, jst, jerr = item[1], item[2], item[3]
+    local k = K_job(jid)
+    local f = item[4] or redis.call('HMGET', k, unpack(TERM_FIELDS))
+    local q = f[2]
+    if f[1] and q then
+      unindex(jid, f[1], q, f[3])
+      local fields = { 's', jst, 'ft', now() }
+      if jerr then
+        fields[#fields + 1] = 'e'
+        fields[#fields + 1] = jerr
+      end
+      if item[5] then
+        for _, v in ipairs(item[5]) do fields[#fields + 1] = v end
+      end
+      redis.call('HSET', k, unpack(fields))
+      -- The dependants set lives as long as the job: a dead job retried
+      -- by hand settles its dependants again when it ends.
+      if jst == 'd' then
+        redis.call('PERSIST', k)
+        if f[7] then redis.call('PERSIST', K_dependants(jid)) end
+        defer('ZADD', K_dead(q), now(), jid)
+      else
+        local ttl = ttl_of(f[6])
+        redis.call('PEXPIRE', k, ttl)
+        if f[7] then redis.call('PEXPIRE', K_dependants(jid), ttl) end
+        defer('ZADD', jst == 'o' and K_ok(q) or K_cancel(q), now() + ttl, jid)
+      end
+      if f[4] and redis.call('HGET', K_UNIQUE, f[4]) == jid then
+        redis.call('HDEL', K_UNIQUE, f[4])
+      end
+      if f[1] == 'w' then redis.call('DEL', K_done_deps(jid)) end
+      if f[7] then
+        local dependants = redis.call('SMEMBERS', K_dependants(jid))
+        local releases = jst == 'o' or (jst == 'd' and f[5] == '1')
+        for _, dep in ipairs(dependants) do
+          local dk = K_job(dep)
+          local ds = redis.call('HMGET', dk, 's', 'n')
+          if ds[1] == 'w' then
+            if releases then
+              redis.call('SADD', K_done_deps(dep), jid)
+              if redis.call('SCARD', K_done_deps(dep)) >= (tonumber(ds[2]) or 0)
+                and redis.call('HSETNX', dk, 'F', '1') == 1 then
+                release(dep)
+              end
+            elseif jst == 'c' then
+              stack[#stack + 1] = { dep, 'c', 'dependency ' .. jid .. ' was cancelled' }
+            else
+              stack[#stack + 1] = { dep, 'd', 'dependency ' .. jid .. ' failed: ' .. (jerr or '') }
+            end
+          end
+        end
+      end
+    end
+  end
+end
+
+-- Settles the dependencies of waiting job `id` as they stand now (at
+-- enqueue, and at a retry by hand), in order: one that succeeded (or died
+-- with allow_failure) counts at once, exactly like a later completion; one
+-- that died, is unknown or was cancelled ends the job (dead or cancelled,
+-- naming it); the job registers with the others and waits. With all done
+-- it is released, once (the fired-marker F): scheduled for its own delay,
+-- or, with `at_once` (a retry by hand), queued at once.
+local function settle_deps(id, deps, at_once)
+  for _, d in ipairs(deps) do
+    local dk = K_job(d)
+    local ds = redis.call('HMGET', dk, 's', 'af', 'e')
+    if ds[1] == 'o' or (ds[1] == 'd' and ds[2] == '1') then
+      redis.call('SADD', K_done_deps(id), d)
+    elseif ds[1] == 'c' then
+      terminate(id, 'c', 'dependency ' .. d .. ' was cancelled')
+      return
+    elseif ds[1] == 'd' or not ds[1] then
+      local why = ds[1] and (ds[3] or '') or 'unknown job'
+      terminate(id, 'd', 'dependency ' .. d .. ' failed: ' .. why)
+      return
+    else
+      redis.call('SADD', K_dependants(d), id)
+      redis.call('HSET', dk, 'h', '1')
+    end
+  end
+  if redis.call('SCARD', K_done_deps(id)) >= #deps
+    and redis.call('HSETNX', K_job(id), 'F', '1') == 1 then
+    if at_once then
+      local f = redis.call('HMGET', K_job(id), 'q', 'p')
+      redis.call('DEL', K_done_deps(id))
+      defer('ZREM', K_wait(f[1]), id)
+      make_ready(id, f[1], f[2])
+    else
+      release(id)
+    end
+  end
+end
+
+-- The distinct values of ARGV[from .. from+n-1], in order.
+local function distinct_args(from, n)
+  local out, seen = {}, {}
+  for j = from, from + n - 1 do
+    local v = ARGV[j]
+    if not seen[v] then
+      seen[v] = true
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
+
+-- Registers queue names seen by this script in the namespace's registry.
+local SEEN_QUEUES = {}
+local function register_queue(q)
+  if not SEEN_QUEUES[q] then
+    SEEN_QUEUES[q] = true
+    redis.call('SADD', K_QUEUES, q)
+  end
+end
+
+-- Expired entries of the finished indexes (their job hashes expired too).
+local function trim_finished(q)
+  redis.call('ZREMRANGEBYSCORE', K_ok(q), '-inf', now())
+  redis.call('ZREMRANGEBYSCORE', K_cancel(q), '-inf', now())
+end
+
+-- Every known queue, sorted.
+local function all_queues()
+  local qs = redis.call('SMEMBERS', K_QUEUES)
+  table.sort(qs)
+  return qs
+end
+
+-- Stores the records in ARGV from index `i` (a count, then the records as
+-- enqueue.lua documents them), in order, each at most once (by id, and by
+-- unique key while its holder is not finished). Returns what enqueue.lua
+-- returns. The caller flushes.
+local function enqueue_records(i)
+  local out = {}
+  local count = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, count do
+    local id, blob, q, p, u = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+    local delay, run_at, ttl, af = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
+    local ndeps = tonumber(ARGV[i + 9])
+    local deps = distinct_args(i + 10, ndeps)
+    i = i + 10 + ndeps
+
+    local k = K_job(id)
+    local holder = nil
+    if redis.call('EXISTS', k) == 1 then
+      holder = id
+    elseif u ~= '' then
+      local h = redis.call('HGET', K_UNIQUE, u)
+      if h then
+        local hs = redis.call('HGET', K_job(h), 's')
+        if hs and hs ~= 'o' and hs ~= 'd' and hs ~= 'c' then holder = h end
+      end
+    end
+
+    if holder then
+      out[#out + 1] = 0
+      out[#out + 1] = holder
+    else
+      out[#out + 1] = 1
+      out[#out + 1] = id
+      register_queue(q)
+      local fields = { 'd', blob, 'q', q, 't', now() }
+      if p ~= '0' then append(fields, 'p', p) end
+      if ttl ~= '' then append(fields, 'x', ttl) end
+      if af == '1' then append(fields, 'af', '1') end
+      if u ~= '' then
+        append(fields, 'u', u)
+        redis.call('HSET', K_UNIQUE, u, id)
+      end
+      if #deps == 0 then
+        local due = due_of(delay, run_at)
+        if due > now() then
+          make_scheduled(id, q, due, unpack(fields))
+        else
+          make_ready(id, q, p, unpack(fields))
+        end
+      else
+        append(fields, 'n', #deps)
+        if delay ~= '0' then append(fields, 'dl', delay) end
+        if run_at ~= '' then append(fields, 'ra', run_at) end
+        redis.call('HSET', k, 's', 'w', unpack(fields))
+        defer('ZADD', K_wait(q), now(), id)
+        settle_deps(id, deps, false)
+      end
+    end
+  end
+  return out
+end

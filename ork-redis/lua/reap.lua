@@ -1,0 +1,30 @@
+-- reap.lua: puts jobs whose lease expired back in their queue, and trims
+-- expired entries from the finished indexes.
+--
+-- KEYS: [1] {ns}:queues
+-- ARGV: [1] prefix  [2] default result TTL ms
+-- Returns: how many jobs were put back.
+--
+-- The attempt does not count (attempts-1) and the job's lost count grows
+-- by one. The fence is not changed here: the next claim raises it, and
+-- until then the old holder's finish is refused because the job is not
+-- running.
+
+local n = 0
+for _, q in ipairs(all_queues()) do
+  local ids = redis.call('ZRANGEBYSCORE', K_run(q), '-inf', now(), 'LIMIT', 0, 1000)
+  for _, id in ipairs(ids) do
+    local k = K_job(id)
+    local f = redis.call('HMGET', k, 's', 'p', 'a')
+    if f[1] == 'r' then
+      redis.call('HINCRBY', k, 'l', 1)
+      make_ready(id, q, f[2], 'a', math.max((tonumber(f[3]) or 1) - 1, 0),
+        'e', 'lease expired (the worker died or stalled)')
+      n = n + 1
+    end
+  end
+  if #ids > 0 then redis.call('ZREM', K_run(q), unpack(ids)) end
+  trim_finished(q)
+end
+flush()
+return n

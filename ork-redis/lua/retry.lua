@@ -1,0 +1,33 @@
+-- retry.lua: queues a dead or cancelled job again with a fresh attempt count.
+--
+-- KEYS: [1] {ns}:queues  [2] {ns}:uniq
+-- ARGV: [1] prefix  [2] default result TTL ms  [3] job id
+--       [4..] its dependencies (from its record)
+-- Returns: 1 retried, 0 the job is in another state, -1 unknown job.
+--
+-- The job no longer expires, takes its unique key again, and its last
+-- error stays until a new attempt ends. It then goes through its
+-- dependencies again like a new job (settle_deps): it waits for those not
+-- finished, with a fresh done-set and fired-marker, ends again if one is
+-- still dead or cancelled, and is queued at once (its delay is not applied
+-- again) when none is left.
+
+local id = ARGV[3]
+local k = K_job(id)
+local f = redis.call('HMGET', k, 's', 'q', 'p', 'u', 'h')
+if not f[1] then return -1 end
+if (f[1] ~= 'd' and f[1] ~= 'c') or not f[2] then return 0 end
+local q = f[2]
+redis.call('PERSIST', k)
+if f[5] then redis.call('PERSIST', K_dependants(id)) end
+unindex(id, f[1], q, f[3])
+redis.call('HDEL', k, 'cr', 'ft', 'l', 'F')
+redis.call('DEL', K_done_deps(id))
+if f[4] then redis.call('HSET', K_UNIQUE, f[4], id) end
+
+local deps = distinct_args(4, #ARGV - 3)
+redis.call('HSET', k, 's', 'w', 'a', 0, 'n', #deps)
+defer('ZADD', K_wait(q), now(), id)
+settle_deps(id, deps, true)
+flush()
+return 1

@@ -1,0 +1,290 @@
+//! A job's life: enqueue, claim, heartbeat, finish, lookups, cancel, retry,
+//! and the scheduler's fire step (an enqueue behind a compare-and-set).
+
+use std::time::Duration;
+
+use ork_core::backend::{
+    CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Outcome,
+};
+use ork_core::job::{JobId, JobInfo, JobRecord};
+use ork_core::{Error, Result};
+use redis::{ScriptInvocation, Value};
+
+use super::Inner;
+use crate::record::{
+    array_of, bytes_of, decode_record, encode_record, expect_array, info_from_fields, int_of,
+    state_from_code,
+};
+use crate::scripts;
+
+/// Records per enqueue script call (a larger batch takes several calls,
+/// each atomic per record).
+const ENQUEUE_CHUNK: usize = 1000;
+/// Entries per finish, heartbeat or lookup script call.
+const BATCH_CHUNK: usize = 500;
+
+impl Inner {
+    /// One claim script call: (claimed jobs, ms until the next scheduled job
+    /// of these queues is due when nothing was claimed).
+    pub(crate) async fn claim_once(
+        &self,
+        req: &ClaimRequest,
+    ) -> Result<(Vec<Claimed>, Option<u64>)> {
+        let mut inv = self.script(&scripts::CLAIM);
+        for q in &req.queues {
+            for p in crate::keys::PRIORITIES_DESC {
+                inv.key(self.keys.ready(q, p));
+            }
+            inv.key(self.keys.scheduled(q))
+                .key(self.keys.running(q))
+                .key(self.keys.wake(q));
+        }
+        inv.arg(req.max)
+            .arg(req.lease.as_millis().max(1) as u64)
+            .arg(&req.queues);
+        let mut items = expect_array(self.run(&inv).await?, "claim")?.into_iter();
+        let next_due = items
+            .next()
+            .and_then(|v| int_of(&v))
+            .and_then(|d| u64::try_from(d).ok());
+        let mut claimed = Vec::new();
+        let mut undecodable = Vec::new();
+        while let (Some(id), Some(blob), Some(attempt), Some(lost), Some(fence)) = (
+            items.next(),
+            items.next(),
+            items.next(),
+            items.next(),
+            items.next(),
+        ) {
+            let id = String::from_utf8_lossy(&bytes_of(&id).unwrap_or_default()).into_owned();
+            let lease = Lease {
+                id: JobId::from(id.clone()),
+                fence: int_of(&fence).unwrap_or(0) as u64,
+            };
+            let blob = bytes_of(&blob).unwrap_or_default();
+            match decode_record(&id, &blob) {
+                Ok(record) => claimed.push(Claimed::new(
+                    record,
+                    int_of(&attempt).unwrap_or(1) as u32,
+                    int_of(&lost).unwrap_or(0) as u32,
+                    lease,
+                )),
+                Err(e) => {
+                    tracing::error!(job_id = %id, error = %e, "undecodable job record: dead-lettered");
+                    undecodable.push(Finish {
+                        lease,
+                        outcome: Outcome::Dead {
+                            error: format!("undecodable job record: {e}"),
+                        },
+                    });
+                }
+            }
+        }
+        if !undecodable.is_empty() {
+            self.finish(&undecodable).await?;
+        }
+        Ok((claimed, next_due))
+    }
+
+    pub(crate) async fn finish(&self, batch: &[Finish]) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(BATCH_CHUNK) {
+            let mut inv = self.script(&scripts::FINISH);
+            inv.key(self.keys.unique());
+            for Finish { lease, outcome } in chunk {
+                inv.arg(lease.id.as_str()).arg(lease.fence);
+                match outcome {
+                    Outcome::Succeeded { result } => inv.arg("ok").arg(result.as_slice()).arg(""),
+                    Outcome::Retry { delay, error } => inv
+                        .arg("retry")
+                        .arg(delay.as_millis() as u64)
+                        .arg(error.as_str()),
+                    Outcome::Dead { error } => inv.arg("dead").arg(error.as_str()).arg(""),
+                    Outcome::Cancelled => inv.arg("cancel").arg("").arg(""),
+                    // Released, and any outcome added later: handed back.
+                    _ => inv.arg("release").arg("").arg(""),
+                };
+            }
+            let reply = expect_array(self.run(&inv).await?, "finish")?;
+            out.extend(reply.iter().map(|v| int_of(v) == Some(1)));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn lookup(&self, ids: &[JobId]) -> Result<Vec<Option<JobInfo>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_CHUNK) {
+            let mut inv = self.script(&scripts::JOBS);
+            for id in chunk {
+                inv.arg(id.as_str());
+            }
+            let reply = expect_array(self.run(&inv).await?, "jobs")?;
+            for (id, fields) in chunk.iter().zip(reply) {
+                out.push(info_from_fields(id.as_str(), array_of(fields)));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn check_payloads(&self, jobs: &[JobRecord]) -> Result<()> {
+        let limit = self.settings.payload_limit;
+        match jobs.iter().find(|r| r.payload.len() > limit) {
+            Some(big) => Err(Error::PayloadTooLarge {
+                size: big.payload.len(),
+                limit,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds records to an invocation as `enqueue_records` (lib.lua) reads
+    /// them: a count, then ten fields and the deps of each.
+    pub(super) fn push_records(
+        &self,
+        inv: &mut ScriptInvocation<'_>,
+        records: &mut [JobRecord],
+    ) -> Result<()> {
+        inv.arg(records.len());
+        for r in records.iter_mut() {
+            let blob = encode_record(r)?;
+            let ttl = match r.result_ttl_ms {
+                t if t == 0 || t == self.settings.result_ttl_ms => String::new(),
+                t => t.to_string(),
+            };
+            inv.arg(r.id.as_str())
+                .arg(blob)
+                .arg(r.queue.as_str())
+                .arg(r.priority.min(9))
+                .arg(r.unique.as_deref().unwrap_or(""))
+                .arg(r.delay_ms)
+                .arg(r.run_at_ms.map(|t| t.to_string()).unwrap_or_default())
+                .arg(ttl)
+                .arg(if r.allow_failure { "1" } else { "0" })
+                .arg(r.deps.len());
+            for d in &r.deps {
+                inv.arg(d.as_str());
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn enqueue(&self, mut jobs: Vec<JobRecord>) -> Result<Vec<Enqueued>> {
+        self.check_payloads(&jobs)?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks_mut(ENQUEUE_CHUNK) {
+            let mut inv = self.script(&scripts::ENQUEUE);
+            inv.key(self.keys.unique());
+            self.push_records(&mut inv, chunk)?;
+            let reply = expect_array(self.run(&inv).await?, "enqueue")?;
+            out.extend(enqueued_of(reply));
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn fire(&self, mut ticks: FireTicks) -> Result<Option<Vec<Enqueued>>> {
+        self.check_payloads(&ticks.jobs)?;
+        let mut inv = self.script(&scripts::FIRE);
+        inv.key(self.keys.unique())
+            .key(self.keys.schedule(&ticks.schedule))
+            .arg(ticks.expected_through_ms)
+            .arg(ticks.through_ms);
+        self.push_records(&mut inv, &mut ticks.jobs)?;
+        let mut reply = expect_array(self.run(&inv).await?, "fire")?.into_iter();
+        if reply.next().and_then(|v| int_of(&v)) != Some(1) {
+            return Ok(None);
+        }
+        Ok(Some(enqueued_of(reply.collect())))
+    }
+
+    pub(super) async fn heartbeat(
+        &self,
+        leases: &[Lease],
+        lease: Duration,
+    ) -> Result<Vec<LeaseStatus>> {
+        let mut out = Vec::with_capacity(leases.len());
+        for chunk in leases.chunks(BATCH_CHUNK) {
+            let mut inv = self.script(&scripts::HEARTBEAT);
+            inv.arg(lease.as_millis().max(1) as u64);
+            for l in chunk {
+                inv.arg(l.id.as_str()).arg(l.fence);
+            }
+            let reply = expect_array(self.run(&inv).await?, "heartbeat")?;
+            out.extend(reply.iter().map(|v| match int_of(v) {
+                Some(1) => LeaseStatus::Held,
+                Some(2) => LeaseStatus::CancelRequested,
+                _ => LeaseStatus::Lost,
+            }));
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn wait(&self, id: &JobId, timeout: Duration) -> Result<Option<JobInfo>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let info = self.lookup(std::slice::from_ref(id)).await?.pop().flatten();
+            match info {
+                None => return Ok(None),
+                Some(info) if info.state.is_terminal() => return Ok(Some(info)),
+                Some(info) => {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return Ok(Some(info));
+                    }
+                    tokio::time::sleep(pause.min(deadline - now)).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    pub(super) async fn cancel(&self, id: &JobId) -> Result<CancelOutcome> {
+        let mut inv = self.script(&scripts::CANCEL);
+        inv.key(self.keys.unique()).arg(id.as_str());
+        let reply = expect_array(self.run(&inv).await?, "cancel")?;
+        let code = reply.first().and_then(int_of).unwrap_or(0);
+        let state = reply
+            .get(1)
+            .and_then(bytes_of)
+            .and_then(|s| state_from_code(&s));
+        Ok(match (code, state) {
+            (1, _) => CancelOutcome::Cancelled,
+            (2, _) => CancelOutcome::Requested,
+            (3, Some(state)) => CancelOutcome::AlreadyFinished(state),
+            _ => return Err(Error::UnknownJob(id.clone())),
+        })
+    }
+
+    pub(super) async fn retry(&self, id: &JobId) -> Result<bool> {
+        // The dependencies are in the record, which only Rust reads; they
+        // never change, so reading them first is safe.
+        let Some(info) = self.lookup(std::slice::from_ref(id)).await?.pop().flatten() else {
+            return Err(Error::UnknownJob(id.clone()));
+        };
+        let mut inv = self.script(&scripts::RETRY);
+        inv.key(self.keys.unique()).arg(id.as_str());
+        for d in &info.record.deps {
+            inv.arg(d.as_str());
+        }
+        match int_of(&self.run(&inv).await?).unwrap_or(0) {
+            -1 => Err(Error::UnknownJob(id.clone())),
+            n => Ok(n == 1),
+        }
+    }
+}
+
+/// The enqueue reply: per record, 1 or 0 and an id.
+fn enqueued_of(reply: Vec<Value>) -> Vec<Enqueued> {
+    let mut out = Vec::with_capacity(reply.len() / 2);
+    let mut it = reply.into_iter();
+    while let (Some(code), Some(id)) = (it.next(), it.next()) {
+        let id =
+            JobId::from(String::from_utf8_lossy(&bytes_of(&id).unwrap_or_default()).into_owned());
+        out.push(if int_of(&code) == Some(1) {
+            Enqueued::Created(id)
+        } else {
+            Enqueued::Existing(id)
+        });
+    }
+    out
+}

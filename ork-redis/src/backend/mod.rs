@@ -1,0 +1,313 @@
+//! [`RedisBackend`]: the [`Backend`] trait over the Lua scripts.
+//!
+//! `jobs.rs` holds a job's life (enqueue, claim, finish, lookups), and
+//! `admin.rs` the operations around it (lists, counts, purge, workers,
+//! workflows, schedules).
+
+mod admin;
+mod jobs;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ork_core::backend::{
+    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
+    LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
+};
+use ork_core::job::{JobId, JobInfo, JobRecord};
+use ork_core::{Backend, Error, Result};
+use redis::{Script, ScriptInvocation, Value};
+
+use crate::builder::RedisBackendBuilder;
+use crate::conn::{Blocking, Pool};
+use crate::keys::Keys;
+use crate::record::{bytes_of, int_of};
+use crate::scripts;
+
+/// The Redis engine. Cheap to clone (clones share connections).
+///
+/// See the [crate docs](crate) for the data model.
+#[derive(Clone)]
+pub struct RedisBackend {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("namespace", &self.inner.settings.namespace)
+            .field("result_ttl_ms", &self.inner.settings.result_ttl_ms)
+            .field("payload_limit", &self.inner.settings.payload_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// A builder for a backend on `url`: `redis://[user:password@]host:port[/db]`,
+    /// or `rediss://...` for TLS.
+    pub fn builder(url: impl Into<String>) -> RedisBackendBuilder {
+        RedisBackendBuilder::new(url)
+    }
+
+    /// Connects to `url` with the default settings.
+    pub async fn connect(url: &str) -> Result<RedisBackend> {
+        RedisBackend::builder(url).build().await
+    }
+
+    /// The namespace (key prefix) of this backend.
+    pub fn namespace(&self) -> &str {
+        &self.inner.settings.namespace
+    }
+}
+
+pub(crate) struct Settings {
+    pub(crate) namespace: String,
+    pub(crate) result_ttl_ms: u64,
+    pub(crate) payload_limit: usize,
+}
+
+pub(crate) struct Inner {
+    pub(crate) keys: Keys,
+    pub(crate) pool: Pool,
+    pub(crate) blocking: Blocking,
+    pub(crate) settings: Settings,
+}
+
+pub(crate) fn backend_error(e: redis::RedisError) -> Error {
+    Error::Backend(e.to_string())
+}
+
+impl Inner {
+    /// An invocation with the arguments every script takes.
+    pub(crate) fn script(&self, script: &'static Script) -> ScriptInvocation<'static> {
+        let mut inv = script.prepare_invoke();
+        inv.key(self.keys.queues())
+            .arg(self.keys.prefix())
+            .arg(self.settings.result_ttl_ms);
+        inv
+    }
+
+    pub(crate) async fn run(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
+        let mut conn = self.pool.get();
+        inv.invoke_async(&mut conn).await.map_err(backend_error)
+    }
+
+    /// Checks the server version; warns when eviction could drop work.
+    pub(crate) async fn check_server(&self) -> Result<()> {
+        let mut conn = self.pool.get();
+        // On a cluster these go to every node and come back as a map:
+        // every node is checked.
+        let info: Value = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| Error::Backend(format!("could not reach Redis: {e}")))?;
+        for text in strings_in(&info) {
+            let Some(version) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("redis_version:"))
+                .map(str::trim)
+            else {
+                continue;
+            };
+            let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            if (major, minor) < (6, 2) {
+                return Err(Error::Backend(format!(
+                    "ork needs Redis 6.2 or newer; the server runs {version}"
+                )));
+            }
+        }
+        let policy: redis::RedisResult<Value> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut conn)
+            .await;
+        match policy {
+            Ok(reply) => {
+                if let Some(policy) = strings_in(&reply).into_iter().find(|s| evicts_work(s)) {
+                    tracing::warn!(
+                        policy = %policy,
+                        "Redis maxmemory-policy may evict queued jobs; set it to noeviction (or a volatile-* policy)"
+                    );
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "could not read maxmemory-policy"),
+        }
+        Ok(())
+    }
+
+    /// Loads every script, so a broken one fails at build, not mid-claim.
+    pub(crate) async fn load_scripts(&self) -> Result<()> {
+        let mut conn = self.pool.get();
+        for script in scripts::all() {
+            script
+                .prepare_invoke()
+                .load_async(&mut conn)
+                .await
+                .map_err(backend_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every string in a reply, however nested (cluster replies are maps).
+fn strings_in(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) | Value::Set(items) => items.iter().flat_map(strings_in).collect(),
+        Value::Map(pairs) => pairs
+            .iter()
+            .flat_map(|(k, v)| strings_in(k).into_iter().chain(strings_in(v)))
+            .collect(),
+        other => bytes_of(other)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Whether a `maxmemory-policy` may evict keys without a TTL, which hold
+/// queued work. `volatile-*` policies evict only keys with a TTL (finished
+/// jobs, whose results may then go early), so they don't warn.
+fn evicts_work(policy: &str) -> bool {
+    policy.starts_with("allkeys-")
+}
+
+impl Backend for RedisBackend {
+    fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(self.inner.now_ms())
+    }
+
+    fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
+        Box::pin(self.inner.enqueue(jobs))
+    }
+
+    fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claimed>>> {
+        Box::pin(crate::claim::claim(&self.inner, req))
+    }
+
+    fn heartbeat<'a>(
+        &'a self,
+        leases: &'a [Lease],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>>> {
+        Box::pin(self.inner.heartbeat(leases, lease))
+    }
+
+    fn finish<'a>(&'a self, batch: &'a [Finish]) -> BoxFuture<'a, Result<Vec<bool>>> {
+        Box::pin(self.inner.finish(batch))
+    }
+
+    fn reap(&self) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(async move {
+            let inv = self.inner.script(&scripts::REAP);
+            Ok(int_of(&self.inner.run(&inv).await?).unwrap_or(0).max(0) as usize)
+        })
+    }
+
+    fn progress<'a>(&'a self, lease: &'a Lease, percent: u8) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut inv = self.inner.script(&scripts::PROGRESS);
+            inv.arg(lease.id.as_str())
+                .arg(lease.fence)
+                .arg(percent.min(100));
+            self.inner.run(&inv).await.map(drop)
+        })
+    }
+
+    fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
+        Box::pin(self.inner.lookup(ids))
+    }
+
+    fn wait<'a>(
+        &'a self,
+        id: &'a JobId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<JobInfo>>> {
+        Box::pin(self.inner.wait(id, timeout))
+    }
+
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
+        Box::pin(self.inner.cancel(id))
+    }
+
+    fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
+        Box::pin(self.inner.list(query))
+    }
+
+    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.inner.retry(id))
+    }
+
+    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(self.inner.purge(queue))
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
+        Box::pin(self.inner.counts())
+    }
+
+    fn register_worker<'a>(
+        &'a self,
+        info: &'a WorkerInfo,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.register_worker(info, ttl))
+    }
+
+    fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.unregister_worker(id))
+    }
+
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
+        Box::pin(self.inner.workers())
+    }
+
+    fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.put_workflow(id, meta))
+    }
+
+    fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(self.inner.workflow(id))
+    }
+
+    fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
+        Box::pin(self.inner.workflow_ids(offset, limit))
+    }
+
+    fn put_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        definition: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.inner.schedule_op("put", name, Some(definition)))
+    }
+
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.inner.schedule_op("delete", name, None))
+    }
+
+    fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>> {
+        let flag = if paused { b"1".to_vec() } else { b"0".to_vec() };
+        Box::pin(self.inner.schedule_op("pause", name, Some(flag)))
+    }
+
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
+        Box::pin(self.inner.schedules())
+    }
+
+    fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
+        Box::pin(self.inner.fire(ticks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn eviction_policies() {
+        assert!(super::evicts_work("allkeys-lru"));
+        assert!(!super::evicts_work("noeviction"));
+        assert!(!super::evicts_work("volatile-ttl"));
+    }
+}

@@ -1,0 +1,248 @@
+//! Connections: a small set of shared, multiplexed connections for ordinary
+//! commands, and dedicated connections for blocking waits.
+//!
+//! Ordinary commands go round-robin over `pool_size` multiplexed
+//! connections ([`ConnectionManager`]s, which reconnect by themselves), so
+//! concurrent callers pipeline on the same sockets and no checkout costs a
+//! round trip. Blocking commands (BZPOPMIN) would stall every request
+//! queued behind them on a multiplexed socket, so each blocked claimer has
+//! a connection of its own, taken from an idle stack and put back after a
+//! clean return; one whose wait was abandoned is closed instead.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ork_core::{Error, Result};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, Value};
+
+/// How long an ordinary command may take before it fails.
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting may take.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle blocking connections kept for reuse.
+const MAX_IDLE_BLOCKING: usize = 16;
+
+/// What to connect to (one per backend: its size doesn't matter).
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Target {
+    /// One server (or a proxy).
+    Single(Client),
+    /// A Redis Cluster: one client for shared use, one whose connections
+    /// tolerate long blocking commands.
+    #[cfg(feature = "cluster")]
+    Cluster {
+        shared: redis::cluster::ClusterClient,
+        blocking: redis::cluster::ClusterClient,
+    },
+}
+
+/// A connection for ordinary commands (cheap to clone, multiplexed).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The shared connections, used round-robin.
+pub(crate) struct Pool {
+    conns: Vec<Conn>,
+    next: AtomicUsize,
+}
+
+impl Pool {
+    /// Opens `size` connections (one for a cluster: its client multiplexes
+    /// per node already).
+    pub(crate) async fn open(target: &Target, size: usize) -> Result<Pool> {
+        let mut conns = Vec::with_capacity(size.max(1));
+        match target {
+            Target::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT));
+                for _ in 0..size.max(1) {
+                    let c = ConnectionManager::new_with_config(client.clone(), config.clone())
+                        .await
+                        .map_err(connect_error)?;
+                    conns.push(Conn::Single(c));
+                }
+            }
+            #[cfg(feature = "cluster")]
+            Target::Cluster { shared, .. } => {
+                let c = shared.get_async_connection().await.map_err(connect_error)?;
+                conns.push(Conn::Cluster(c));
+            }
+        }
+        Ok(Pool {
+            conns,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next connection.
+    pub(crate) fn get(&self) -> Conn {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[i].clone()
+    }
+}
+
+pub(crate) fn connect_error(e: redis::RedisError) -> Error {
+    Error::Backend(format!("could not connect to Redis: {e}"))
+}
+
+/// A connection reserved for one blocking wait at a time.
+pub(crate) struct BlockingConn {
+    pub(crate) conn: BlockingInner,
+    /// `CLIENT ID` of a single-server connection: another connection can
+    /// end its wait early with `CLIENT UNBLOCK`.
+    pub(crate) client_id: Option<i64>,
+}
+
+pub(crate) enum BlockingInner {
+    Single(MultiplexedConnection),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl BlockingInner {
+    pub(crate) async fn query(&mut self, cmd: &Cmd) -> redis::RedisResult<Value> {
+        match self {
+            BlockingInner::Single(c) => cmd.query_async(c).await,
+            #[cfg(feature = "cluster")]
+            BlockingInner::Cluster(c) => cmd.query_async(c).await,
+        }
+    }
+}
+
+/// Opens and keeps blocking connections.
+pub(crate) struct Blocking {
+    target: Target,
+    idle: Arc<Mutex<Vec<BlockingConn>>>,
+}
+
+impl Blocking {
+    pub(crate) fn new(target: Target) -> Self {
+        Blocking {
+            target,
+            idle: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// An idle connection, or a new one.
+    pub(crate) async fn checkout(&self) -> Result<BlockingGuard> {
+        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match reused {
+            Some(c) => c,
+            None => self.open().await?,
+        };
+        Ok(BlockingGuard {
+            conn: Some(conn),
+            idle: self.idle.clone(),
+            clean: false,
+        })
+    }
+
+    async fn open(&self) -> Result<BlockingConn> {
+        match &self.target {
+            Target::Single(client) => {
+                // No response timeout: the caller bounds each wait itself.
+                let config = AsyncConnectionConfig::new()
+                    .set_response_timeout(None)
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT));
+                let mut c = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(connect_error)?;
+                let id: Option<i64> = redis::cmd("CLIENT")
+                    .arg("ID")
+                    .query_async(&mut c)
+                    .await
+                    .ok();
+                Ok(BlockingConn {
+                    conn: BlockingInner::Single(c),
+                    client_id: id,
+                })
+            }
+            #[cfg(feature = "cluster")]
+            Target::Cluster { blocking, .. } => {
+                let c = blocking
+                    .get_async_connection()
+                    .await
+                    .map_err(connect_error)?;
+                Ok(BlockingConn {
+                    conn: BlockingInner::Cluster(c),
+                    client_id: None,
+                })
+            }
+        }
+    }
+}
+
+/// A checked-out blocking connection. Dropped without [`mark_clean`]
+/// (an error, or the caller's future dropped mid-wait), the connection is
+/// closed, which also ends its wait on the server; nothing else is lost.
+///
+/// [`mark_clean`]: BlockingGuard::mark_clean
+pub(crate) struct BlockingGuard {
+    conn: Option<BlockingConn>,
+    idle: Arc<Mutex<Vec<BlockingConn>>>,
+    clean: bool,
+}
+
+impl BlockingGuard {
+    pub(crate) fn conn(&mut self) -> &mut BlockingConn {
+        self.conn.as_mut().expect("present until dropped")
+    }
+
+    /// The connection answered everything asked: it can be reused.
+    pub(crate) fn mark_clean(&mut self) {
+        self.clean = true;
+    }
+}
+
+impl Drop for BlockingGuard {
+    fn drop(&mut self) {
+        if let (true, Some(conn)) = (self.clean, self.conn.take()) {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE_BLOCKING {
+                idle.push(conn);
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Every key name of a namespace, built in one place.
+//!
+//! The Lua scripts build the same names (see `lua/lib.lua`, `K_*`
+//! functions); a test checks that both agree. All names start with
+//! `{ns}:`, so a namespace lives in one Redis Cluster slot.
+
+/// The ten priority levels, highest first (the claim order).
+pub(crate) const PRIORITIES_DESC: [u8; 10] = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+
+/// Key names of one namespace. Names only the scripts use are here too,
+/// so that every name is written down once on each side.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+#[cfg_attr(not(test), allow(dead_code))]
+impl Keys {
+    /// Keys of namespace `ns` (which must not contain `{` or `}`).
+    pub(crate) fn new(ns: &str) -> Self {
+        Keys {
+            prefix: format!("{{{ns}}}:"),
+        }
+    }
+
+    /// `{ns}:`, the start of every key (passed to each script as ARGV[1]).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn key(&self, rest: &str) -> String {
+        let mut k = String::with_capacity(self.prefix.len() + rest.len());
+        k.push_str(&self.prefix);
+        k.push_str(rest);
+        k
+    }
+
+    /// Set of queue names ever used.
+    pub(crate) fn queues(&self) -> String {
+        self.key("queues")
+    }
+
+    /// Hash: unique key to the id of the job holding it.
+    pub(crate) fn unique(&self) -> String {
+        self.key("uniq")
+    }
+
+    /// Hash: one job.
+    pub(crate) fn job(&self, id: &str) -> String {
+        self.key(&format!("job:{id}"))
+    }
+
+    /// List: ready jobs of a queue at a priority.
+    pub(crate) fn ready(&self, queue: &str, priority: u8) -> String {
+        self.key(&format!("q:{queue}:{priority}"))
+    }
+
+    /// Sorted set: scheduled jobs of a queue, by due time.
+    pub(crate) fn scheduled(&self, queue: &str) -> String {
+        self.key(&format!("s:{queue}"))
+    }
+
+    /// Sorted set: waiting jobs of a queue, by enqueue time.
+    pub(crate) fn waiting(&self, queue: &str) -> String {
+        self.key(&format!("w:{queue}"))
+    }
+
+    /// Sorted set: running jobs of a queue, by lease deadline.
+    pub(crate) fn running(&self, queue: &str) -> String {
+        self.key(&format!("r:{queue}"))
+    }
+
+    /// Sorted set: succeeded jobs of a queue, by expiry.
+    pub(crate) fn succeeded(&self, queue: &str) -> String {
+        self.key(&format!("o:{queue}"))
+    }
+
+    /// Sorted set: dead letters of a queue, by the time they died.
+    pub(crate) fn dead(&self, queue: &str) -> String {
+        self.key(&format!("d:{queue}"))
+    }
+
+    /// Sorted set: cancelled jobs of a queue, by expiry.
+    pub(crate) fn cancelled(&self, queue: &str) -> String {
+        self.key(&format!("c:{queue}"))
+    }
+
+    /// Sorted set holding at most one token: idle claimers of a queue block
+    /// on it (BZPOPMIN) and scripts that make work ready add the token.
+    pub(crate) fn wake(&self, queue: &str) -> String {
+        self.key(&format!("k:{queue}"))
+    }
+
+    /// Set: ids of the jobs waiting for job `id`.
+    pub(crate) fn dependants(&self, id: &str) -> String {
+        self.key(&format!("dn:{id}"))
+    }
+
+    /// Set: the finished dependencies of waiting job `id`.
+    pub(crate) fn done_deps(&self, id: &str) -> String {
+        self.key(&format!("dd:{id}"))
+    }
+
+    /// String: a workflow's description.
+    pub(crate) fn workflow(&self, id: &str) -> String {
+        self.key(&format!("wf:{id}"))
+    }
+
+    /// Sorted set: workflow ids by the order they were first stored.
+    pub(crate) fn workflows(&self) -> String {
+        self.key("wfs")
+    }
+
+    /// Counter: the order of the last workflow stored.
+    pub(crate) fn workflows_seq(&self) -> String {
+        self.key("wfs:seq")
+    }
+
+    /// Hash: a periodic schedule (`def`, `thr`, `last`, `pz`).
+    pub(crate) fn schedule(&self, name: &str) -> String {
+        self.key(&format!("cron:{name}"))
+    }
+
+    /// Set: every schedule name.
+    pub(crate) fn schedules(&self) -> String {
+        self.key("crons")
+    }
+
+    /// Hash: worker id to `"<last seen ms>|<WorkerInfo JSON>"`.
+    pub(crate) fn workers(&self) -> String {
+        self.key("workers")
+    }
+
+    /// Sorted set: worker ids by expiry.
+    pub(crate) fn workers_expiry(&self) -> String {
+        self.key("workers:exp")
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::Keys;
+
+    /// The Lua helpers build the same names as this module.
+    #[tokio::test]
+    async fn lua_builds_the_same_names() {
+        let server = crate::testing::RedisServer::start();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys = Keys::new("ns");
+        let script = redis::Script::new(concat!(
+            include_str!("../lua/lib.lua"),
+            "\nreturn { K_QUEUES, K_UNIQUE, K_job('J'), K_ready('Q', 7), K_sched('Q'),",
+            " K_wait('Q'), K_run('Q'), K_ok('Q'), K_dead('Q'), K_cancel('Q'), K_wake('Q'),",
+            " K_dependants('J'), K_done_deps('J'), K_workflow('J'), K_schedule('S'),",
+            " K_SCHEDULES }",
+        ));
+        let lua: Vec<String> = script
+            .key(keys.queues())
+            .arg(keys.prefix())
+            .arg(1000)
+            .invoke_async(&mut conn)
+            .await
+            .unwrap();
+        let rust = vec![
+            keys.queues(),
+            keys.unique(),
+            keys.job("J"),
+            keys.ready("Q", 7),
+            keys.scheduled("Q"),
+            keys.waiting("Q"),
+            keys.running("Q"),
+            keys.succeeded("Q"),
+            keys.dead("Q"),
+            keys.cancelled("Q"),
+            keys.wake("Q"),
+            keys.dependants("J"),
+            keys.done_deps("J"),
+            keys.workflow("J"),
+            keys.schedule("S"),
+            keys.schedules(),
+        ];
+        assert_eq!(lua, rust);
+        assert!(rust.iter().all(|k| k.starts_with("{ns}:")));
+    }
+}

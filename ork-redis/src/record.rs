@@ -1,0 +1,213 @@
+//! How a job is stored: the record blob and the fields of the job hash.
+
+use ork_core::job::{JobId, JobInfo, JobRecord, JobState};
+use ork_core::{Error, Result};
+use redis::Value;
+
+/// The first byte of every record blob: the layout's version.
+const BLOB_V1: u8 = 1;
+
+/// Encodes a record as stored in the job hash's `d` field: a version byte,
+/// then the record in bincode without its id (the id is in the key name).
+pub(crate) fn encode_record(record: &mut JobRecord) -> Result<Vec<u8>> {
+    let id = std::mem::replace(&mut record.id, JobId::from(String::new()));
+    let encoded = bincode::serde::encode_to_vec(&*record, bincode::config::standard());
+    record.id = id;
+    let body = encoded.map_err(|e| Error::Codec(e.to_string()))?;
+    let mut blob = Vec::with_capacity(body.len() + 1);
+    blob.push(BLOB_V1);
+    blob.extend_from_slice(&body);
+    Ok(blob)
+}
+
+/// Decodes a record blob of job `id`.
+pub(crate) fn decode_record(id: &str, blob: &[u8]) -> Result<JobRecord> {
+    let Some((&version, body)) = blob.split_first() else {
+        return Err(Error::Codec("empty record".to_owned()));
+    };
+    if version != BLOB_V1 {
+        return Err(Error::Codec(format!("unknown record layout {version}")));
+    }
+    let (mut record, read): (JobRecord, usize) =
+        bincode::serde::decode_from_slice(body, bincode::config::standard())
+            .map_err(|e| Error::Codec(e.to_string()))?;
+    if read != body.len() {
+        return Err(Error::Codec(format!(
+            "{} trailing bytes after the record",
+            body.len() - read
+        )));
+    }
+    record.id = JobId::from(id.to_owned());
+    Ok(record)
+}
+
+/// The state for a state code of the job hash.
+pub(crate) fn state_from_code(code: &[u8]) -> Option<JobState> {
+    Some(match code {
+        b"w" => JobState::Waiting,
+        b"s" => JobState::Scheduled,
+        b"q" => JobState::Queued,
+        b"r" => JobState::Running,
+        b"o" => JobState::Succeeded,
+        b"d" => JobState::Dead,
+        b"c" => JobState::Cancelled,
+        _ => return None,
+    })
+}
+
+/// The state code of a state, as stored in the job hash.
+pub(crate) fn state_code(state: JobState) -> &'static str {
+    match state {
+        JobState::Waiting => "w",
+        JobState::Scheduled => "s",
+        JobState::Queued => "q",
+        JobState::Running => "r",
+        JobState::Succeeded => "o",
+        JobState::Dead => "d",
+        _ => "c",
+    }
+}
+
+fn num<T: std::str::FromStr>(v: &[u8]) -> Option<T> {
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// Builds a job's info from its hash (field, value pairs as `jobs.lua`
+/// returns them). `None` when the hash is empty (unknown or expired).
+///
+/// A job whose record can't be decoded (or that has none: garbage put in a
+/// queue) is still shown, with an empty task name, and its error says why.
+pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> {
+    if fields.is_empty() {
+        return None;
+    }
+    if bytes_of(&fields[0]).as_deref() == Some(b"!err".as_slice()) {
+        let why = fields.get(1).and_then(bytes_of).unwrap_or_default();
+        let mut info = JobInfo::new(placeholder(id, ""), JobState::Dead, 0);
+        info.error = Some(format!(
+            "undecodable job record: {}",
+            String::from_utf8_lossy(&why)
+        ));
+        return Some(info);
+    }
+    let mut blob = None;
+    let mut queue = String::new();
+    let mut state = JobState::Dead;
+    let mut info = JobInfo::new(placeholder(id, ""), JobState::Dead, 0);
+    let mut it = fields.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        let (Some(k), Some(v)) = (bytes_of(&k), bytes_of(&v)) else {
+            continue;
+        };
+        match k.as_slice() {
+            b"d" => blob = Some(v),
+            b"q" => queue = String::from_utf8_lossy(&v).into_owned(),
+            b"s" => state = state_from_code(&v).unwrap_or(JobState::Dead),
+            b"a" => info.attempts = num(&v).unwrap_or(0),
+            b"e" => info.error = Some(String::from_utf8_lossy(&v).into_owned()),
+            b"R" => info.result = Some(v),
+            b"pg" => info.progress = num(&v).unwrap_or(0),
+            b"t" => info.enqueued_at_ms = num(&v).unwrap_or(0),
+            b"st" => info.started_at_ms = num(&v),
+            b"ft" => info.finished_at_ms = num(&v),
+            b"due" => info.due_at_ms = num::<f64>(&v).map(|d| d as u64),
+            _ => {}
+        }
+    }
+    info.state = state;
+    info.record = match blob.as_deref().map(|b| decode_record(id, b)) {
+        Some(Ok(record)) => record,
+        Some(Err(e)) => {
+            info.error
+                .get_or_insert_with(|| format!("undecodable job record: {e}"));
+            placeholder(id, &queue)
+        }
+        None => {
+            info.error
+                .get_or_insert_with(|| "undecodable job record: no record data".to_owned());
+            placeholder(id, &queue)
+        }
+    };
+    if info.state != JobState::Scheduled {
+        info.due_at_ms = None;
+    }
+    Some(info)
+}
+
+/// A record standing for one that can't be read: no task, no payload.
+pub(crate) fn placeholder(id: &str, queue: &str) -> JobRecord {
+    let mut record = JobRecord::new(String::new(), Vec::new());
+    record.id = JobId::from(id.to_owned());
+    if !queue.is_empty() {
+        queue.clone_into(&mut record.queue);
+    }
+    record
+}
+
+/// The bytes of a string-like reply.
+pub(crate) fn bytes_of(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.as_bytes().to_vec()),
+        Value::Int(n) => Some(n.to_string().into_bytes()),
+        Value::Okay => Some(b"OK".to_vec()),
+        _ => None,
+    }
+}
+
+/// A reply as an integer.
+pub(crate) fn int_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(n) => Some(*n),
+        Value::BulkString(b) => num(b),
+        Value::SimpleString(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A reply as an array (nil and non-arrays: empty).
+pub(crate) fn array_of(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) | Value::Set(items) => items,
+        _ => Vec::new(),
+    }
+}
+
+/// A reply that must be an array, as an error otherwise.
+pub(crate) fn expect_array(v: Value, what: &str) -> Result<Vec<Value>> {
+    match v {
+        Value::Array(items) => Ok(items),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(Error::Backend(format!(
+            "unexpected reply to {what}: {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_round_trip_without_the_id() {
+        let mut r = JobRecord::new("t", vec![1, 2, 3]);
+        r.priority = 7;
+        r.deps = vec![JobId::from("A")];
+        let blob = encode_record(&mut r).unwrap();
+        assert!(!blob
+            .windows(r.id.as_str().len())
+            .any(|w| w == r.id.as_str().as_bytes()));
+        let back = decode_record(r.id.as_str(), &blob).unwrap();
+        assert_eq!(back, r);
+        assert!(decode_record("x", &[]).is_err());
+        assert!(decode_record("x", &[9, 1, 2]).is_err());
+        assert!(decode_record("x", &[1, 0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn state_codes_round_trip() {
+        for s in JobState::ALL {
+            assert_eq!(state_from_code(state_code(s).as_bytes()), Some(s));
+        }
+    }
+}

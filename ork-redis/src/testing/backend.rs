@@ -1,0 +1,158 @@
+//! [`ServedBackend`]: a backend that owns the server it talks to.
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ork_core::backend::{
+    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
+    LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
+};
+use ork_core::job::{JobId, JobInfo, JobRecord};
+use ork_core::{Backend, Result};
+
+use super::RedisServer;
+use crate::RedisBackend;
+
+/// A [`RedisBackend`] on its own [`RedisServer`], which lives as long as
+/// the backend (and its clones): for suites that take a fresh backend per
+/// test, such as `ork_core::backend_conformance!`.
+#[derive(Debug, Clone)]
+pub struct ServedBackend {
+    backend: RedisBackend,
+    server: Arc<RedisServer>,
+}
+
+impl ServedBackend {
+    /// Wraps a backend with the server it uses.
+    pub fn new(backend: RedisBackend, server: Arc<RedisServer>) -> Self {
+        ServedBackend { backend, server }
+    }
+
+    /// The server.
+    pub fn server(&self) -> &Arc<RedisServer> {
+        &self.server
+    }
+}
+
+impl Deref for ServedBackend {
+    type Target = RedisBackend;
+
+    fn deref(&self) -> &RedisBackend {
+        &self.backend
+    }
+}
+
+/// A fresh server and a backend on it (in a namespace of its own).
+///
+/// # Panics
+/// When the server does not start or the backend can't connect.
+pub async fn backend() -> ServedBackend {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let server = Arc::new(
+        tokio::task::spawn_blocking(RedisServer::start)
+            .await
+            .expect("start"),
+    );
+    let backend = RedisBackend::builder(server.url())
+        .namespace(format!("test{}", N.fetch_add(1, Ordering::Relaxed)))
+        .build()
+        .await
+        .expect("connect to the test server");
+    ServedBackend::new(backend, server)
+}
+
+impl Backend for ServedBackend {
+    fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
+        self.backend.now_ms()
+    }
+    fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
+        self.backend.enqueue(jobs)
+    }
+    fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claimed>>> {
+        self.backend.claim(req)
+    }
+    fn heartbeat<'a>(
+        &'a self,
+        leases: &'a [Lease],
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Vec<LeaseStatus>>> {
+        self.backend.heartbeat(leases, lease)
+    }
+    fn finish<'a>(&'a self, batch: &'a [Finish]) -> BoxFuture<'a, Result<Vec<bool>>> {
+        self.backend.finish(batch)
+    }
+    fn reap(&self) -> BoxFuture<'_, Result<usize>> {
+        self.backend.reap()
+    }
+    fn progress<'a>(&'a self, lease: &'a Lease, percent: u8) -> BoxFuture<'a, Result<()>> {
+        self.backend.progress(lease, percent)
+    }
+    fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
+        self.backend.jobs(ids)
+    }
+    fn wait<'a>(
+        &'a self,
+        id: &'a JobId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<JobInfo>>> {
+        self.backend.wait(id, timeout)
+    }
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
+        self.backend.cancel(id)
+    }
+    fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
+        self.backend.list(query)
+    }
+    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
+        self.backend.retry(id)
+    }
+    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64>> {
+        self.backend.purge(queue)
+    }
+    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
+        self.backend.counts()
+    }
+    fn register_worker<'a>(
+        &'a self,
+        info: &'a WorkerInfo,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.backend.register_worker(info, ttl)
+    }
+    fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        self.backend.unregister_worker(id)
+    }
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
+        self.backend.workers()
+    }
+    fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
+        self.backend.put_workflow(id, meta)
+    }
+    fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        self.backend.workflow(id)
+    }
+    fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
+        self.backend.workflow_ids(offset, limit)
+    }
+    fn put_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        definition: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        self.backend.put_schedule(name, definition)
+    }
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+        self.backend.delete_schedule(name)
+    }
+    fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>> {
+        self.backend.pause_schedule(name, paused)
+    }
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
+        self.backend.schedules()
+    }
+    fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
+        self.backend.fire(ticks)
+    }
+}
