@@ -629,6 +629,26 @@ pub async fn progress(b: impl Backend) {
     assert_eq!(info.progress, 40);
 }
 
+/// A join that already fired does not fire again when one of its inputs
+/// completes a second time (a tolerated failure retried by hand).
+pub async fn join_fires_once_after_input_rerun(b: impl Backend) {
+    let mut a = record("t", "q");
+    a.allow_failure = true;
+    let mut join = record("t", "q");
+    join.deps = vec![a.id.clone()];
+    let (a_id, join_id) = (a.id.clone(), join.id.clone());
+    b.enqueue(vec![a, join]).await.unwrap();
+    let c = claim(&b, &["q"], 10).await.remove(0);
+    assert!(finish(&b, &c, Outcome::Dead { error: "tolerated".into() }).await);
+    assert_eq!(state(&b, &join_id).await, JobState::Queued);
+    assert!(b.retry(&a_id).await.unwrap());
+    let got = claim(&b, &["q"], 10).await;
+    assert_eq!(got.len(), 2, "the join and the retried input");
+    let input = got.iter().find(|c| c.record.id == a_id).unwrap();
+    assert!(finish(&b, input, Outcome::Succeeded { result: vec![] }).await);
+    assert!(claim(&b, &["q"], 10).await.is_empty(), "the join did not fire again");
+}
+
 /// A retried job with dependencies waits again for those not succeeded,
 /// and fails again at once if one of them is still dead.
 pub async fn retry_with_deps(b: impl Backend) {
@@ -691,7 +711,7 @@ macro_rules! backend_conformance {
             round_trip, idempotent_by_id, unique_keys, order_and_priority, delayed_jobs,
             blocking_claim_wakes, retry_outcome, fencing, heartbeat_extends, release, cancel,
             dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
-            retry_with_deps, workflow_storage, schedule_storage, schedule_fire, schedule_pause);
+            retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, schedule_storage, schedule_fire, schedule_pause);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
