@@ -3,6 +3,8 @@
 //! `cargo bench --bench memory`; criterion reports the throughput in tasks/s
 //! ("thrpt", elements per second).
 
+#![allow(missing_docs)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -26,7 +26,7 @@ impl JobId {
     pub fn new() -> Self {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u128)
+            .map(|d| d.as_millis())
             .unwrap_or(0);
         let random = fastrand::u128(..) & ((1u128 << 80) - 1);
         let mut value = (millis << 80) | random;
