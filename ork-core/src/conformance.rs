@@ -649,6 +649,25 @@ pub async fn join_fires_once_after_input_rerun(b: impl Backend) {
     assert!(claim(&b, &["q"], 10).await.is_empty(), "the join did not fire again");
 }
 
+/// A retried job runs at once, whatever delay it was enqueued with; a
+/// dependant cancelled with its dependency says which one.
+pub async fn retry_runs_at_once(b: impl Backend) {
+    let mut later = record("t", "q");
+    later.delay_ms = 3_600_000;
+    let mut after = record("t", "q");
+    after.deps = vec![later.id.clone()];
+    let (later_id, after_id) = (later.id.clone(), after.id.clone());
+    b.enqueue(vec![later, after]).await.unwrap();
+    assert_eq!(b.cancel(&later_id).await.unwrap(), CancelOutcome::Cancelled);
+    let info = b.jobs(std::slice::from_ref(&after_id)).await.unwrap()[0].clone().unwrap();
+    assert_eq!(info.state, JobState::Cancelled);
+    let msg = info.error.unwrap_or_default();
+    assert!(msg.contains(later_id.as_str()), "{msg}");
+    assert!(b.retry(&later_id).await.unwrap());
+    assert_eq!(state(&b, &later_id).await, JobState::Queued);
+    assert_eq!(claim(&b, &["q"], 1).await.len(), 1);
+}
+
 /// A retried job with dependencies waits again for those not succeeded,
 /// and fails again at once if one of them is still dead.
 pub async fn retry_with_deps(b: impl Backend) {
@@ -711,7 +730,7 @@ macro_rules! backend_conformance {
             round_trip, idempotent_by_id, unique_keys, order_and_priority, delayed_jobs,
             blocking_claim_wakes, retry_outcome, fencing, heartbeat_extends, release, cancel,
             dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
-            retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, schedule_storage, schedule_fire, schedule_pause);
+            retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -224,7 +224,7 @@ impl State {
                     .or_default()
                     .push(id.clone());
             }
-            woke |= st.settle_deps(&id, now);
+            woke |= st.settle_deps(&id, now, false);
         }
         (out, woke)
     }
@@ -330,7 +330,8 @@ impl State {
                         self.release(dep, now);
                     }
                 } else if state == JobState::Cancelled {
-                    stack.push((dep, JobState::Cancelled, None));
+                    let msg = format!("dependency {id} was cancelled");
+                    stack.push((dep, JobState::Cancelled, Some(msg)));
                 } else {
                     let msg = format!(
                         "dependency {id} failed: {}",
@@ -345,7 +346,7 @@ impl State {
     /// Counts the dependencies of a waiting job that have already finished:
     /// queues it if all are done, fails (or cancels) it if one failed (or was
     /// cancelled). Returns whether it was queued.
-    fn settle_deps(&mut self, id: &JobId, now: u64) -> bool {
+    fn settle_deps(&mut self, id: &JobId, now: u64, at_once: bool) -> bool {
         let Some(entry) = self.jobs.get(id) else {
             return false;
         };
@@ -366,7 +367,8 @@ impl State {
                     .deps_done
                     .insert(dep.clone());
             } else if state == JobState::Cancelled {
-                self.terminate(id, JobState::Cancelled, None, now);
+                let msg = format!("dependency {dep} was cancelled");
+                self.terminate(id, JobState::Cancelled, Some(msg), now);
                 return false;
             } else if state == JobState::Dead {
                 let msg = format!("dependency {dep} failed: {}", error.unwrap_or_default());
@@ -376,7 +378,11 @@ impl State {
         }
         let entry = self.jobs.get(id).expect("checked");
         if entry.deps_done.len() >= deps.len() {
-            self.release(id.clone(), now);
+            if at_once {
+                self.push_ready(id.clone());
+            } else {
+                self.release(id.clone(), now);
+            }
             return true;
         }
         false
@@ -685,7 +691,8 @@ impl Backend for MemoryBackend {
                     st.unique.insert(key, id.clone());
                 }
                 let now = self.now();
-                st.settle_deps(id, now);
+                // A retried job runs at once, whatever delay it was enqueued with.
+                st.settle_deps(id, now, true);
                 true
             };
             self.shared.work.notify_waiters();
