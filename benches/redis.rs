@@ -3,7 +3,9 @@
 //!
 //! `cargo bench --bench redis` (all workloads), or name some:
 //! `cargo bench --bench redis -- w2 w4`. `ORK_BENCH_W5_JOBS` sets the W5
-//! backlog (default 1,000,000).
+//! backlog (default 1,000,000), `ORK_BENCH_W2_JOBS` the W2 one (default
+//! 20,000, for profiling). With `ORK_BENCH_STATS=1`, each workload
+//! also prints the server's `INFO commandstats` per task (to stderr).
 
 #![allow(missing_docs)]
 
@@ -35,7 +37,10 @@ async fn step(x: u8) -> ork::Result<u8> {
 #[ork::task]
 async fn stamp(ctx: Context, enqueued_us: u64) -> ork::Result<()> {
     let lag = now_us().saturating_sub(enqueued_us);
-    ctx.state::<Arc<Mutex<Vec<u64>>>>().lock().unwrap().push(lag);
+    ctx.state::<Arc<Mutex<Vec<u64>>>>()
+        .lock()
+        .unwrap()
+        .push(lag);
     Ok(())
 }
 
@@ -84,9 +89,18 @@ impl Bench {
 
     fn reference(&self) {
         for (label, args) in [
-            ("reference_lpush_c50_P1", vec!["-n", "200000", "-c", "50", "-P", "1"]),
-            ("reference_lpush_c50_P16", vec!["-n", "1000000", "-c", "50", "-P", "16"]),
-            ("reference_lpush_c1_P1", vec!["-n", "20000", "-c", "1", "-P", "1"]),
+            (
+                "reference_lpush_c50_P1",
+                vec!["-n", "200000", "-c", "50", "-P", "1"],
+            ),
+            (
+                "reference_lpush_c50_P16",
+                vec!["-n", "1000000", "-c", "50", "-P", "16"],
+            ),
+            (
+                "reference_lpush_c1_P1",
+                vec!["-n", "20000", "-c", "1", "-P", "1"],
+            ),
         ] {
             let port = self.server.port().to_string();
             let out = Command::new("redis-benchmark")
@@ -123,11 +137,74 @@ impl Bench {
 
     fn commands_total(&self) -> u64 {
         let mut c = self.redis.get_connection().unwrap();
-        let info: String = redis::cmd("INFO").arg("commandstats").query(&mut c).unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut c)
+            .unwrap();
         info.lines()
-            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info") && !l.starts_with("cmdstat_config"))
-            .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .filter(|l| {
+                l.starts_with("cmdstat_")
+                    && !l.starts_with("cmdstat_info")
+                    && !l.starts_with("cmdstat_config")
+            })
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
             .sum()
+    }
+
+    /// With `ORK_BENCH_STATS=1`: resets the server's command statistics, so
+    /// that [`Bench::stats_print`] shows one workload's.
+    fn stats_begin(&self) {
+        if std::env::var_os("ORK_BENCH_STATS").is_some() {
+            self.commandstats_reset();
+        }
+    }
+
+    /// With `ORK_BENCH_STATS=1`: prints (to stderr) the commands the server
+    /// ran since [`Bench::stats_begin`], per `n` tasks, busiest first.
+    fn stats_print(&self, label: &str, n: usize) {
+        if std::env::var_os("ORK_BENCH_STATS").is_none() {
+            return;
+        }
+        let mut c = self.redis.get_connection().unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut c)
+            .unwrap();
+        let mut rows: Vec<(String, u64, u64)> = info
+            .lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let field = |f: &str| -> Option<u64> {
+                    rest.split(',')
+                        .find_map(|kv| kv.strip_prefix(f)?.parse().ok())
+                };
+                Some((name.to_owned(), field("calls=")?, field("usec=")?))
+            })
+            .filter(|(name, _, _)| name != "info" && name != "config")
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.2));
+        let calls: u64 = rows.iter().map(|r| r.1).sum();
+        let usec: u64 = rows.iter().map(|r| r.2).sum();
+        eprintln!(
+            "# {label}: {:.2} commands, {:.1} server us per task",
+            calls as f64 / n as f64,
+            usec as f64 / n as f64
+        );
+        for (name, calls, usec) in rows {
+            eprintln!(
+                "#   {name:<18} {:>8.3}/task {:>8.2} us/task {:>8.2} us/call",
+                calls as f64 / n as f64,
+                usec as f64 / n as f64,
+                usec as f64 / calls.max(1) as f64
+            );
+        }
     }
 
     fn used_memory(&self) -> u64 {
@@ -158,19 +235,35 @@ async fn wait_succeeded(ork: &Ork, queue: &str, n: u64) {
 async fn w1(b: &mut Bench) {
     let n = 20_000;
     let ork = b.ork().await;
+    b.stats_begin();
     let t = Instant::now();
     for _ in 0..n {
         ork.enqueue(noop::call().queue("w1")).await.unwrap();
     }
-    line("W1_enqueue_one_by_one", n, t.elapsed().as_secs_f64(), None, "one producer, awaited one round trip per job");
+    line(
+        "W1_enqueue_one_by_one",
+        n,
+        t.elapsed().as_secs_f64(),
+        None,
+        "one producer, awaited one round trip per job",
+    );
+    b.stats_print("W1_enqueue_one_by_one", n);
     let ork = b.ork().await;
+    b.stats_begin();
     let t = Instant::now();
     for _ in 0..n / 1000 {
         ork.enqueue_many((0..1000).map(|_| noop::call().queue("w1")))
             .await
             .unwrap();
     }
-    line("W1_enqueue_bulk", n, t.elapsed().as_secs_f64(), None, "enqueue_many, batches of 1000");
+    line(
+        "W1_enqueue_bulk",
+        n,
+        t.elapsed().as_secs_f64(),
+        None,
+        "enqueue_many, batches of 1000",
+    );
+    b.stats_print("W1_enqueue_bulk", n);
 }
 
 async fn drain(ork: &Ork, queue: &str, n: usize) -> f64 {
@@ -190,15 +283,26 @@ async fn drain(ork: &Ork, queue: &str, n: usize) -> f64 {
 }
 
 async fn w2(b: &mut Bench) {
-    let n = 20_000;
+    let n: usize = std::env::var("ORK_BENCH_W2_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let ork = b.ork().await;
     for _ in 0..n / 1000 {
         ork.enqueue_many((0..1000).map(|_| noop::call().queue("w2")))
             .await
             .unwrap();
     }
+    b.stats_begin();
     let s = drain(&ork, "w2", n).await;
-    line("W2_drain", n, s, None, "one worker pool in the bench process, concurrency 512, claim batch 256");
+    line(
+        "W2_drain",
+        n,
+        s,
+        None,
+        "one worker pool in the bench process, concurrency 512, claim batch 256",
+    );
+    b.stats_print("W2_drain", n);
 
     // Redis commands per task over a 1,000-task enqueue + drain.
     let ork = b.ork().await;
@@ -223,16 +327,26 @@ async fn w3(b: &mut Bench) {
         .start()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    b.stats_begin();
     let t = Instant::now();
     for _ in 0..n {
-        ork.enqueue(stamp::call(now_us()).queue("w3")).await.unwrap();
+        ork.enqueue(stamp::call(now_us()).queue("w3"))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     wait_succeeded(&ork, "w3", n as u64).await;
     let s = t.elapsed().as_secs_f64();
     worker.shutdown().await;
     let lags = lags.lock().unwrap().clone();
-    line("W3_latency", n, s, Some(&lags), "idle worker, ~100 enqueues/s, enqueue to task start");
+    line(
+        "W3_latency",
+        n,
+        s,
+        Some(&lags),
+        "idle worker, ~100 enqueues/s, enqueue to task start",
+    );
+    b.stats_print("W3_latency", n);
 }
 
 async fn workflows(b: &mut Bench) {
@@ -247,10 +361,18 @@ async fn workflows(b: &mut Bench) {
     // W4: 1,000 parallel no-ops, then one task receiving all 1,000 results.
     let mut flow = Workflow::new("w4");
     let join = flow.chord((0..1000).map(|_| noop::call()), gather::flow);
+    b.stats_begin();
     let t = Instant::now();
     let run = ork.submit(flow).await.unwrap();
     assert_eq!(run.output(join).await.unwrap(), 1000);
-    line("W4_chord_1000", 1001, t.elapsed().as_secs_f64(), None, "submit to the join done");
+    line(
+        "W4_chord_1000",
+        1001,
+        t.elapsed().as_secs_f64(),
+        None,
+        "submit to the join done",
+    );
+    b.stats_print("W4_chord_1000", 1001);
 
     let mut flow = Workflow::new("chain");
     let mut last = flow.add(step::call(1));
@@ -260,14 +382,26 @@ async fn workflows(b: &mut Bench) {
     let t = Instant::now();
     let run = ork.submit(flow).await.unwrap();
     run.output(last).await.unwrap();
-    line("chain_1000", 1000, t.elapsed().as_secs_f64(), None, "1,000 nodes, each fed by the one before");
+    line(
+        "chain_1000",
+        1000,
+        t.elapsed().as_secs_f64(),
+        None,
+        "1,000 nodes, each fed by the one before",
+    );
 
     let mut flow = Workflow::new("fanout");
     let join = flow.chord((0..10_000).map(|_| noop::call()), gather::flow);
     let t = Instant::now();
     let run = ork.submit(flow).await.unwrap();
     assert_eq!(run.output(join).await.unwrap(), 10_000);
-    line("fanout_10000", 10_001, t.elapsed().as_secs_f64(), None, "10,000 parallel no-ops then one join");
+    line(
+        "fanout_10000",
+        10_001,
+        t.elapsed().as_secs_f64(),
+        None,
+        "10,000 parallel no-ops then one join",
+    );
     worker.shutdown().await;
 }
 
@@ -286,8 +420,160 @@ async fn w5(b: &mut Bench) {
     let after = b.used_memory();
     let per_job = (after.saturating_sub(before)) as f64 / n as f64;
     println!("{{\"workload\":\"W5_memory_per_queued_job\",\"n\":{n},\"bytes_per_job\":{per_job:.1},\"config\":\"INFO memory used_memory delta\"}}");
+    b.stats_begin();
     let s = drain(&ork, "w5", 20_000).await;
-    line("W5_drain_with_backlog", 20_000, s, None, "first 20,000 of the backlog, same pool as W2");
+    b.stats_print("W5_drain_with_backlog", 20_000);
+    line(
+        "W5_drain_with_backlog",
+        20_000,
+        s,
+        None,
+        "first 20,000 of the backlog, same pool as W2",
+    );
+}
+
+/// Script cost per job, from the server's own `INFO commandstats` (not a
+/// BENCH.md workload; run it by name: `cargo bench --bench redis -- scripts`).
+/// Each phase runs alone, so the figure is Redis CPU per job, whatever the
+/// noise on the machine. `ORK_BENCH_SCRIPT_BACKLOG` jobs are queued first,
+/// in the same queue, so claims and finishes run over that backlog.
+async fn scripts(b: &mut Bench) {
+    use ork::backend::{ClaimRequest, Finish, Outcome};
+    let n: usize = std::env::var("ORK_BENCH_SCRIPT_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let backlog: usize = std::env::var("ORK_BENCH_SCRIPT_BACKLOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let ork = b.ork().await;
+    let backend = ork.backend().clone();
+    let record = |q: &str| noop::call().queue(q).into_record(ork.codec()).unwrap();
+    let server_us = |b: &Bench| -> (u64, u64) {
+        let mut c = b.redis.get_connection().unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut c)
+            .unwrap();
+        let mut calls = 0;
+        let mut usec = 0;
+        for l in info.lines() {
+            let Some(rest) = l.strip_prefix("cmdstat_") else {
+                continue;
+            };
+            let Some((name, rest)) = rest.split_once(':') else {
+                continue;
+            };
+            if name == "info" || name == "config" || name.starts_with("config|") {
+                continue;
+            }
+            let field = |f: &str| -> u64 {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(f)?.parse().ok())
+                    .unwrap_or(0)
+            };
+            if name == "evalsha" || name == "eval" {
+                usec += field("usec=");
+            }
+            calls += field("calls=");
+        }
+        (calls, usec)
+    };
+    let phase = |b: &Bench, label: &str, jobs: usize, before: (u64, u64)| {
+        let after = server_us(b);
+        println!(
+            "{{\"workload\":\"script_{label}\",\"n\":{jobs},\"server_us_per_job\":{:.2},\"commands_per_job\":{:.2},\"config\":\"evalsha usec / jobs; backlog {backlog}\"}}",
+            (after.1 - before.1) as f64 / jobs as f64,
+            (after.0 - before.0) as f64 / jobs as f64,
+        );
+    };
+    // Round trips of one caller: a plain blocking connection, then the
+    // multiplexed one redis-rs gives async callers.
+    let pings = 5000;
+    let mut sync = b.redis.get_connection().unwrap();
+    let t = Instant::now();
+    for _ in 0..pings {
+        let _: String = redis::cmd("PING").query(&mut sync).unwrap();
+    }
+    line(
+        "script_rtt_ping_blocking",
+        pings,
+        t.elapsed().as_secs_f64(),
+        None,
+        "PING, one blocking connection",
+    );
+    let mut mux = b.redis.get_multiplexed_async_connection().await.unwrap();
+    let t = Instant::now();
+    for _ in 0..pings {
+        let _: String = redis::cmd("PING").query_async(&mut mux).await.unwrap();
+    }
+    line(
+        "script_rtt_ping_multiplexed",
+        pings,
+        t.elapsed().as_secs_f64(),
+        None,
+        "PING, one multiplexed connection",
+    );
+    let t = Instant::now();
+    for _ in 0..pings {
+        backend.now_ms().await.unwrap();
+    }
+    line(
+        "script_rtt_now_ms",
+        pings,
+        t.elapsed().as_secs_f64(),
+        None,
+        "Backend::now_ms, the smallest script",
+    );
+    for _ in 0..backlog / 5000 {
+        backend
+            .enqueue((0..5000).map(|_| record("s")).collect())
+            .await
+            .unwrap();
+    }
+    b.commandstats_reset();
+    let t = server_us(b);
+    for _ in 0..n / 1000 {
+        backend
+            .enqueue((0..1000).map(|_| record("s")).collect())
+            .await
+            .unwrap();
+    }
+    phase(b, "enqueue_bulk", n, t);
+    let t = server_us(b);
+    for _ in 0..2000 {
+        backend.enqueue(vec![record("s1")]).await.unwrap();
+    }
+    phase(b, "enqueue_one", 2000, t);
+    let t = server_us(b);
+    let mut leases = Vec::with_capacity(n);
+    while leases.len() < n {
+        let req = ClaimRequest::new(
+            "w",
+            vec!["s".to_owned()],
+            256.min(n - leases.len()),
+            Duration::from_secs(30),
+        );
+        let got = backend.claim(&req).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        leases.extend(got.into_iter().map(|c| c.lease));
+    }
+    phase(b, "claim_256", leases.len(), t);
+    let t = server_us(b);
+    for chunk in leases.chunks(256) {
+        let batch: Vec<Finish> = chunk
+            .iter()
+            .map(|l| Finish {
+                lease: l.clone(),
+                outcome: Outcome::Succeeded { result: vec![1] },
+            })
+            .collect();
+        backend.finish(&batch).await.unwrap();
+    }
+    phase(b, "finish_256", leases.len(), t);
 }
 
 fn main() {
@@ -299,7 +585,11 @@ fn main() {
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     let server = RedisServer::start();
     let redis = redis::Client::open(server.url()).unwrap();
-    let mut b = Bench { server, redis, ns: 0 };
+    let mut b = Bench {
+        server,
+        redis,
+        ns: 0,
+    };
     b.reference();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -321,6 +611,9 @@ fn main() {
         }
         if run("w5") {
             w5(&mut b).await;
+        }
+        if wanted.iter().any(|w| w == "scripts") {
+            scripts(&mut b).await;
         }
     });
 }

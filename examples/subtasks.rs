@@ -50,7 +50,14 @@ async fn main() -> anyhow::Result<()> {
     let b_job = run.node(b).info().await?;
     println!("B ran {} attempt(s); its children:", b_job.attempts);
     let children: Vec<_> = (0..20).map(|i| b_job.record.id.child(i)).collect();
-    for info in ork.backend().jobs(&children).await?.into_iter().flatten().take(3) {
+    for info in ork
+        .backend()
+        .jobs(&children)
+        .await?
+        .into_iter()
+        .flatten()
+        .take(3)
+    {
         println!("  {} {} {}", info.record.id, info.record.task, info.state);
     }
     println!("  ...");

@@ -24,10 +24,10 @@
 
 #[doc(inline)]
 pub use ork_core::{
-    backend, codec, job, retry, workflow, Backend, Backoff, Call, CancellationToken, Codec,
-    Context, DurationExt, Error, JobHandle, JobId, JobInfo, JobState, MemoryBackend, Node, Ork,
-    Result, StateMap, Task, TaskError, TaskOptions, Worker, WorkerHandle, Workflow, WorkflowHandle,
-    WorkflowState,
+    backend, codec, job, metrics, retry, workflow, Backend, Backoff, Call, CancellationToken,
+    Codec, Context, DurationExt, Error, JobHandle, JobId, JobInfo, JobState, MemoryBackend, Node,
+    Ork, Result, StateMap, Task, TaskError, TaskOptions, Worker, WorkerHandle, Workflow,
+    WorkflowHandle, WorkflowState,
 };
 
 // Periodic tasks: `Schedule::cron(..)`, `Schedule::every(..)`, the

@@ -111,7 +111,11 @@ async fn capped(ctx: Context) -> ork::Result<()> {
 
 #[ork::task]
 async fn forever(ctx: Context) -> ork::Result<()> {
-    ctx.state::<Arc<Log>>().0.lock().unwrap().push("started".into());
+    ctx.state::<Arc<Log>>()
+        .0
+        .lock()
+        .unwrap()
+        .push("started".into());
     tokio::time::sleep(Duration::from_secs(3600)).await;
     Ok(())
 }
@@ -131,7 +135,11 @@ async fn typed_results() {
         assert_eq!(h.result().await.unwrap(), 2 * i as i64);
     }
     let again = ork.handle::<i64>(job.id().clone());
-    assert_eq!(again.result().await.unwrap(), 3, "a handle rebuilt from the id");
+    assert_eq!(
+        again.result().await.unwrap(),
+        3,
+        "a handle rebuilt from the id"
+    );
     worker.shutdown().await;
 }
 
@@ -141,7 +149,11 @@ async fn retries_are_counted_with_fixed_backoff() {
     let attempts = Arc::new(Attempts::default());
     let worker = ork.worker().state(attempts.clone()).start().unwrap();
     let job = ork.enqueue(flaky::call(2)).await.unwrap();
-    assert_eq!(job.result().await.unwrap(), 3, "succeeds on the third attempt");
+    assert_eq!(
+        job.result().await.unwrap(),
+        3,
+        "succeeds on the third attempt"
+    );
     assert_eq!(job.info().await.unwrap().attempts, 3);
     assert_eq!(attempts.gaps(), vec![Duration::from_secs(10); 2]);
     worker.shutdown().await;
@@ -177,7 +189,10 @@ async fn timeout_is_enforced() {
     let job = ork.enqueue(sleepy::call(60)).await.unwrap();
     let err = job.result().await.unwrap_err();
     assert!(err.to_string().contains("timed out after 1s"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(60), "the task was stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the task was stopped"
+    );
     // A per-call timeout overrides the task's.
     let job = ork
         .enqueue(sleepy::call(3).timeout(Duration::from_secs(5)))
@@ -221,14 +236,8 @@ async fn dead_letters_can_be_retried() {
 #[tokio::test]
 async fn unique_calls_share_one_job() {
     let ork = Ork::memory();
-    let first = ork
-        .enqueue(add::call(1, 1).unique("sum:1"))
-        .await
-        .unwrap();
-    let second = ork
-        .enqueue(add::call(5, 5).unique("sum:1"))
-        .await
-        .unwrap();
+    let first = ork.enqueue(add::call(1, 1).unique("sum:1")).await.unwrap();
+    let second = ork.enqueue(add::call(5, 5).unique("sum:1")).await.unwrap();
     assert_eq!(first.id(), second.id());
     let other = ork.enqueue(add::call(5, 5).unique("sum:2")).await.unwrap();
     assert_ne!(first.id(), other.id());
@@ -300,7 +309,10 @@ async fn state_is_injected_by_type() {
     let worker = ork.worker().start().unwrap();
     let job = ork.enqueue(greet::call("ork".into())).await.unwrap();
     let err = job.result().await.unwrap_err().to_string();
-    assert!(err.contains("no state of type `alloc::string::String`"), "{err}");
+    assert!(
+        err.contains("no state of type `alloc::string::String`"),
+        "{err}"
+    );
     worker.shutdown().await;
 }
 
@@ -326,7 +338,10 @@ async fn bad_payload_and_unknown_task_are_dead_lettered() {
     let g = ork.handle::<i64>(garbage_id).result().await.unwrap_err();
     assert!(g.to_string().contains("undecodable payload"), "{g}");
     let u = ork.handle::<()>(unknown_id).result().await.unwrap_err();
-    assert!(u.to_string().contains("unknown task `no::such::task`"), "{u}");
+    assert!(
+        u.to_string().contains("unknown task `no::such::task`"),
+        "{u}"
+    );
     assert_eq!(ork.dead_letters(10).await.unwrap().len(), 2);
     let ok = ork.enqueue(add::call(4, 4)).await.unwrap();
     assert_eq!(ok.result().await.unwrap(), 8, "the worker keeps going");

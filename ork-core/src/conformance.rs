@@ -639,14 +639,26 @@ pub async fn join_fires_once_after_input_rerun(b: impl Backend) {
     let (a_id, join_id) = (a.id.clone(), join.id.clone());
     b.enqueue(vec![a, join]).await.unwrap();
     let c = claim(&b, &["q"], 10).await.remove(0);
-    assert!(finish(&b, &c, Outcome::Dead { error: "tolerated".into() }).await);
+    assert!(
+        finish(
+            &b,
+            &c,
+            Outcome::Dead {
+                error: "tolerated".into()
+            }
+        )
+        .await
+    );
     assert_eq!(state(&b, &join_id).await, JobState::Queued);
     assert!(b.retry(&a_id).await.unwrap());
     let got = claim(&b, &["q"], 10).await;
     assert_eq!(got.len(), 2, "the join and the retried input");
     let input = got.iter().find(|c| c.record.id == a_id).unwrap();
     assert!(finish(&b, input, Outcome::Succeeded { result: vec![] }).await);
-    assert!(claim(&b, &["q"], 10).await.is_empty(), "the join did not fire again");
+    assert!(
+        claim(&b, &["q"], 10).await.is_empty(),
+        "the join did not fire again"
+    );
 }
 
 /// A retried job runs at once, whatever delay it was enqueued with; a
@@ -659,7 +671,9 @@ pub async fn retry_runs_at_once(b: impl Backend) {
     let (later_id, after_id) = (later.id.clone(), after.id.clone());
     b.enqueue(vec![later, after]).await.unwrap();
     assert_eq!(b.cancel(&later_id).await.unwrap(), CancelOutcome::Cancelled);
-    let info = b.jobs(std::slice::from_ref(&after_id)).await.unwrap()[0].clone().unwrap();
+    let info = b.jobs(std::slice::from_ref(&after_id)).await.unwrap()[0]
+        .clone()
+        .unwrap();
     assert_eq!(info.state, JobState::Cancelled);
     let msg = info.error.unwrap_or_default();
     assert!(msg.contains(later_id.as_str()), "{msg}");

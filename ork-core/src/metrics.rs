@@ -11,14 +11,26 @@
 //!   in the process (attempts by outcome, a histogram of run times). They are
 //!   real Prometheus counters, so `rate()` over them is exact.
 //!
-//! Mount it in an axum app next to an embedded worker:
+//! Mount it in an axum app next to an embedded worker (any web framework
+//! will do: [`render`] returns the text of the response):
 //!
 //! ```ignore
+//! let metrics = ork.clone();
 //! let app = axum::Router::new().route("/metrics", axum::routing::get(move || {
-//!     let ork = ork.clone();
-//!     async move { ork::metrics::render(&ork).await.unwrap_or_else(|e| format!("# error: {e}\n")) }
+//!     let ork = metrics.clone();
+//!     async move {
+//!         match ork_core::metrics::render(&ork).await {
+//!             Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
+//!             Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+//!         }
+//!     }
 //! }));
+//! let worker = ork.worker().start()?;
 //! ```
+//!
+//! [`render`] costs a few Redis round trips per queue; scrape it every 15 s
+//! or more, not every second. Without an engine at hand, [`local`] gives
+//! this process's worker counters alone.
 //!
 //! # Metrics
 //!
@@ -199,11 +211,24 @@ impl Snapshot {
     /// The snapshot in Prometheus text format (see the [module docs](self)).
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
-        header(&mut out, "ork_queue_jobs", "gauge", "Jobs in a queue by state.");
+        header(
+            &mut out,
+            "ork_queue_jobs",
+            "gauge",
+            "Jobs in a queue by state.",
+        );
         for q in &self.queues {
             for state in JobState::ALL {
-                let labels = [("queue", q.counts.queue.as_str()), ("state", state.as_str())];
-                sample(&mut out, "ork_queue_jobs", &labels, q.counts.get(state) as f64);
+                let labels = [
+                    ("queue", q.counts.queue.as_str()),
+                    ("state", state.as_str()),
+                ];
+                sample(
+                    &mut out,
+                    "ork_queue_jobs",
+                    &labels,
+                    q.counts.get(state) as f64,
+                );
             }
         }
         header(
@@ -220,56 +245,75 @@ impl Snapshot {
                 sample(&mut out, "ork_queue_finished_per_second", &labels, v);
             }
         }
-        for (metric, help, pick) in [
-            (
-                "ork_queue_wait_seconds",
-                "Enqueue to start of the last attempt, of jobs that succeeded in the last 60 s.",
-                (|r: &Recent| r.wait) as fn(&Recent) -> Option<Quantiles>,
-            ),
-            (
-                "ork_queue_run_seconds",
-                "Run time of the last attempt, of jobs that succeeded in the last 60 s.",
-                |r: &Recent| r.run,
-            ),
-        ] {
-            header(&mut out, metric, "gauge", help);
-            for q in &self.queues {
-                let Some(qs) = pick(&q.recent) else { continue };
-                for (quantile, ms) in [("0.5", qs.p50_ms), ("0.95", qs.p95_ms), ("1", qs.max_ms)] {
-                    let labels = [("queue", q.counts.queue.as_str()), ("quantile", quantile)];
-                    sample(&mut out, metric, &labels, ms as f64 / 1000.0);
-                }
-            }
-        }
+        self.quantiles(
+            &mut out,
+            "ork_queue_wait_seconds",
+            "Enqueue to start of the last attempt, of jobs that succeeded in the last 60 s.",
+            |r| r.wait,
+        );
+        self.quantiles(
+            &mut out,
+            "ork_queue_run_seconds",
+            "Run time of the last attempt, of jobs that succeeded in the last 60 s.",
+            |r| r.run,
+        );
         header(&mut out, "ork_workers", "gauge", "Live workers.");
         sample(&mut out, "ork_workers", &[], self.workers.len() as f64);
-        let per_worker: [(&str, &str, &str, fn(&WorkerInfo) -> f64); 3] = [
-            (
-                "ork_worker_running",
-                "gauge",
-                "Jobs a worker runs now.",
-                |w| w.running as f64,
-            ),
-            (
-                "ork_worker_concurrency",
-                "gauge",
-                "A worker's concurrency.",
-                |w| w.concurrency as f64,
-            ),
-            (
-                "ork_worker_processed_total",
-                "counter",
-                "Attempts a worker finished since it started.",
-                |w| w.processed as f64,
-            ),
-        ];
-        for (metric, kind, help, value) in per_worker {
-            header(&mut out, metric, kind, help);
-            for w in &self.workers {
-                sample(&mut out, metric, &[("worker", w.id.as_str())], value(w));
+        self.per_worker(
+            &mut out,
+            "ork_worker_running",
+            "gauge",
+            "Jobs a worker runs now.",
+            |w| w.running as f64,
+        );
+        self.per_worker(
+            &mut out,
+            "ork_worker_concurrency",
+            "gauge",
+            "A worker's concurrency.",
+            |w| w.concurrency as f64,
+        );
+        self.per_worker(
+            &mut out,
+            "ork_worker_processed_total",
+            "counter",
+            "Attempts a worker finished since it started.",
+            |w| w.processed as f64,
+        );
+        out
+    }
+}
+
+impl Snapshot {
+    fn quantiles(
+        &self,
+        out: &mut String,
+        metric: &str,
+        help: &str,
+        pick: impl Fn(&Recent) -> Option<Quantiles>,
+    ) {
+        header(out, metric, "gauge", help);
+        for q in &self.queues {
+            let Some(qs) = pick(&q.recent) else { continue };
+            for (quantile, ms) in [("0.5", qs.p50_ms), ("0.95", qs.p95_ms), ("1", qs.max_ms)] {
+                let labels = [("queue", q.counts.queue.as_str()), ("quantile", quantile)];
+                sample(out, metric, &labels, ms as f64 / 1000.0);
             }
         }
-        out
+    }
+
+    fn per_worker(
+        &self,
+        out: &mut String,
+        metric: &str,
+        kind: &str,
+        help: &str,
+        value: impl Fn(&WorkerInfo) -> f64,
+    ) {
+        header(out, metric, kind, help);
+        for w in &self.workers {
+            sample(out, metric, &[("worker", w.id.as_str())], value(w));
+        }
     }
 }
 
@@ -364,7 +408,12 @@ pub fn local() -> String {
             cumulative += n;
             let le = bound.to_string();
             let labels = [("queue", queue.as_str()), ("task", task), ("le", &le)];
-            sample(&mut out, &format!("{metric}_bucket"), &labels, cumulative as f64);
+            sample(
+                &mut out,
+                &format!("{metric}_bucket"),
+                &labels,
+                cumulative as f64,
+            );
         }
         let base = [("queue", queue.as_str()), ("task", task.as_str())];
         let inf = [base[0], base[1], ("le", "+Inf")];

@@ -165,7 +165,11 @@ pub async fn diamond(ork: Ork) {
     let bottom = flow.add(add::flow(left, right));
     let run = ork.submit(flow).await.unwrap();
     assert_eq!(run.output(bottom).await.unwrap(), 16);
-    assert_eq!(seen.runs.load(Ordering::SeqCst), 1, "the shared top ran once");
+    assert_eq!(
+        seen.runs.load(Ordering::SeqCst),
+        1,
+        "the shared top ran once"
+    );
     w.shutdown().await;
 }
 
@@ -195,7 +199,10 @@ pub async fn map_runtime_list(ork: Ork) {
         let total = flow.add(sum::flow(doubled));
         let run = ork.submit(flow).await.unwrap();
         let expected: i64 = (0..n).map(|i| i * 2).sum();
-        assert_eq!(run.output(doubled).await.unwrap(), (0..n).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(
+            run.output(doubled).await.unwrap(),
+            (0..n).map(|i| i * 2).collect::<Vec<_>>()
+        );
         assert_eq!(run.output(total).await.unwrap(), expected);
     }
     // A map whose template also reads another node.
@@ -244,11 +251,17 @@ pub async fn failure_policies(ork: Ork) {
     let run = ork.submit(flow).await.unwrap();
     assert_eq!(run.wait().await.unwrap(), WorkflowState::Failed);
     let nodes = run.nodes().await.unwrap();
-    assert_eq!(nodes[0].job.as_ref().unwrap().error.as_deref(), Some("disk full"));
+    assert_eq!(
+        nodes[0].job.as_ref().unwrap().error.as_deref(),
+        Some("disk full")
+    );
     let cascaded = nodes[1].job.as_ref().unwrap();
     assert_eq!(cascaded.state, JobState::Dead);
     let msg = cascaded.error.clone().unwrap();
-    assert!(msg.contains(&run.id().child(0).to_string()) && msg.contains("disk full"), "{msg}");
+    assert!(
+        msg.contains(&run.id().child(0).to_string()) && msg.contains("disk full"),
+        "{msg}"
+    );
     assert!(run.output(after).await.is_err());
 
     let mut flow = Workflow::new("lenient");
@@ -277,7 +290,10 @@ pub async fn cancel(ork: Ork) {
     }
     run.cancel().await.unwrap();
     assert_eq!(run.wait().await.unwrap(), WorkflowState::Cancelled);
-    assert!(seen.cancelled.load(Ordering::SeqCst), "the running task saw it");
+    assert!(
+        seen.cancelled.load(Ordering::SeqCst),
+        "the running task saw it"
+    );
     assert_eq!(seen.runs.load(Ordering::SeqCst), 0, "no further node ran");
     assert!(run.output(second).await.is_err());
     w.shutdown().await;
@@ -296,8 +312,16 @@ pub async fn rerun_failed(ork: Ork) {
     assert_eq!(seen.runs.load(Ordering::SeqCst), 1);
     // Re-running revives the failed node and its dependant, not the good one.
     assert_eq!(run.retry().await.unwrap(), 2);
-    assert_eq!(run.wait().await.unwrap(), WorkflowState::Failed, "it fails again");
-    assert_eq!(seen.runs.load(Ordering::SeqCst), 1, "finished nodes keep their outputs");
+    assert_eq!(
+        run.wait().await.unwrap(),
+        WorkflowState::Failed,
+        "it fails again"
+    );
+    assert_eq!(
+        seen.runs.load(Ordering::SeqCst),
+        1,
+        "finished nodes keep their outputs"
+    );
     let _ = c;
     w.shutdown().await;
 }
@@ -324,9 +348,17 @@ pub async fn invalid(ork: Ork) {
     flow.add(double::flow(foreign));
     let err = ork.submit(flow).await.unwrap_err().to_string();
     assert!(err.contains("another workflow"), "{err}");
-    let err = ork.submit(Workflow::new("empty")).await.unwrap_err().to_string();
+    let err = ork
+        .submit(Workflow::new("empty"))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no node"), "{err}");
-    let err = ork.enqueue(double::flow(foreign)).await.unwrap_err().to_string();
+    let err = ork
+        .enqueue(double::flow(foreign))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("add it to that Workflow"), "{err}");
 }
 

@@ -35,6 +35,7 @@ pub struct Worker {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) id: String,
+    pub(crate) host: String,
     pub(crate) concurrency: usize,
     pub(crate) queues: Vec<String>,
     pub(crate) lease: Duration,
@@ -57,11 +58,12 @@ impl fmt::Debug for Worker {
 
 impl Worker {
     pub(crate) fn new(backend: Arc<dyn Backend>) -> Self {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
+        let host = host_name();
         Worker {
             backend,
             config: Config {
                 id: format!("{host}:{}:{}", std::process::id(), fastrand::u32(..)),
+                host,
                 concurrency: 16,
                 queues: vec![crate::DEFAULT_QUEUE.to_owned()],
                 lease: Duration::from_secs(30),
@@ -218,6 +220,17 @@ impl Worker {
         )
         .with_scheduler(scheduler))
     }
+}
+
+/// This machine's name, for the worker listing.
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// A running pool.

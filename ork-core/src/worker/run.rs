@@ -210,7 +210,6 @@ async fn heartbeat(shared: Arc<Shared>, done: CancellationToken) {
     let started_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let host = config.id.split(':').next().unwrap_or_default().to_owned();
     let mut tick = tokio::time::interval(config.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -233,7 +232,7 @@ async fn heartbeat(shared: Arc<Shared>, done: CancellationToken) {
         }
         let info = WorkerInfo {
             id: config.id.clone(),
-            host: host.clone(),
+            host: config.host.clone(),
             pid: std::process::id(),
             queues: config.queues.clone(),
             concurrency: config.concurrency,

@@ -310,7 +310,10 @@ impl<T> From<Fallible<T>> for NodeRef {
     }
 }
 
-/// Stores a workflow and enqueues its nodes (one batch); idempotent by id.
+/// Enqueues a workflow's nodes (one batch) and stores its description;
+/// idempotent by id. The nodes go first: a batch the backend refuses (a
+/// payload over its limit) leaves no description behind, which would
+/// read as a workflow with every node finished.
 pub(crate) async fn submit(
     backend: &dyn Backend,
     codec: Codec,
@@ -319,7 +322,8 @@ pub(crate) async fn submit(
 ) -> Result<WorkflowMeta> {
     let now = backend.now_ms().await?;
     let (meta, records) = flow.into_records(&id, codec, now)?;
-    backend.put_workflow(&meta.id, meta.encode()?).await?;
+    let description = meta.encode()?;
     backend.enqueue(records).await?;
+    backend.put_workflow(&meta.id, description).await?;
     Ok(meta)
 }

@@ -1,0 +1,165 @@
+//! The command line, as clap parses it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ork_core::JobState;
+
+const EXIT_CODES: &str = "\
+Exit codes: 0 done; 1 failed (unknown id, refused operation); 2 bad usage;
+3 Redis unreachable; 4 `wait`: the workflow or job failed or was cancelled;
+5 `wait`: timed out.";
+
+/// Inspect and operate ork queues, workers and workflows.
+#[derive(Debug, Parser)]
+#[command(name = "ork", version, after_help = EXIT_CODES)]
+pub(crate) struct Args {
+    /// The Redis the workers use.
+    #[arg(
+        long,
+        global = true,
+        env = "ORK_REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub(crate) redis: String,
+    /// The namespace the workers use (their `RedisBackend::builder(..).namespace(..)`).
+    #[arg(long, global = true, env = "ORK_NAMESPACE", default_value = "ork")]
+    pub(crate) namespace: String,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Queues with their counts per state and throughput, and the live workers.
+    Status,
+    /// Lists jobs, oldest first within each state.
+    Jobs {
+        /// Only this queue.
+        queue: Option<String>,
+        /// Only this state: waiting, scheduled, queued, running, succeeded, dead, cancelled.
+        #[arg(long, short, value_parser = parse_state)]
+        state: Option<JobState>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Skip this many.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// Everything about one job: arguments, attempts, error, result, timings.
+    Job {
+        /// The job's id.
+        id: String,
+    },
+    /// Queues a dead or cancelled job again (or re-runs a failed workflow's failed nodes).
+    Retry {
+        /// A job id or a workflow id.
+        #[arg(required_unless_present = "all_dead")]
+        id: Option<String>,
+        /// Retries every dead letter.
+        #[arg(long, conflicts_with = "id")]
+        all_dead: bool,
+        /// With --all-dead: only this queue's.
+        #[arg(long, requires = "all_dead")]
+        queue: Option<String>,
+    },
+    /// Cancels a job that has not started (or asks a running one to stop), or a whole workflow.
+    Cancel {
+        /// A job id or a workflow id.
+        id: String,
+    },
+    /// Deletes every job of a queue that has not started (asks first).
+    Purge {
+        /// The queue.
+        queue: String,
+        /// Don't ask.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// The live workers.
+    Workers,
+    /// Periodic schedules and their next fire times.
+    Schedules,
+    /// Workflows, newest first.
+    Workflows {
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One workflow: every node's state, drawn as a tree.
+    Workflow {
+        /// The workflow's id.
+        id: String,
+    },
+    /// Waits for a workflow (or a job) to finish, with a progress bar.
+    Wait {
+        /// A workflow id or a job id.
+        id: String,
+        /// Give up after this long (e.g. 30s, 5m, 1h; default: no limit).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Serves the web dashboard (and Prometheus metrics at /metrics).
+    Dashboard {
+        /// Where to listen; keep it on loopback unless the network is trusted.
+        #[arg(long, default_value = "127.0.0.1:7000")]
+        bind: SocketAddr,
+        /// Lets the page retry and cancel jobs (read-only otherwise).
+        #[arg(long)]
+        allow_actions: bool,
+    },
+}
+
+fn parse_state(s: &str) -> Result<JobState, String> {
+    JobState::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
+        let all: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown state; one of: {}", all.join(", "))
+    })
+}
+
+/// Parses `90`, `90s`, `500ms`, `5m`, `1h`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try 30s, 5m, 1h)"))?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("`{s}` is not a duration (try 30s, 5m, 1h)")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_states_parse() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_state("Dead"), Ok(JobState::Dead));
+        assert!(parse_state("zombie").unwrap_err().contains("succeeded"));
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

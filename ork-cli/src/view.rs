@@ -1,0 +1,314 @@
+//! What the command prints with `--json` and what the dashboard's API
+//! returns: jobs, payloads, workflows, as plain serializable shapes.
+
+use std::collections::BTreeMap;
+
+use ork_core::workflow::{state_of, NodeStatus, WorkflowHandle};
+use ork_core::{ArgSpec, Codec, JobInfo, JobState, Missed, ScheduleInfo};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::format::hex;
+
+/// The most payload bytes shown as hex.
+pub(crate) const HEX_LIMIT: usize = 4096;
+
+/// A job.
+#[derive(Debug, Serialize)]
+pub(crate) struct JobView {
+    pub(crate) id: String,
+    pub(crate) task: String,
+    pub(crate) queue: String,
+    pub(crate) state: &'static str,
+    pub(crate) priority: u8,
+    pub(crate) attempts: u32,
+    /// Attempts allowed: retries + 1.
+    pub(crate) max_attempts: u32,
+    pub(crate) progress: u8,
+    pub(crate) error: Option<String>,
+    pub(crate) enqueued_at_ms: u64,
+    pub(crate) started_at_ms: Option<u64>,
+    pub(crate) finished_at_ms: Option<u64>,
+    pub(crate) due_at_ms: Option<u64>,
+    pub(crate) timeout_ms: u64,
+    pub(crate) workflow: Option<String>,
+    pub(crate) parent: Option<String>,
+    pub(crate) deps: Vec<String>,
+    pub(crate) unique: Option<String>,
+    pub(crate) codec: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) args: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) result: Option<Value>,
+}
+
+/// The codec's name.
+pub(crate) fn codec_name(codec: Codec) -> &'static str {
+    match codec {
+        Codec::Bincode => "bincode",
+        Codec::Json => "json",
+        _ => "unknown",
+    }
+}
+
+impl JobView {
+    /// A job; with `detail`, its arguments and result too.
+    pub(crate) fn new(info: &JobInfo, detail: bool) -> JobView {
+        let r = &info.record;
+        JobView {
+            id: r.id.to_string(),
+            task: r.task.clone(),
+            queue: r.queue.clone(),
+            state: info.state.as_str(),
+            priority: r.priority,
+            attempts: info.attempts,
+            max_attempts: r.retries.saturating_add(1),
+            progress: info.progress,
+            error: info.error.clone(),
+            enqueued_at_ms: info.enqueued_at_ms,
+            started_at_ms: info.started_at_ms,
+            finished_at_ms: info.finished_at_ms,
+            due_at_ms: info.due_at_ms,
+            timeout_ms: r.timeout_ms,
+            workflow: r.workflow.as_ref().map(|w| w.to_string()),
+            parent: r.parent.as_ref().map(|p| p.to_string()),
+            deps: r.deps.iter().map(|d| d.to_string()).collect(),
+            unique: r.unique.clone(),
+            codec: codec_name(r.codec),
+            args: detail.then(|| args(info)),
+            result: if detail {
+                info.result.as_deref().map(|b| payload(r.codec, b))
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// The arguments of a job: its payload, or for a workflow node whose
+/// arguments are assembled at run time, where each comes from.
+fn args(info: &JobInfo) -> Value {
+    let r = &info.record;
+    if r.inputs.is_empty() {
+        return payload(r.codec, &r.payload);
+    }
+    let inputs: Vec<Value> = r
+        .inputs
+        .iter()
+        .map(|i| match i {
+            ArgSpec::Value(bytes) => json!({ "value": payload(r.codec, bytes) }),
+            ArgSpec::Output(id) => json!({ "output_of": id.as_str() }),
+            ArgSpec::OutputOrError(id) => json!({ "output_or_error_of": id.as_str() }),
+            ArgSpec::All(ids) => {
+                json!({ "outputs_of": ids.iter().map(|i| i.as_str()).collect::<Vec<_>>() })
+            }
+            ArgSpec::Item => json!({ "item": true }),
+            _ => json!({ "unknown": true }),
+        })
+        .collect();
+    json!({ "kind": "inputs", "inputs": inputs })
+}
+
+/// Encoded bytes as readable as the codec allows: JSON as a value, bincode
+/// (not self-describing) as hex with a note.
+pub(crate) fn payload(codec: Codec, bytes: &[u8]) -> Value {
+    if codec == Codec::Json {
+        if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+            return json!({ "kind": "json", "bytes": bytes.len(), "value": value });
+        }
+    }
+    let shown = &bytes[..bytes.len().min(HEX_LIMIT)];
+    json!({
+        "kind": "bytes",
+        "codec": codec_name(codec),
+        "bytes": bytes.len(),
+        "hex": hex(shown),
+        "truncated": bytes.len() > shown.len(),
+        "note": note(codec),
+    })
+}
+
+/// Why bytes are shown raw.
+pub(crate) fn note(codec: Codec) -> &'static str {
+    match codec {
+        Codec::Bincode => {
+            "bincode is not self-describing, so only the task's own types can decode it; \
+             enqueue with Codec::Json to read values here"
+        }
+        _ => "not valid in its codec",
+    }
+}
+
+/// A workflow in a list.
+#[derive(Debug, Serialize)]
+pub(crate) struct WorkflowSummary {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) state: &'static str,
+    pub(crate) created_at_ms: u64,
+    pub(crate) nodes: usize,
+    /// Nodes that will not change any more.
+    pub(crate) done: usize,
+    /// Nodes per state.
+    pub(crate) states: BTreeMap<&'static str, usize>,
+}
+
+/// A workflow with every node.
+#[derive(Debug, Serialize)]
+pub(crate) struct WorkflowView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) state: &'static str,
+    pub(crate) created_at_ms: u64,
+    pub(crate) nodes: Vec<NodeView>,
+}
+
+/// One node of a workflow.
+#[derive(Debug, Serialize)]
+pub(crate) struct NodeView {
+    pub(crate) index: usize,
+    pub(crate) id: String,
+    pub(crate) task: String,
+    pub(crate) deps: Vec<usize>,
+    pub(crate) allow_failure: bool,
+    /// A job state, or `expired` when the record is gone.
+    pub(crate) state: &'static str,
+    pub(crate) attempts: u32,
+    pub(crate) progress: u8,
+    pub(crate) error: Option<String>,
+    pub(crate) started_at_ms: Option<u64>,
+    pub(crate) finished_at_ms: Option<u64>,
+}
+
+/// A node's state name (`expired` when its record is gone).
+pub(crate) fn node_state(n: &NodeStatus) -> &'static str {
+    n.state().map_or("expired", JobState::as_str)
+}
+
+/// Whether a node will not change any more.
+pub(crate) fn node_done(n: &NodeStatus) -> bool {
+    n.state().is_none_or(JobState::is_terminal)
+}
+
+impl WorkflowSummary {
+    /// A summary from a handle and its nodes.
+    pub(crate) fn new(h: &WorkflowHandle, nodes: &[NodeStatus]) -> WorkflowSummary {
+        let mut states = BTreeMap::new();
+        for n in nodes {
+            *states.entry(node_state(n)).or_insert(0) += 1;
+        }
+        WorkflowSummary {
+            id: h.id().to_string(),
+            name: h.meta().name.clone(),
+            state: state_of(nodes).as_str(),
+            created_at_ms: h.meta().created_at_ms,
+            nodes: nodes.len(),
+            done: nodes.iter().filter(|n| node_done(n)).count(),
+            states,
+        }
+    }
+}
+
+impl WorkflowView {
+    /// The view of a handle and its nodes.
+    pub(crate) fn new(h: &WorkflowHandle, nodes: &[NodeStatus]) -> WorkflowView {
+        WorkflowView {
+            id: h.id().to_string(),
+            name: h.meta().name.clone(),
+            state: state_of(nodes).as_str(),
+            created_at_ms: h.meta().created_at_ms,
+            nodes: nodes
+                .iter()
+                .map(|n| NodeView {
+                    index: n.index,
+                    id: h.meta().node_id(n.index).to_string(),
+                    task: n.task.clone(),
+                    deps: n.deps.clone(),
+                    allow_failure: n.allow_failure,
+                    state: node_state(n),
+                    attempts: n.job.as_ref().map_or(0, |j| j.attempts),
+                    progress: n.job.as_ref().map_or(0, |j| j.progress),
+                    error: n.job.as_ref().and_then(|j| j.error.clone()),
+                    started_at_ms: n.job.as_ref().and_then(|j| j.started_at_ms),
+                    finished_at_ms: n.job.as_ref().and_then(|j| j.finished_at_ms),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A periodic schedule.
+#[derive(Debug, Serialize)]
+pub(crate) struct ScheduleView {
+    pub(crate) name: String,
+    /// When it fires, as people read it: `cron `0 */5 * * * *` in Europe/Paris`, `every 30s`.
+    pub(crate) when: String,
+    pub(crate) expression: Option<String>,
+    pub(crate) interval_ms: Option<u64>,
+    pub(crate) time_zone: Option<String>,
+    /// What happens to missed ticks.
+    pub(crate) missed: String,
+    pub(crate) task: String,
+    pub(crate) queue: String,
+    pub(crate) paused: bool,
+    /// The next fire time (Unix ms), unless paused.
+    pub(crate) next_at_ms: Option<u64>,
+    /// The next few fire times.
+    pub(crate) next_ms: Vec<u64>,
+    pub(crate) last_run: Option<LastRunView>,
+}
+
+/// The newest fired tick of a schedule.
+#[derive(Debug, Serialize)]
+pub(crate) struct LastRunView {
+    pub(crate) tick_ms: u64,
+    pub(crate) job: String,
+    /// Its job's state, or `expired`.
+    pub(crate) state: &'static str,
+}
+
+impl ScheduleView {
+    /// The view of a stored schedule.
+    pub(crate) fn new(s: &ScheduleInfo) -> ScheduleView {
+        let sc = &s.schedule;
+        ScheduleView {
+            name: s.name.clone(),
+            when: sc.to_string(),
+            expression: sc.expression().map(str::to_owned),
+            interval_ms: sc.interval().map(|d| d.as_millis() as u64),
+            time_zone: sc.time_zone().map(str::to_owned),
+            missed: match sc.missed_policy() {
+                Missed::Skip => "skip".to_owned(),
+                Missed::FireOnce => "fire once".to_owned(),
+                Missed::CatchUp(n) => format!("catch up {n}"),
+                other => format!("{other:?}"),
+            },
+            task: s.task.clone(),
+            queue: s.queue.clone(),
+            paused: s.paused,
+            next_at_ms: s.next_ms.first().copied(),
+            next_ms: s.next_ms.clone(),
+            last_run: s.last_run.as_ref().map(|r| LastRunView {
+                tick_ms: r.tick_ms,
+                job: r.job.to_string(),
+                state: r.state.map_or("expired", JobState::as_str),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_readable_when_the_codec_allows() {
+        let j = payload(Codec::Json, br#"[1,"two"]"#);
+        assert_eq!(j["kind"], "json");
+        assert_eq!(j["value"][1], "two");
+        let b = payload(Codec::Bincode, &[2, 4]);
+        assert_eq!(b["kind"], "bytes");
+        assert_eq!(b["hex"], "0204");
+        assert!(b["note"].as_str().unwrap().contains("self-describing"));
+    }
+}
