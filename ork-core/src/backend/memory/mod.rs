@@ -3,10 +3,8 @@
 //! For tests, development and small apps. Everything lives behind one mutex;
 //! time is read from tokio's clock, so tests can pause and advance it.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
-use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,6 +17,10 @@ use super::{
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 use crate::Backend;
+
+mod state;
+
+use state::State;
 
 const PRIORITIES: usize = 10;
 
@@ -37,36 +39,6 @@ struct Shared {
     done: Notify,
     base_ms: u64,
     start: tokio::time::Instant,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    jobs: FxHashMap<JobId, Entry>,
-    ready: FxHashMap<String, [VecDeque<JobId>; PRIORITIES]>,
-    /// (due, seq, id)
-    scheduled: BTreeSet<(u64, u64, JobId)>,
-    running: FxHashSet<JobId>,
-    unique: FxHashMap<String, JobId>,
-    dependents: FxHashMap<JobId, Vec<JobId>>,
-    /// (expires, id) of finished jobs
-    expiry: BinaryHeap<Reverse<(u64, JobId)>>,
-    workers: HashMap<String, (WorkerInfo, u64)>,
-    /// id -> (seq, meta)
-    workflows: HashMap<JobId, (u64, Vec<u8>)>,
-    /// name -> schedule
-    schedules: BTreeMap<String, StoredSchedule>,
-    seq: u64,
-}
-
-#[derive(Debug)]
-struct Entry {
-    info: JobInfo,
-    fence: u64,
-    lease_until: u64,
-    lost: u32,
-    cancel_requested: bool,
-    deps_done: FxHashSet<JobId>,
-    expires_at: Option<u64>,
 }
 
 impl Default for MemoryBackend {
@@ -162,252 +134,6 @@ impl MemoryBackend {
         let next_due = st.scheduled.first().map(|(due, _, _)| *due);
         (out, next_due)
     }
-}
-
-impl State {
-    fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
-
-    /// Stores records (see [`Backend::enqueue`]); returns the outcomes and
-    /// whether work may have become ready.
-    fn enqueue(&mut self, jobs: Vec<JobRecord>, now: u64) -> (Vec<Enqueued>, bool) {
-        let st = self;
-        let mut out = Vec::with_capacity(jobs.len());
-        let mut woke = false;
-        st.expire(now);
-        for record in jobs {
-            if st.jobs.contains_key(&record.id) {
-                out.push(Enqueued::Existing(record.id));
-                continue;
-            }
-            if let Some(key) = &record.unique {
-                if let Some(holder) = st.unique.get(key) {
-                    out.push(Enqueued::Existing(holder.clone()));
-                    continue;
-                }
-            }
-            let id = record.id.clone();
-            if let Some(key) = &record.unique {
-                st.unique.insert(key.clone(), id.clone());
-            }
-            let deps = record.deps.clone();
-            let due = due_time(&record, now);
-            st.jobs.insert(
-                id.clone(),
-                Entry {
-                    info: JobInfo::new(record, JobState::Waiting, now),
-                    fence: 0,
-                    lease_until: 0,
-                    lost: 0,
-                    cancel_requested: false,
-                    deps_done: FxHashSet::default(),
-                    expires_at: None,
-                },
-            );
-            out.push(Enqueued::Created(id.clone()));
-            if deps.is_empty() {
-                if due > now {
-                    st.schedule(id, due);
-                } else {
-                    st.push_ready(id);
-                }
-                woke = true;
-                continue;
-            }
-            // Register with each dependency; one already finished
-            // counts at once, exactly like a later completion.
-            for dep in &deps {
-                st.dependents
-                    .entry(dep.clone())
-                    .or_default()
-                    .push(id.clone());
-            }
-            woke |= st.settle_deps(&id, now, false);
-        }
-        (out, woke)
-    }
-
-    fn push_ready(&mut self, id: JobId) {
-        let entry = self.jobs.get_mut(&id).expect("job exists");
-        entry.info.state = JobState::Queued;
-        entry.info.due_at_ms = None;
-        let level = entry.info.record.priority.min(9) as usize;
-        let queue = entry.info.record.queue.clone();
-        self.ready.entry(queue).or_default()[level].push_back(id);
-    }
-
-    fn schedule(&mut self, id: JobId, due: u64) {
-        let seq = self.next_seq();
-        let entry = self.jobs.get_mut(&id).expect("job exists");
-        entry.info.state = JobState::Scheduled;
-        entry.info.due_at_ms = Some(due);
-        self.scheduled.insert((due, seq, id));
-    }
-
-    fn promote_due(&mut self, now: u64) {
-        while let Some(first) = self.scheduled.first() {
-            if first.0 > now {
-                break;
-            }
-            let (_, _, id) = self.scheduled.pop_first().expect("checked");
-            if self
-                .jobs
-                .get(&id)
-                .is_some_and(|e| e.info.state == JobState::Scheduled)
-            {
-                self.push_ready(id);
-            }
-        }
-    }
-
-    fn expire(&mut self, now: u64) {
-        while let Some(Reverse(first)) = self.expiry.peek() {
-            if first.0 > now {
-                break;
-            }
-            let Reverse((_, id)) = self.expiry.pop().expect("checked");
-            if let Some(e) = self.jobs.get(&id) {
-                if e.expires_at.is_some_and(|t| t <= now) {
-                    self.jobs.remove(&id);
-                    self.dependents.remove(&id);
-                }
-            }
-        }
-    }
-
-    fn remove_from_ready(&mut self, id: &JobId) {
-        if let Some(e) = self.jobs.get(id) {
-            let level = e.info.record.priority.min(9) as usize;
-            if let Some(levels) = self.ready.get_mut(&e.info.record.queue) {
-                levels[level].retain(|x| x != id);
-            }
-        }
-    }
-
-    /// Moves a job to a terminal state, releasing its unique key and its
-    /// dependants. Returns whether anything changed.
-    fn terminate(&mut self, id: &JobId, state: JobState, error: Option<String>, now: u64) {
-        let mut stack = vec![(id.clone(), state, error)];
-        while let Some((id, state, error)) = stack.pop() {
-            let Some(entry) = self.jobs.get_mut(&id) else {
-                continue;
-            };
-            entry.info.state = state;
-            entry.info.finished_at_ms = Some(now);
-            entry.info.due_at_ms = None;
-            if error.is_some() {
-                entry.info.error = error.clone();
-            }
-            entry.expires_at = match state {
-                JobState::Dead => None,
-                _ => Some(now + entry.info.record.result_ttl_ms),
-            };
-            if let Some(t) = entry.expires_at {
-                self.expiry.push(Reverse((t, id.clone())));
-            }
-            let allow_failure = entry.info.record.allow_failure;
-            if let Some(key) = &entry.info.record.unique {
-                if self.unique.get(key) == Some(&id) {
-                    self.unique.remove(key);
-                }
-            }
-            self.running.remove(&id);
-            let dependents = self.dependents.get(&id).cloned().unwrap_or_default();
-            for dep in dependents {
-                let Some(d) = self.jobs.get_mut(&dep) else {
-                    continue;
-                };
-                if d.info.state != JobState::Waiting {
-                    continue;
-                }
-                let releases =
-                    state == JobState::Succeeded || (state == JobState::Dead && allow_failure);
-                if releases {
-                    d.deps_done.insert(id.clone());
-                    if d.deps_done.len() >= d.info.record.deps.len() {
-                        self.release(dep, now);
-                    }
-                } else if state == JobState::Cancelled {
-                    let msg = format!("dependency {id} was cancelled");
-                    stack.push((dep, JobState::Cancelled, Some(msg)));
-                } else {
-                    let msg = format!(
-                        "dependency {id} failed: {}",
-                        error.clone().unwrap_or_default()
-                    );
-                    stack.push((dep, JobState::Dead, Some(msg)));
-                }
-            }
-        }
-    }
-
-    /// Counts the dependencies of a waiting job that have already finished:
-    /// queues it if all are done, fails (or cancels) it if one failed (or was
-    /// cancelled). Returns whether it was queued.
-    fn settle_deps(&mut self, id: &JobId, now: u64, at_once: bool) -> bool {
-        let Some(entry) = self.jobs.get(id) else {
-            return false;
-        };
-        let deps = entry.info.record.deps.clone();
-        for dep in &deps {
-            let (state, allow_failure, error) = match self.jobs.get(dep) {
-                Some(d) => (
-                    d.info.state,
-                    d.info.record.allow_failure,
-                    d.info.error.clone(),
-                ),
-                None => (JobState::Dead, false, Some("unknown job".to_owned())),
-            };
-            if state == JobState::Succeeded || (state == JobState::Dead && allow_failure) {
-                self.jobs
-                    .get_mut(id)
-                    .expect("checked")
-                    .deps_done
-                    .insert(dep.clone());
-            } else if state == JobState::Cancelled {
-                let msg = format!("dependency {dep} was cancelled");
-                self.terminate(id, JobState::Cancelled, Some(msg), now);
-                return false;
-            } else if state == JobState::Dead {
-                let msg = format!("dependency {dep} failed: {}", error.unwrap_or_default());
-                self.terminate(id, JobState::Dead, Some(msg), now);
-                return false;
-            }
-        }
-        let entry = self.jobs.get(id).expect("checked");
-        if entry.deps_done.len() >= deps.len() {
-            if at_once {
-                self.push_ready(id.clone());
-            } else {
-                self.release(id.clone(), now);
-            }
-            return true;
-        }
-        false
-    }
-
-    /// A job's dependencies are done: queue it, or schedule it if it has a
-    /// time of its own.
-    fn release(&mut self, id: JobId, now: u64) {
-        let due = self
-            .jobs
-            .get(&id)
-            .map_or(0, |e| due_time(&e.info.record, now));
-        if due > now {
-            self.schedule(id, due);
-        } else {
-            self.push_ready(id);
-        }
-    }
-}
-
-fn due_time(record: &JobRecord, now: u64) -> u64 {
-    let after_delay = now + record.delay_ms;
-    record
-        .run_at_ms
-        .map_or(after_delay, |at| at.max(after_delay))
 }
 
 impl Backend for MemoryBackend {
