@@ -9,6 +9,7 @@ use proc_macro::TokenStream;
 
 mod attr;
 mod expand;
+mod sig;
 
 /// Makes a function a task: `#[ork::task]` on an `async fn` (or on a plain
 /// `fn`, which then runs on the blocking thread pool).
