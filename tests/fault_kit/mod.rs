@@ -292,6 +292,22 @@ impl ExecLog {
         self.push(&self.key, &entry).await;
     }
 
+    /// Waits (politely) until an entry can be taken from the list `key`.
+    pub async fn wait_for(&self, key: &str) {
+        loop {
+            let mut conn = self.conn.clone();
+            let got: Option<String> = redis::cmd("LPOP")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .expect("read a gate");
+            if got.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Appends `entry` to the list `key`, retrying while Redis is away.
     pub async fn push(&self, key: &str, entry: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);

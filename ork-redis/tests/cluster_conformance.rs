@@ -1,0 +1,95 @@
+//! The whole backend conformance suite on a three-primary Redis Cluster.
+//!
+//! One cluster serves every test of this file (forming one takes seconds),
+//! each test in a namespace of its own, so in a slot of its own. The
+//! cluster lives in a `static`, which is never dropped: a watchdog process
+//! kills its nodes and removes their directories once this test process
+//! is gone.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use ork_redis::redis;
+use ork_redis::testing::RedisCluster;
+use ork_redis::RedisBackend;
+
+fn cluster() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let mut cluster = RedisCluster::start(3);
+        let mut pids = Vec::new();
+        let mut dirs = Vec::new();
+        for node in cluster.nodes() {
+            pids.push(node.pid().expect("the node runs").to_string());
+            dirs.push(node.dir().display().to_string());
+        }
+        // $0: this process; then the nodes' pids, then their directories.
+        let script = format!(
+            "while kill -0 $0 2>/dev/null; do sleep 0.2; done; kill -9 {}; rm -rf {}",
+            (1..=pids.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            (pids.len() + 1..=pids.len() + dirs.len())
+                .map(|i| format!("\"${{{i}}}\""))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(std::process::id().to_string())
+            .args(&pids)
+            .args(&dirs)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the cluster's watchdog");
+        cluster
+    })
+}
+
+/// A backend on the shared cluster, in a fresh namespace.
+async fn cluster_backend() -> RedisBackend {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let urls = tokio::task::spawn_blocking(|| cluster().urls())
+        .await
+        .unwrap();
+    RedisBackend::builder(urls[0].as_str())
+        .cluster(urls[1..].to_vec())
+        .namespace(format!("c{}", N.fetch_add(1, Ordering::Relaxed)))
+        .build()
+        .await
+        .expect("connect to the cluster")
+}
+
+ork_core::backend_conformance!(cluster_backend());
+
+/// The namespaces the suite's tests get are spread over the cluster's
+/// three primaries, so the suite ran on each of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_spread_over_the_primaries() {
+    let urls = tokio::task::spawn_blocking(|| cluster().urls())
+        .await
+        .unwrap();
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    let mut owners = std::collections::HashSet::new();
+    for n in 0..20 {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(format!("{{c{n}}}:queues"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // `redis-cli --cluster create` gives each primary a third.
+        owners.insert(match slot {
+            0..=5460 => 0,
+            5461..=10922 => 1,
+            _ => 2,
+        });
+    }
+    assert_eq!(owners.len(), 3, "{owners:?}");
+}
