@@ -18,13 +18,14 @@ if [[ -z "${ORK_REDIS_SERVER:-}" ]] && ! command -v redis-server >/dev/null 2>&1
     fi
 fi
 # The package may start a system server; the tests start their own.
+# Benchmarks are not tests: `cargo bench` runs them.
 
 if cargo nextest --version >/dev/null 2>&1; then
     echo "== cargo nextest run"
-    cargo nextest run --workspace --all-targets --no-fail-fast
+    cargo nextest run --workspace --lib --bins --tests --examples --no-fail-fast
 else
     echo "== cargo test"
-    cargo test --workspace --all-targets --no-fail-fast
+    cargo test --workspace --lib --bins --tests --examples --no-fail-fast
 fi
 
 echo "== cargo test --doc"
