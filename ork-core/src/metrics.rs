@@ -350,7 +350,9 @@ struct TaskCounters {
 }
 
 /// Counters per (queue, task), for every pool in this process.
-static LOCAL: Mutex<BTreeMap<(String, String), TaskCounters>> = Mutex::new(BTreeMap::new());
+/// By queue, then task: looked up by borrowed names, so counting an attempt
+/// allocates nothing once its (queue, task) is known.
+static LOCAL: Mutex<BTreeMap<String, BTreeMap<String, TaskCounters>>> = Mutex::new(BTreeMap::new());
 
 /// Counts one attempt run by a worker of this process (`None`: lease lost).
 pub(crate) fn record_attempt(queue: &str, task: &str, outcome: Option<&Outcome>, took: Duration) {
@@ -363,7 +365,14 @@ pub(crate) fn record_attempt(queue: &str, task: &str, outcome: Option<&Outcome>,
         None => (5, false),
     };
     let mut map = LOCAL.lock().unwrap_or_else(|e| e.into_inner());
-    let c = map.entry((queue.to_owned(), task.to_owned())).or_default();
+    if !map.contains_key(queue) {
+        map.insert(queue.to_owned(), BTreeMap::new());
+    }
+    let tasks = map.get_mut(queue).expect("inserted above");
+    if !tasks.contains_key(task) {
+        tasks.insert(task.to_owned(), TaskCounters::default());
+    }
+    let c = tasks.get_mut(task).expect("inserted above");
     c.outcomes[slot] += 1;
     if timed {
         let secs = took.as_secs_f64();
@@ -389,7 +398,10 @@ pub fn local() -> String {
         "counter",
         "Attempts run by this process's workers, by outcome.",
     );
-    for ((queue, task), c) in map.iter() {
+    for (queue, task, c) in map
+        .iter()
+        .flat_map(|(q, tasks)| tasks.iter().map(move |(t, c)| (q, t, c)))
+    {
         for (name, n) in OUTCOMES.iter().zip(c.outcomes) {
             let labels = [("queue", queue.as_str()), ("task", task), ("outcome", name)];
             sample(&mut out, "ork_attempts_total", &labels, n as f64);
@@ -402,7 +414,10 @@ pub fn local() -> String {
         "histogram",
         "Run time of this process's attempts that succeeded, were retried or died.",
     );
-    for ((queue, task), c) in map.iter() {
+    for (queue, task, c) in map
+        .iter()
+        .flat_map(|(q, tasks)| tasks.iter().map(move |(t, c)| (q, t, c)))
+    {
         let mut cumulative = 0;
         for (bound, n) in BUCKETS.iter().zip(c.buckets) {
             cumulative += n;

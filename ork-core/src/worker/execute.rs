@@ -63,7 +63,7 @@ enum Ended {
 
 pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSemaphorePermit) {
     let Claimed {
-        record,
+        mut record,
         attempt,
         lost,
         lease,
@@ -111,7 +111,7 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
                     slot.clone(),
                 );
                 let payload = if record.inputs.is_empty() {
-                    Ok(record.payload.clone())
+                    Ok(std::mem::take(&mut record.payload))
                 } else {
                     crate::workflow::assemble::payload(shared.backend.as_ref(), &record).await
                 };
