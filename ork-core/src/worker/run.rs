@@ -157,20 +157,14 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
             _ = stop.cancelled() => return,
             p = slots.clone().acquire_owned() => p.expect("slots never close"),
         };
+        // Only one slot is held while the claim blocks: a parent that gave
+        // its slot back while waiting for sub-tasks must be able to take
+        // one again at once. The claim asks for as many jobs as slots are
+        // free now; slots for the extra jobs are taken when they arrive.
         let mut permits = vec![first];
-        while permits.len() < config.claim_batch {
-            match slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
-        let req = ClaimRequest::new(
-            config.id.clone(),
-            config.queues.clone(),
-            permits.len(),
-            config.lease,
-        )
-        .wait(config.idle_wait);
+        let max = (1 + slots.available_permits()).min(config.claim_batch);
+        let req = ClaimRequest::new(config.id.clone(), config.queues.clone(), max, config.lease)
+            .wait(config.idle_wait);
         let claimed = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
@@ -180,7 +174,14 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
             Ok(jobs) => {
                 failures = 0;
                 for job in jobs {
-                    let permit: OwnedSemaphorePermit = permits.pop().expect("one permit per job");
+                    let permit: OwnedSemaphorePermit = match permits.pop() {
+                        Some(p) => p,
+                        None => match slots.clone().try_acquire_owned() {
+                            Ok(p) => p,
+                            // A parent took a slot back meanwhile: wait for one.
+                            Err(_) => slots.clone().acquire_owned().await.expect("never closed"),
+                        },
+                    };
                     // Boxed: the attempt future is large, and tokio moves a task's
                     // future (and its output slot) by value.
                     attempts.spawn(Box::pin(super::execute::attempt(
@@ -189,6 +190,9 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
                         permit,
                     )));
                 }
+                // Let the attempts just spawned start before the next
+                // claim is built and sent.
+                tokio::task::yield_now().await;
             }
             Err(e) => {
                 failures += 1;
