@@ -23,7 +23,7 @@ local out = { -1 }
 local got = 0
 
 local function promote(q)
-  local ids = redis.call('ZRANGEBYSCORE', K_sched(q), '-inf', now(), 'LIMIT', 0, 1000)
+  local ids = redis.call('ZRANGEBYSCORE', K_sched(q), '-inf', now_s(), 'LIMIT', 0, 1000)
   if #ids == 0 then return end
   local lists = {}
   for _, id in ipairs(ids) do
@@ -42,17 +42,20 @@ end
 
 local function dead_letter_garbage(id, q, why)
   register_queue(q) -- so that counts and lists show it
-  redis.pcall('HSET', K_job(id), 's', 'd', 'q', q, 't', now(), 'ft', now(), 'e', why)
-  defer('ZADD', K_dead(q), now(), id)
+  redis.pcall('HSET', K_job(id), 's', 'd', 'q', q, 't', now_s(), 'ft', now_s(), 'e', why)
+  defer('ZADD', K_dead(q), now_s(), id)
 end
+
+-- The lease deadline of this claim, as a string (one for the whole batch).
+local DEADLINE = nil
 
 local function take(id, q)
   local k = K_job(id)
-  local f = redis.pcall('HMGET', k, 's', 'd', 'a', 'l', 'f', 'pg')
+  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg')
   if f.err then
     -- Not a hash: listed among the dead letters, looked up as undecodable.
     register_queue(q)
-    defer('ZADD', K_dead(q), now(), id)
+    defer('ZADD', K_dead(q), now_s(), id)
     return
   end
   if not f[1] then
@@ -71,16 +74,17 @@ local function take(id, q)
     terminate(id, 'd', 'undecodable job record: the job has no record data')
     return
   end
-  local fence = (tonumber(f[5]) or 0) + 1
-  local attempt = (tonumber(f[3]) or 0) + 1
-  if f[6] then redis.call('HDEL', k, 'pg') end
-  redis.call('HSET', k, 's', 'r', 'f', fence, 'a', attempt, 'st', now())
-  defer('ZADD', K_run(q), now() + lease, id)
+  local fence, attempt, lost = run_of(f[3])
+  fence, attempt = fence + 1, attempt + 1
+  if f[4] then redis.call('HDEL', k, 'pg') end
+  redis.call('HSET', k, 's', 'r', 'r', run_field(fence, attempt, lost, now_s()))
+  if not DEADLINE then DEADLINE = str(now() + lease) end
+  defer('ZADD', memo(K_run, q), DEADLINE, id)
   got = got + 1
   out[#out + 1] = id
   out[#out + 1] = f[2]
   out[#out + 1] = attempt
-  out[#out + 1] = tonumber(f[4]) or 0
+  out[#out + 1] = lost
   out[#out + 1] = fence
 end
 

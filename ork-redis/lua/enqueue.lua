@@ -2,11 +2,12 @@
 --
 -- KEYS: [1] {ns}:queues  [2] {ns}:uniq
 -- ARGV: [1] prefix  [2] default result TTL ms  [3] record count, then per
---       record: id, blob, queue, priority, unique ('' none), delay ms,
---       run-at ms ('' none), result TTL ms ('' default), allow_failure
---       ('1'/'0'), dependency count N, then N dependency ids.
--- Returns: per record two entries, 1 and the id (created) or 0 and the id
---       of the job that stands for it (same id, or same unique key).
+--       record: id, blob, queue, N, then N option pairs (name, value), only
+--       those that differ from the default: p priority (1-9), u unique key,
+--       dl delay ms, ra run-at ms, x result TTL ms, af allow_failure ('1'),
+--       and dep a dependency id (one pair per dependency, in order).
+-- Returns: per record 1 (created) or the id of the job that stands for it
+--       (the same id, or the holder of the same unique key).
 --
 -- A record without deps is queued (or scheduled when it has a delay or a
 -- run-at time). A record with deps waits; deps already finished count at

@@ -15,24 +15,38 @@ local out = {}
 for i = 3, #ARGV, 5 do
   local id, fence, kind, a, b = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local k = K_job(id)
-  -- TERM_FIELDS, then fence and attempts
-  local f = redis.call('HMGET', k, 's', 'q', 'p', 'u', 'af', 'x', 'h', 'f', 'a')
-  if f[1] ~= 'r' or tonumber(f[8]) ~= fence then
+  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h')
+  local q = f[3]
+  if f[1] ~= 'r' or fence_of(f[2]) ~= fence or not q then
     out[#out + 1] = 0
   else
     out[#out + 1] = 1
-    if kind == 'ok' then
-      terminate(id, 'o', nil, f, { 'R', a, 'pg', 100 })
+    if kind == 'ok' and not f[5] and not f[6] then
+      -- The common case (no unique key, no dependants): terminate()'s
+      -- steps for it, without its bookkeeping.
+      local ttl, expires = expiry_of(f[4])
+      redis.call('HSET', k, 's', 'o', 'ft', now_s(), 'R', a)
+      redis.call('PEXPIRE', k, ttl)
+      defer('ZREM', memo(K_run, q), id)
+      defer('ZADD', memo(K_ok, q), expires, id)
+    elseif kind == 'ok' or kind == 'cancel' then
+      -- TERM_FIELDS; priority and allow-failure matter to neither.
+      local pre = { 'r', q, nil, f[5], nil, f[4], f[6] }
+      if kind == 'ok' then
+        terminate(id, 'o', nil, pre, { 'R', a })
+      else
+        terminate(id, 'c', nil, pre)
+      end
     elseif kind == 'retry' then
-      defer('ZREM', K_run(f[2]), id)
-      make_scheduled(id, f[2], now() + (tonumber(a) or 0), 'e', b)
+      defer('ZREM', memo(K_run, q), id)
+      make_scheduled(id, q, now() + (tonumber(a) or 0), 'e', b)
     elseif kind == 'dead' then
-      terminate(id, 'd', a, f)
-    elseif kind == 'cancel' then
-      terminate(id, 'c', nil, f)
+      terminate(id, 'd', a)
     else
-      defer('ZREM', K_run(f[2]), id)
-      make_ready(id, f[2], f[3], 'a', math.max((tonumber(f[9]) or 1) - 1, 0))
+      local fe, attempts, lost, started = run_of(f[2])
+      defer('ZREM', memo(K_run, q), id)
+      make_ready(id, q, redis.call('HGET', k, 'p'),
+        'r', run_field(fe, math.max(attempts - 1, 0), lost, started))
     end
   end
 end

@@ -22,7 +22,7 @@ if count > 0 then
   local i, last = 6, nil
   for _ = 1, count do
     last = ARGV[i]
-    i = i + 10 + tonumber(ARGV[i + 9])
+    i = i + 4 + 2 * tonumber(ARGV[i + 3])
   end
   append(fields, 'last', last)
 end

@@ -6,13 +6,13 @@
 -- Returns: per lease 1 (held, extended), 2 (held, extended, cancellation
 --       requested) or 0 (lost: stale fence, not running, or gone).
 
-local lease = tonumber(ARGV[3])
+local deadline = str(now() + tonumber(ARGV[3]))
 local out = {}
 for i = 4, #ARGV, 2 do
   local id, fence = ARGV[i], tonumber(ARGV[i + 1])
-  local f = redis.call('HMGET', K_job(id), 'f', 's', 'q', 'cr')
-  if f[2] == 'r' and tonumber(f[1]) == fence then
-    defer('ZADD', K_run(f[3]), now() + lease, id)
+  local f = redis.call('HMGET', K_job(id), 'r', 's', 'q', 'cr')
+  if f[2] == 'r' and fence_of(f[1]) == fence then
+    defer('ZADD', memo(K_run, f[3]), deadline, id)
     out[#out + 1] = f[4] and 2 or 1
   else
     out[#out + 1] = 0

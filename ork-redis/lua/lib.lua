@@ -18,8 +18,9 @@
 --   q   queue             p  priority (absent: 0)    t  enqueued at (ms)
 --   x   result TTL ms (absent: ARGV[2])              u  unique key
 --   af  allow_failure "1"  n  number of distinct deps  dl/ra delay / run-at
---   f   fencing token      a  attempts               l  lost leases
---   st  started at         ft finished at            pg progress
+--   r   the attempt, "<fence>:<attempts>:<lost leases>:<started at>" (one
+--       field: a claim writes it in one go); absent until the first claim
+--   ft  finished at        pg progress (a success reads as 100)
 --   e   last error         R  result                 cr cancel requested
 --   h   "1" when dependants are registered            F  deps fired marker
 -- A job's dependants set ({ns}:dn:<id>) expires with its hash.
@@ -50,13 +51,41 @@ local function K_workflow(id) return P .. 'wf:' .. id end
 local function K_schedule(name) return P .. 'cron:' .. name end
 local K_SCHEDULES = P .. 'crons'
 
+-- fn(a) or fn(a, b), computed once per script: key names in per-job loops.
+local MEMO = {}
+local function memo(fn, a, b)
+  local m = MEMO[fn]
+  if not m then
+    m = {}
+    MEMO[fn] = m
+  end
+  local v = m[a]
+  if b == nil then
+    if not v then
+      v = fn(a)
+      m[a] = v
+    end
+    return v
+  end
+  if not v then
+    v = {}
+    m[a] = v
+  end
+  local w = v[b]
+  if not w then
+    w = fn(a, b)
+    v[b] = w
+  end
+  return w
+end
+
 -- Appends a field and its value to a list of HSET arguments.
 local function append(list, field, value)
   list[#list + 1] = field
   list[#list + 1] = value
 end
 
-local NOW = nil
+local NOW, NOW_S = nil, nil
 -- The server clock in ms, read once per script.
 local function now()
   if not NOW then
@@ -66,13 +95,53 @@ local function now()
   return NOW
 end
 
+-- Numbers handed to redis.call are formatted with "%.14g" on every call,
+-- which costs more than most commands: hot paths pass strings, made once
+-- per script and value by these two.
+local NUMS = {}
+local function str(n)
+  local s = NUMS[n]
+  if not s then
+    s = string.format('%d', n)
+    NUMS[n] = s
+  end
+  return s
+end
+
+-- now(), as a string.
+local function now_s()
+  if not NOW_S then NOW_S = str(now()) end
+  return NOW_S
+end
+
+-- The attempt field `r` of a job hash: fencing token, attempts, lost
+-- leases (numbers, 0 when absent) and started at (a string, or nil).
+local function run_of(r)
+  if not r then return 0, 0, 0, nil end
+  local f, a, l, st = string.match(r, '^(%d+):(%d+):(%d+):(%d*)$')
+  if st == '' then st = nil end
+  return tonumber(f) or 0, tonumber(a) or 0, tonumber(l) or 0, st
+end
+
+-- The fencing token in an attempt field (0 when absent).
+local function fence_of(r)
+  return tonumber(r and string.match(r, '^%d+')) or 0
+end
+
+-- An attempt field.
+local function run_field(fence, attempts, lost, started)
+  return str(fence) .. ':' .. str(attempts) .. ':' .. str(lost) .. ':' .. (started or '')
+end
+
 -- Deferred writes, batched per key into variadic commands (one ZADD for a
 -- whole finish batch). Order is kept per key, so a ZADD then a ZREM of the
 -- same member still ends removed. Scripts never read a key after deferring
 -- a write to it; flush() runs once at the end.
+-- A write takes one or two arguments (a member, or a score and a member;
+-- LREM's count and member), given as strings.
 local OPS, OPS_KEYS = {}, {}
 local WAKE = {}
-local function defer(cmd, key, ...)
+local function defer(cmd, key, a, b)
   local log = OPS[key]
   if not log then
     log = {}
@@ -80,12 +149,13 @@ local function defer(cmd, key, ...)
     OPS_KEYS[#OPS_KEYS + 1] = key
   end
   local last = log[#log]
-  if last and last[1] == cmd and cmd ~= 'LREM' then
-    local args = last[2]
-    for i = 1, select('#', ...) do args[#args + 1] = select(i, ...) end
-  else
-    log[#log + 1] = { cmd, { ... } }
+  if not last or last[1] ~= cmd or cmd == 'LREM' then
+    last = { cmd, {} }
+    log[#log + 1] = last
   end
+  local args = last[2]
+  args[#args + 1] = a
+  if b ~= nil then args[#args + 1] = b end
 end
 
 local function flush()
@@ -100,15 +170,28 @@ local function flush()
   end
   OPS, OPS_KEYS = {}, {}
   -- One token per queue: an idle claimer blocked on the wake key returns.
-  for q in pairs(WAKE) do redis.call('ZADD', K_wake(q), 0, 't') end
+  for q in pairs(WAKE) do redis.call('ZADD', K_wake(q), '0', 't') end
   WAKE = {}
 end
 
--- The TTL of a finished job.
+-- The TTL of a finished job (ms), from its `x` field.
 local function ttl_of(x)
   local t = tonumber(x)
   if not t or t <= 0 then t = DEFAULT_TTL end
   return t
+end
+
+-- The TTL of a finished job and the expiry of one finished now, as strings
+-- (cached per `x`: a batch shares them).
+local EXPIRY = {}
+local function expiry_of(x)
+  local e = EXPIRY[x or '']
+  if not e then
+    local ttl = ttl_of(x)
+    e = { str(ttl), str(now() + ttl) }
+    EXPIRY[x or ''] = e
+  end
+  return e[1], e[2]
 end
 
 -- A queue whose waiting, scheduled and ready indexes are being deleted
@@ -120,7 +203,7 @@ local function unindex(id, st, q, p)
   if q == SKIP_QUEUE and (st == 'w' or st == 's' or st == 'q') then return end
   if st == 'w' then defer('ZREM', K_wait(q), id)
   elseif st == 's' then defer('ZREM', K_sched(q), id)
-  elseif st == 'q' then defer('LREM', K_ready(q, tonumber(p) or 0), 0, id)
+  elseif st == 'q' then defer('LREM', K_ready(q, tonumber(p) or 0), '0', id)
   elseif st == 'r' then defer('ZREM', K_run(q), id)
   elseif st == 'o' then defer('ZREM', K_ok(q), id)
   elseif st == 'd' then defer('ZREM', K_dead(q), id)
@@ -131,7 +214,7 @@ end
 -- Queues a job (state q), after the other fields given. Wakes claimers.
 local function make_ready(id, q, p, ...)
   redis.call('HSET', K_job(id), 's', 'q', ...)
-  defer('RPUSH', K_ready(q, tonumber(p) or 0), id)
+  defer('RPUSH', K_ready(q, p or '0'), id)
   WAKE[q] = true
 end
 
@@ -139,7 +222,7 @@ end
 -- bounded by a later due time.
 local function make_scheduled(id, q, due, ...)
   redis.call('HSET', K_job(id), 's', 's', ...)
-  defer('ZADD', K_sched(q), due, id)
+  defer('ZADD', K_sched(q), str(due), id)
   WAKE[q] = true
 end
 
@@ -184,7 +267,7 @@ local function terminate(id, st, err, pre, extra)
     local q = f[2]
     if f[1] and q then
       unindex(jid, f[1], q, f[3])
-      local fields = { 's', jst, 'ft', now() }
+      local fields = { 's', jst, 'ft', now_s() }
       if jerr then
         fields[#fields + 1] = 'e'
         fields[#fields + 1] = jerr
@@ -198,12 +281,12 @@ local function terminate(id, st, err, pre, extra)
       if jst == 'd' then
         redis.call('PERSIST', k)
         if f[7] then redis.call('PERSIST', K_dependants(jid)) end
-        defer('ZADD', K_dead(q), now(), jid)
+        defer('ZADD', K_dead(q), now_s(), jid)
       else
-        local ttl = ttl_of(f[6])
+        local ttl, expires = expiry_of(f[6])
         redis.call('PEXPIRE', k, ttl)
         if f[7] then redis.call('PEXPIRE', K_dependants(jid), ttl) end
-        defer('ZADD', jst == 'o' and K_ok(q) or K_cancel(q), now() + ttl, jid)
+        defer('ZADD', jst == 'o' and K_ok(q) or K_cancel(q), expires, jid)
       end
       if f[4] and redis.call('HGET', K_UNIQUE, f[4]) == jid then
         redis.call('HDEL', K_UNIQUE, f[4])
@@ -272,19 +355,6 @@ local function settle_deps(id, deps, at_once)
   end
 end
 
--- The distinct values of ARGV[from .. from+n-1], in order.
-local function distinct_args(from, n)
-  local out, seen = {}, {}
-  for j = from, from + n - 1 do
-    local v = ARGV[j]
-    if not seen[v] then
-      seen[v] = true
-      out[#out + 1] = v
-    end
-  end
-  return out
-end
-
 -- Registers queue names seen by this script in the namespace's registry.
 local SEEN_QUEUES = {}
 local function register_queue(q)
@@ -296,8 +366,8 @@ end
 
 -- Expired entries of the finished indexes (their job hashes expired too).
 local function trim_finished(q)
-  redis.call('ZREMRANGEBYSCORE', K_ok(q), '-inf', now())
-  redis.call('ZREMRANGEBYSCORE', K_cancel(q), '-inf', now())
+  redis.call('ZREMRANGEBYSCORE', K_ok(q), '-inf', now_s())
+  redis.call('ZREMRANGEBYSCORE', K_cancel(q), '-inf', now_s())
 end
 
 -- Every known queue, sorted.
@@ -311,16 +381,33 @@ end
 -- enqueue.lua documents them), in order, each at most once (by id, and by
 -- unique key while its holder is not finished). Returns what enqueue.lua
 -- returns. The caller flushes.
+local NO_DEPS = {}
 local function enqueue_records(i)
   local out = {}
   local count = tonumber(ARGV[i])
+  local t = now_s()
   i = i + 1
-  for _ = 1, count do
-    local id, blob, q, p, u = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-    local delay, run_at, ttl, af = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
-    local ndeps = tonumber(ARGV[i + 9])
-    local deps = distinct_args(i + 10, ndeps)
-    i = i + 10 + ndeps
+  for r = 1, count do
+    local id, blob, q, nopts = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+    local p, u, delay, run_at, ttl, af = '0', '', '0', '', '', '0'
+    local deps, seen = NO_DEPS, nil
+    for j = i + 4, i + 2 + 2 * nopts, 2 do
+      local o, v = ARGV[j], ARGV[j + 1]
+      if o == 'dep' then
+        if not seen then deps, seen = {}, {} end
+        if not seen[v] then
+          seen[v] = true
+          deps[#deps + 1] = v
+        end
+      elseif o == 'p' then p = v
+      elseif o == 'u' then u = v
+      elseif o == 'dl' then delay = v
+      elseif o == 'ra' then run_at = v
+      elseif o == 'x' then ttl = v
+      elseif o == 'af' then af = v
+      end
+    end
+    i = i + 4 + 2 * nopts
 
     local k = K_job(id)
     local holder = nil
@@ -335,34 +422,39 @@ local function enqueue_records(i)
     end
 
     if holder then
-      out[#out + 1] = 0
-      out[#out + 1] = holder
+      out[r] = holder
     else
-      out[#out + 1] = 1
-      out[#out + 1] = id
+      out[r] = 1
       register_queue(q)
-      local fields = { 'd', blob, 'q', q, 't', now() }
-      if p ~= '0' then append(fields, 'p', p) end
-      if ttl ~= '' then append(fields, 'x', ttl) end
-      if af == '1' then append(fields, 'af', '1') end
-      if u ~= '' then
-        append(fields, 'u', u)
-        redis.call('HSET', K_UNIQUE, u, id)
-      end
-      if #deps == 0 then
-        local due = due_of(delay, run_at)
-        if due > now() then
-          make_scheduled(id, q, due, unpack(fields))
-        else
-          make_ready(id, q, p, unpack(fields))
-        end
+      if nopts == 0 then
+        -- The common case, without building an argument list.
+        redis.call('HSET', k, 's', 'q', 'd', blob, 'q', q, 't', t)
+        defer('RPUSH', memo(K_ready, q, '0'), id)
+        WAKE[q] = true
       else
-        append(fields, 'n', #deps)
-        if delay ~= '0' then append(fields, 'dl', delay) end
-        if run_at ~= '' then append(fields, 'ra', run_at) end
-        redis.call('HSET', k, 's', 'w', unpack(fields))
-        defer('ZADD', K_wait(q), now(), id)
-        settle_deps(id, deps, false)
+        local fields = { 'd', blob, 'q', q, 't', t }
+        if p ~= '0' then append(fields, 'p', p) end
+        if ttl ~= '' then append(fields, 'x', ttl) end
+        if af == '1' then append(fields, 'af', '1') end
+        if u ~= '' then
+          append(fields, 'u', u)
+          redis.call('HSET', K_UNIQUE, u, id)
+        end
+        if #deps == 0 then
+          local due = due_of(delay, run_at)
+          if due > now() then
+            make_scheduled(id, q, due, unpack(fields))
+          else
+            make_ready(id, q, p, unpack(fields))
+          end
+        else
+          append(fields, 'n', #deps)
+          if delay ~= '0' then append(fields, 'dl', delay) end
+          if run_at ~= '' then append(fields, 'ra', run_at) end
+          redis.call('HSET', k, 's', 'w', unpack(fields))
+          defer('ZADD', K_wait(q), t, id)
+          settle_deps(id, deps, false)
+        end
       end
     end
   end

@@ -6,8 +6,8 @@
 -- Returns: 1 if recorded, 0 if the lease is stale.
 
 local k = K_job(ARGV[3])
-local f = redis.call('HMGET', k, 's', 'f')
-if f[1] == 'r' and tonumber(f[2]) == tonumber(ARGV[4]) then
+local f = redis.call('HMGET', k, 's', 'r')
+if f[1] == 'r' and fence_of(f[2]) == tonumber(ARGV[4]) then
   redis.call('HSET', k, 'pg', ARGV[5])
   return 1
 end

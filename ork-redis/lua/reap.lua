@@ -15,10 +15,10 @@ for _, q in ipairs(all_queues()) do
   local ids = redis.call('ZRANGEBYSCORE', K_run(q), '-inf', now(), 'LIMIT', 0, 1000)
   for _, id in ipairs(ids) do
     local k = K_job(id)
-    local f = redis.call('HMGET', k, 's', 'p', 'a')
+    local f = redis.call('HMGET', k, 's', 'p', 'r')
     if f[1] == 'r' then
-      redis.call('HINCRBY', k, 'l', 1)
-      make_ready(id, q, f[2], 'a', math.max((tonumber(f[3]) or 1) - 1, 0),
+      local fence, attempts, lost, started = run_of(f[3])
+      make_ready(id, q, f[2], 'r', run_field(fence, math.max(attempts - 1, 0), lost + 1, started),
         'e', 'lease expired (the worker died or stalled)')
       n = n + 1
     end

@@ -12,22 +12,37 @@
 -- still dead or cancelled, and is queued at once (its delay is not applied
 -- again) when none is left.
 
+-- The distinct values of ARGV[from .. from+n-1], in order.
+local function distinct_args(from, n)
+  local out, seen = {}, {}
+  for j = from, from + n - 1 do
+    local v = ARGV[j]
+    if not seen[v] then
+      seen[v] = true
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
+
 local id = ARGV[3]
 local k = K_job(id)
-local f = redis.call('HMGET', k, 's', 'q', 'p', 'u', 'h')
+local f = redis.call('HMGET', k, 's', 'q', 'p', 'u', 'h', 'r')
 if not f[1] then return -1 end
 if (f[1] ~= 'd' and f[1] ~= 'c') or not f[2] then return 0 end
 local q = f[2]
 redis.call('PERSIST', k)
 if f[5] then redis.call('PERSIST', K_dependants(id)) end
 unindex(id, f[1], q, f[3])
-redis.call('HDEL', k, 'cr', 'ft', 'l', 'F')
+redis.call('HDEL', k, 'cr', 'ft', 'F')
 redis.call('DEL', K_done_deps(id))
 if f[4] then redis.call('HSET', K_UNIQUE, f[4], id) end
 
 local deps = distinct_args(4, #ARGV - 3)
-redis.call('HSET', k, 's', 'w', 'a', 0, 'n', #deps)
-defer('ZADD', K_wait(q), now(), id)
+-- A fresh attempt count and no lost leases; the fence keeps growing.
+local fence, _, _, started = run_of(f[6])
+redis.call('HSET', k, 's', 'w', 'r', run_field(fence, 0, 0, started), 'n', str(#deps))
+defer('ZADD', K_wait(q), now_s(), id)
 settle_deps(id, deps, true)
 flush()
 return 1

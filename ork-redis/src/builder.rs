@@ -73,9 +73,10 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The largest payload accepted, in bytes (default 512 KiB). A batch
-    /// with a larger one is refused whole with
-    /// [`Error::PayloadTooLarge`] and writes nothing.
+    /// The largest payload accepted, in bytes (default 512 KiB); for a
+    /// workflow node, the arguments given at submit count. A batch with a
+    /// larger one is refused whole with [`Error::PayloadTooLarge`] and
+    /// writes nothing.
     pub fn payload_limit(&mut self, bytes: usize) -> &mut Self {
         self.payload_limit = bytes;
         self

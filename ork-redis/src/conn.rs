@@ -93,6 +93,22 @@ impl Pool {
         let mut conns = Vec::with_capacity(size.max(1));
         match target {
             Target::Single(client) => {
+                // One attempt first: a certificate, protocol or password the
+                // server refuses fails here at once, where the managers would
+                // retry it for seconds (a TLS handshake with a plain-text port,
+                // for most of a minute). Only a refused connection (a server
+                // still starting) goes on to their retries.
+                let probe = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT));
+                if let Err(e) = client
+                    .get_multiplexed_async_connection_with_config(&probe)
+                    .await
+                {
+                    if !e.is_connection_refusal() {
+                        return Err(connect_error(e));
+                    }
+                }
                 let config = ConnectionManagerConfig::new()
                     .set_response_timeout(Some(RESPONSE_TIMEOUT))
                     .set_connection_timeout(Some(CONNECT_TIMEOUT));

@@ -70,9 +70,11 @@
 //! the queue, `t` enqueued at; only when they differ from the default: `p`
 //! priority, `x` result TTL, `u` unique key, `af` allow-failure, `n` the
 //! number of distinct deps, `dl`/`ra` delay and run-at of a waiting job.
-//! Written later: `f` fencing token, `a` attempts, `l` lost leases, `st`
-//! started at, `ft` finished at, `pg` progress, `e` last error, `R` result,
-//! `cr` cancel requested, `h` has dependants, `F` fired-marker.
+//! Written later: `r` the attempt, `<fence>:<attempts>:<lost leases>:<started
+//! at>` in one field (a claim appends one field, not four), `ft` finished
+//! at, `pg` progress (not written by a success, which reads as 100), `e`
+//! last error, `R` result, `cr` cancel requested, `h` has dependants, `F`
+//! fired-marker.
 //!
 //! Succeeded and cancelled jobs get a `PEXPIRE` of their result TTL (the
 //! record's, or the builder's [`result_ttl`](RedisBackendBuilder::result_ttl)

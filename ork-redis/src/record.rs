@@ -103,18 +103,26 @@ pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> 
             b"d" => blob = Some(v),
             b"q" => queue = String::from_utf8_lossy(&v).into_owned(),
             b"s" => state = state_from_code(&v).unwrap_or(JobState::Dead),
-            b"a" => info.attempts = num(&v).unwrap_or(0),
+            b"r" => {
+                // "<fence>:<attempts>:<lost leases>:<started at>"
+                let mut parts = v.split(|&b| b == b':').skip(1);
+                info.attempts = parts.next().and_then(num).unwrap_or(0);
+                info.started_at_ms = parts.nth(1).and_then(num);
+            }
             b"e" => info.error = Some(String::from_utf8_lossy(&v).into_owned()),
             b"R" => info.result = Some(v),
             b"pg" => info.progress = num(&v).unwrap_or(0),
             b"t" => info.enqueued_at_ms = num(&v).unwrap_or(0),
-            b"st" => info.started_at_ms = num(&v),
             b"ft" => info.finished_at_ms = num(&v),
             b"due" => info.due_at_ms = num::<f64>(&v).map(|d| d as u64),
             _ => {}
         }
     }
     info.state = state;
+    if state == JobState::Succeeded {
+        // A success is not written as progress: it reads as 100.
+        info.progress = 100;
+    }
     info.record = match blob.as_deref().map(|b| decode_record(id, b)) {
         Some(Ok(record)) => record,
         Some(Err(e)) => {

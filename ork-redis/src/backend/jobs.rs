@@ -6,7 +6,7 @@ use std::time::Duration;
 use ork_core::backend::{
     CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Outcome,
 };
-use ork_core::job::{JobId, JobInfo, JobRecord};
+use ork_core::job::{ArgSpec, JobId, JobInfo, JobRecord};
 use ork_core::{Error, Result};
 use redis::{ScriptInvocation, Value};
 
@@ -30,6 +30,13 @@ impl Inner {
         &self,
         req: &ClaimRequest,
     ) -> Result<(Vec<Claimed>, Option<u64>)> {
+        let inv = self.claim_invocation(req);
+        let reply = self.run(&inv).await?;
+        self.claimed_of(reply).await
+    }
+
+    /// The claim script's invocation for a request.
+    pub(crate) fn claim_invocation(&self, req: &ClaimRequest) -> ScriptInvocation<'static> {
         let mut inv = self.script(&scripts::CLAIM);
         for q in &req.queues {
             for p in crate::keys::PRIORITIES_DESC {
@@ -42,12 +49,18 @@ impl Inner {
         inv.arg(req.max)
             .arg(req.lease.as_millis().max(1) as u64)
             .arg(&req.queues);
-        let mut items = expect_array(self.run(&inv).await?, "claim")?.into_iter();
+        inv
+    }
+
+    /// Decodes the claim script's reply; records that can't be decoded are
+    /// dead-lettered here.
+    pub(crate) async fn claimed_of(&self, reply: Value) -> Result<(Vec<Claimed>, Option<u64>)> {
+        let mut items = expect_array(reply, "claim")?.into_iter();
         let next_due = items
             .next()
             .and_then(|v| int_of(&v))
             .and_then(|d| u64::try_from(d).ok());
-        let mut claimed = Vec::new();
+        let mut claimed = Vec::with_capacity(items.len() / 5);
         let mut undecodable = Vec::new();
         while let (Some(id), Some(blob), Some(attempt), Some(lost), Some(fence)) = (
             items.next(),
@@ -128,17 +141,16 @@ impl Inner {
 
     pub(super) fn check_payloads(&self, jobs: &[JobRecord]) -> Result<()> {
         let limit = self.settings.payload_limit;
-        match jobs.iter().find(|r| r.payload.len() > limit) {
-            Some(big) => Err(Error::PayloadTooLarge {
-                size: big.payload.len(),
-                limit,
-            }),
+        match jobs.iter().map(payload_size).find(|&size| size > limit) {
+            Some(size) => Err(Error::PayloadTooLarge { size, limit }),
             None => Ok(()),
         }
     }
 
     /// Adds records to an invocation as `enqueue_records` (lib.lua) reads
-    /// them: a count, then ten fields and the deps of each.
+    /// them: a count, then per record its id, blob, queue and the number of
+    /// option pairs, then those pairs (only options that differ from the
+    /// default, so a plain record is four arguments).
     pub(super) fn push_records(
         &self,
         inv: &mut ScriptInvocation<'_>,
@@ -148,21 +160,41 @@ impl Inner {
         for r in records.iter_mut() {
             let blob = encode_record(r)?;
             let ttl = match r.result_ttl_ms {
-                t if t == 0 || t == self.settings.result_ttl_ms => String::new(),
-                t => t.to_string(),
+                t if t == 0 || t == self.settings.result_ttl_ms => None,
+                t => Some(t),
             };
+            let priority = r.priority.min(9);
+            let pairs = usize::from(priority != 0)
+                + usize::from(r.unique.is_some())
+                + usize::from(r.delay_ms != 0)
+                + usize::from(r.run_at_ms.is_some())
+                + usize::from(ttl.is_some())
+                + usize::from(r.allow_failure)
+                + r.deps.len();
             inv.arg(r.id.as_str())
                 .arg(blob)
                 .arg(r.queue.as_str())
-                .arg(r.priority.min(9))
-                .arg(r.unique.as_deref().unwrap_or(""))
-                .arg(r.delay_ms)
-                .arg(r.run_at_ms.map(|t| t.to_string()).unwrap_or_default())
-                .arg(ttl)
-                .arg(if r.allow_failure { "1" } else { "0" })
-                .arg(r.deps.len());
+                .arg(pairs);
+            if priority != 0 {
+                inv.arg("p").arg(priority);
+            }
+            if let Some(u) = &r.unique {
+                inv.arg("u").arg(u.as_str());
+            }
+            if r.delay_ms != 0 {
+                inv.arg("dl").arg(r.delay_ms);
+            }
+            if let Some(at) = r.run_at_ms {
+                inv.arg("ra").arg(at);
+            }
+            if let Some(ttl) = ttl {
+                inv.arg("x").arg(ttl);
+            }
+            if r.allow_failure {
+                inv.arg("af").arg("1");
+            }
             for d in &r.deps {
-                inv.arg(d.as_str());
+                inv.arg("dep").arg(d.as_str());
             }
         }
         Ok(())
@@ -176,7 +208,7 @@ impl Inner {
             inv.key(self.keys.unique());
             self.push_records(&mut inv, chunk)?;
             let reply = expect_array(self.run(&inv).await?, "enqueue")?;
-            out.extend(enqueued_of(reply));
+            out.extend(enqueued_of(chunk, reply));
         }
         Ok(out)
     }
@@ -193,7 +225,7 @@ impl Inner {
         if reply.next().and_then(|v| int_of(&v)) != Some(1) {
             return Ok(None);
         }
-        Ok(Some(enqueued_of(reply.collect())))
+        Ok(Some(enqueued_of(&ticks.jobs, reply.collect())))
     }
 
     pub(super) async fn heartbeat(
@@ -218,9 +250,13 @@ impl Inner {
         Ok(out)
     }
 
+    /// Polls the job until it is terminal. The pause between looks grows
+    /// with the time waited (a fifth of it, from 1 ms up to 50 ms), so a
+    /// job that ends is seen at most a fifth of its wait late, and a long
+    /// wait costs Redis no more than 20 lookups a second.
     pub(super) async fn wait(&self, id: &JobId, timeout: Duration) -> Result<Option<JobInfo>> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut pause = Duration::from_millis(1);
+        let start = tokio::time::Instant::now();
+        let deadline = start + timeout;
         loop {
             let info = self.lookup(std::slice::from_ref(id)).await?.pop().flatten();
             match info {
@@ -231,8 +267,9 @@ impl Inner {
                     if now >= deadline {
                         return Ok(Some(info));
                     }
+                    let pause = ((now - start) / 5)
+                        .clamp(Duration::from_millis(1), Duration::from_millis(50));
                     tokio::time::sleep(pause.min(deadline - now)).await;
-                    pause = (pause * 2).min(Duration::from_millis(50));
                 }
             }
         }
@@ -273,18 +310,33 @@ impl Inner {
     }
 }
 
-/// The enqueue reply: per record, 1 or 0 and an id.
-fn enqueued_of(reply: Vec<Value>) -> Vec<Enqueued> {
-    let mut out = Vec::with_capacity(reply.len() / 2);
-    let mut it = reply.into_iter();
-    while let (Some(code), Some(id)) = (it.next(), it.next()) {
-        let id =
-            JobId::from(String::from_utf8_lossy(&bytes_of(&id).unwrap_or_default()).into_owned());
-        out.push(if int_of(&code) == Some(1) {
-            Enqueued::Created(id)
-        } else {
-            Enqueued::Existing(id)
-        });
-    }
-    out
+/// The bytes of a record's arguments: its payload and, for a workflow
+/// node, the values given at submit (its other arguments come from other
+/// jobs' outputs, checked when those were stored).
+fn payload_size(r: &JobRecord) -> usize {
+    let values: usize = r
+        .inputs
+        .iter()
+        .map(|i| match i {
+            ArgSpec::Value(v) => v.len(),
+            _ => 0,
+        })
+        .sum();
+    r.payload.len() + values
+}
+
+/// The enqueue reply: per record, 1 (created) or the id of the job that
+/// stands for it.
+fn enqueued_of(records: &[JobRecord], reply: Vec<Value>) -> Vec<Enqueued> {
+    records
+        .iter()
+        .zip(reply)
+        .map(|(r, v)| match v {
+            Value::Int(1) => Enqueued::Created(r.id.clone()),
+            other => {
+                let id = bytes_of(&other).unwrap_or_default();
+                Enqueued::Existing(JobId::from(String::from_utf8_lossy(&id).into_owned()))
+            }
+        })
+        .collect()
 }
