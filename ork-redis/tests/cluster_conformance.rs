@@ -36,6 +36,8 @@ fn cluster() -> &'static RedisCluster {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        // The watchdog outlives this process on purpose: nobody waits for it.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .arg("-c")
             .arg(script)
