@@ -376,8 +376,41 @@ async fn workflows(b: &mut Bench) {
     let submitted = t.elapsed().as_secs_f64();
     assert_eq!(run.output(join).await.unwrap(), 1000);
     if std::env::var_os("ORK_BENCH_STATS").is_some() {
-        let infos = ork.backend().jobs(&run.meta().node_ids()).await.unwrap();
-        let last_input = infos[..1000].iter().flatten().filter_map(|i| i.finished_at_ms).max().unwrap_or(0);
+        let mem = Ork::memory();
+        let mut flow = Workflow::new("w4");
+        flow.chord((0..1000).map(|_| noop::call()), gather::flow);
+        let t = Instant::now();
+        mem.submit(flow).await.unwrap();
+        eprintln!(
+            "# W4: the same submit on the memory engine: {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        let ids = run.meta().node_ids();
+        let evalsha_us = |b: &Bench| -> u64 {
+            let mut c = b.redis.get_connection().unwrap();
+            let info: String = redis::cmd("INFO")
+                .arg("commandstats")
+                .query(&mut c)
+                .unwrap();
+            info.lines()
+                .find_map(|l| l.strip_prefix("cmdstat_evalsha:"))
+                .and_then(|l| l.split("usec=").nth(1)?.split(',').next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        let before = evalsha_us(b);
+        let t = Instant::now();
+        let infos = ork.backend().jobs(&ids).await.unwrap();
+        eprintln!(
+            "# W4: looking up the 1,001 nodes: {:.1} ms, of which {:.1} ms in the scripts",
+            t.elapsed().as_secs_f64() * 1000.0,
+            (evalsha_us(b) - before) as f64 / 1000.0
+        );
+        let last_input = infos[..1000]
+            .iter()
+            .flatten()
+            .filter_map(|i| i.finished_at_ms)
+            .max()
+            .unwrap_or(0);
         let j = infos[1000].as_ref().unwrap();
         eprintln!(
             "# W4: submit {:.1} ms; inputs done +{} ms; join started +{} ms, done +{} ms (server clock, from before submit)",
@@ -529,33 +562,63 @@ async fn scripts(b: &mut Bench) {
         let _: String = redis::cmd("PING").query(&mut sync).unwrap();
     }
     let blocking = t.elapsed().as_secs_f64();
-    line("script_rtt_ping_blocking", pings, blocking, None, "PING, one blocking connection");
+    line(
+        "script_rtt_ping_blocking",
+        pings,
+        blocking,
+        None,
+        "PING, one blocking connection",
+    );
     let t = Instant::now();
     for _ in 0..pings {
         let _: String = redis::cmd("PING").query_async(&mut mux).await.unwrap();
     }
     let multiplexed = t.elapsed().as_secs_f64();
-    line("script_rtt_ping_multiplexed", pings, multiplexed, None, "PING, one multiplexed connection");
+    line(
+        "script_rtt_ping_multiplexed",
+        pings,
+        multiplexed,
+        None,
+        "PING, one multiplexed connection",
+    );
     let mut manager = b.redis.get_connection_manager().await.unwrap();
     let t = Instant::now();
     for _ in 0..pings {
         let _: String = redis::cmd("PING").query_async(&mut manager).await.unwrap();
     }
     let managed = t.elapsed().as_secs_f64();
-    line("script_rtt_ping_manager", pings, managed, None, "PING, one ConnectionManager");
+    line(
+        "script_rtt_ping_manager",
+        pings,
+        managed,
+        None,
+        "PING, one ConnectionManager",
+    );
     let tiny = redis::Script::new("return 1");
     let t = Instant::now();
     for _ in 0..pings {
         let _: i64 = tiny.invoke_async(&mut mux).await.unwrap();
     }
     let evalsha = t.elapsed().as_secs_f64();
-    line("script_rtt_evalsha_multiplexed", pings, evalsha, None, "EVALSHA of `return 1`, one multiplexed connection");
+    line(
+        "script_rtt_evalsha_multiplexed",
+        pings,
+        evalsha,
+        None,
+        "EVALSHA of `return 1`, one multiplexed connection",
+    );
     let t = Instant::now();
     for _ in 0..pings {
         backend.now_ms().await.unwrap();
     }
     let script = t.elapsed().as_secs_f64();
-    line("script_rtt_now_ms", pings, script, None, "Backend::now_ms, the smallest script");
+    line(
+        "script_rtt_now_ms",
+        pings,
+        script,
+        None,
+        "Backend::now_ms, the smallest script",
+    );
     let mut idle = (Vec::new(), Vec::new());
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -567,16 +630,34 @@ async fn scripts(b: &mut Bench) {
         let _: String = redis::cmd("PING").query_async(&mut mux).await.unwrap();
         idle.1.push(now_us() - at);
     }
-    line("script_rtt_idle_blocking", 200, 4.0, Some(&idle.0), "PING after 10 ms idle, blocking");
-    line("script_rtt_idle_multiplexed", 200, 4.0, Some(&idle.1), "PING after 10 ms idle, multiplexed");
+    line(
+        "script_rtt_idle_blocking",
+        200,
+        4.0,
+        Some(&idle.0),
+        "PING after 10 ms idle, blocking",
+    );
+    line(
+        "script_rtt_idle_multiplexed",
+        200,
+        4.0,
+        Some(&idle.1),
+        "PING after 10 ms idle, multiplexed",
+    );
     for _ in 0..backlog / 5000 {
-        backend.enqueue((0..5000).map(|_| record("s")).collect()).await.unwrap();
+        backend
+            .enqueue((0..5000).map(|_| record("s")).collect())
+            .await
+            .unwrap();
     }
     b.commandstats_reset();
     for _ in 0..reps {
         let t = server_us(b);
         for _ in 0..n / 1000 {
-            backend.enqueue((0..1000).map(|_| record("s")).collect()).await.unwrap();
+            backend
+                .enqueue((0..1000).map(|_| record("s")).collect())
+                .await
+                .unwrap();
         }
         phase(b, "enqueue_bulk", n, t);
         let t = server_us(b);
@@ -587,7 +668,12 @@ async fn scripts(b: &mut Bench) {
         let t = server_us(b);
         let mut leases = Vec::with_capacity(n);
         while leases.len() < n {
-            let req = ClaimRequest::new("w", vec!["s".to_owned()], 256.min(n - leases.len()), Duration::from_secs(30));
+            let req = ClaimRequest::new(
+                "w",
+                vec!["s".to_owned()],
+                256.min(n - leases.len()),
+                Duration::from_secs(30),
+            );
             let got = backend.claim(&req).await.unwrap();
             if got.is_empty() {
                 break;
@@ -599,7 +685,10 @@ async fn scripts(b: &mut Bench) {
         for chunk in leases.chunks(256) {
             let batch: Vec<Finish> = chunk
                 .iter()
-                .map(|l| Finish { lease: l.clone(), outcome: Outcome::Succeeded { result: vec![1] } })
+                .map(|l| Finish {
+                    lease: l.clone(),
+                    outcome: Outcome::Succeeded { result: vec![1] },
+                })
                 .collect();
             backend.finish(&batch).await.unwrap();
         }

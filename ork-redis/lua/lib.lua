@@ -247,6 +247,21 @@ local function release(id)
   end
 end
 
+-- Dependants seen waiting by this script: id to { n = its number of
+-- deps, done = the size of its done-set once read }, or false once it is
+-- no longer waiting (released, or ended by a failed dependency). A join
+-- whose inputs end in one batch is read once, not once per input.
+local WAITING = {}
+local function waiting_dependant(dep)
+  local w = WAITING[dep]
+  if w == nil then
+    local ds = redis.call('HMGET', K_job(dep), 's', 'n')
+    w = ds[1] == 'w' and { n = tonumber(ds[2]) or 0 } or false
+    WAITING[dep] = w
+  end
+  return w
+end
+
 -- The fields terminate() needs, in this order.
 local TERM_FIELDS = { 's', 'q', 'p', 'u', 'af', 'x', 'h' }
 
@@ -296,18 +311,24 @@ local function terminate(id, st, err, pre, extra)
         local dependants = redis.call('SMEMBERS', K_dependants(jid))
         local releases = jst == 'o' or (jst == 'd' and f[5] == '1')
         for _, dep in ipairs(dependants) do
-          local dk = K_job(dep)
-          local ds = redis.call('HMGET', dk, 's', 'n')
-          if ds[1] == 'w' then
+          local w = waiting_dependant(dep)
+          if w then
             if releases then
-              redis.call('SADD', K_done_deps(dep), jid)
-              if redis.call('SCARD', K_done_deps(dep)) >= (tonumber(ds[2]) or 0)
-                and redis.call('HSETNX', dk, 'F', '1') == 1 then
+              local added = redis.call('SADD', K_done_deps(dep), jid)
+              if not w.done then
+                w.done = redis.call('SCARD', K_done_deps(dep))
+              elseif added == 1 then
+                w.done = w.done + 1
+              end
+              if w.done >= w.n and redis.call('HSETNX', K_job(dep), 'F', '1') == 1 then
+                WAITING[dep] = false
                 release(dep)
               end
             elseif jst == 'c' then
+              WAITING[dep] = false
               stack[#stack + 1] = { dep, 'c', 'dependency ' .. jid .. ' was cancelled' }
             else
+              WAITING[dep] = false
               stack[#stack + 1] = { dep, 'd', 'dependency ' .. jid .. ' failed: ' .. (jerr or '') }
             end
           end

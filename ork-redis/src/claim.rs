@@ -13,6 +13,19 @@
 //! gone; other idle claimers then wake at their own deadline, and tokens
 //! are only hints (work is never in the token).
 //!
+//! On a plain TCP connection (not TLS, not a cluster) whose user may send
+//! `CLIENT UNBLOCK`, the claim script is sent in the same write as the wait
+//! (pipelined): the server runs it as soon as the wait ends, which saves a
+//! round trip between the wake and the claim. A wait abandoned there shuts
+//! its socket down synchronously in the drop, so the server drops the wait
+//! and the claim queued behind it before it reads anything sent later.
+//! One instant is not covered: a future dropped after sending its wait but
+//! before the server read it (microseconds). If work arrives in that
+//! instant, the server may run the claim for the gone caller; those jobs
+//! are not lost but leased, and come back when the lease runs out, like the
+//! jobs of any claim whose reply never arrived (a claim script in flight
+//! when its future is dropped, or a worker that died).
+//!
 //! Server-side timeouts of blocking commands are only as precise as the
 //! server's `hz` (about 100 ms at the default 10), so a wait bounded by a
 //! due time is timed here instead, and ended early with `CLIENT UNBLOCK`
@@ -36,8 +49,13 @@ pub(crate) async fn claim(inner: &Inner, req: &ClaimRequest) -> Result<Vec<Claim
         return Ok(Vec::new());
     }
     let deadline = Instant::now() + req.wait;
+    // The reply of a claim pipelined behind the last wait.
+    let mut pending: Option<Value> = None;
     loop {
-        let (claimed, next_due) = inner.claim_once(req).await?;
+        let (claimed, next_due) = match pending.take() {
+            Some(reply) => inner.claimed_of(reply).await?,
+            None => inner.claim_once(req).await?,
+        };
         if !claimed.is_empty() {
             return Ok(claimed);
         }
@@ -54,44 +72,56 @@ pub(crate) async fn claim(inner: &Inner, req: &ClaimRequest) -> Result<Vec<Claim
         if bound.is_zero() {
             continue;
         }
-        wait_for_work(inner, req, bound, precise).await?;
+        pending = wait_for_work(inner, req, bound, precise).await?;
     }
 }
 
 /// Blocks until a wake token arrives on one of the queues, or `bound`
 /// passes. `precise`: time the bound here rather than on the server.
+///
+/// Where the connection allows it (see [`BlockingConn::pipelines`]), the
+/// claim script is pipelined behind the wait: it runs the moment the wait
+/// ends, without a round trip, and its reply is returned. An abandoned
+/// wait shuts its socket down in the drop, so the server drops the claim
+/// with the wait (the module docs tell the one instant this misses).
 async fn wait_for_work(
     inner: &Inner,
     req: &ClaimRequest,
     bound: Duration,
     precise: bool,
-) -> Result<()> {
+) -> Result<Option<Value>> {
     let mut guard = inner.blocking.checkout().await?;
-    if block(inner, guard.conn(), req, bound, precise).await? {
+    let (reply, clean) = block(inner, guard.conn(), req, bound, precise).await?;
+    if clean {
         guard.mark_clean();
     }
-    Ok(())
+    Ok(reply)
 }
 
-/// The wait itself; `Ok(true)` when the connection answered everything
-/// asked and can be reused.
+/// The wait (and the claim pipelined behind it): (the claim's reply,
+/// whether the connection answered everything asked and can be reused).
 async fn block(
     inner: &Inner,
     conn: &mut BlockingConn,
     req: &ClaimRequest,
     bound: Duration,
     precise: bool,
-) -> Result<bool> {
+) -> Result<(Option<Value>, bool)> {
     let server_timeout = if precise { bound + SERVER_SLACK } else { bound };
-    let mut cmd = redis::cmd("BZPOPMIN");
+    let mut wait = redis::cmd("BZPOPMIN");
     for q in &req.queues {
-        cmd.arg(inner.keys.wake(q));
+        wait.arg(inner.keys.wake(q));
     }
-    cmd.arg(format!("{:.3}", server_timeout.as_secs_f64().max(0.001)));
+    wait.arg(format!("{:.3}", server_timeout.as_secs_f64().max(0.001)));
+    let mut pipe = redis::pipe();
+    pipe.add_command(wait).ignore();
+    if conn.pipelines() {
+        pipe.invoke_script(&inner.claim_invocation(req));
+    }
     let client_id = conn.client_id;
-    let pop = conn.conn.query(&cmd);
+    let pop = conn.conn.query_pipeline(&pipe);
     tokio::pin!(pop);
-    let first: Option<redis::RedisResult<Value>> = if precise {
+    let first = if precise {
         tokio::select! {
             r = &mut pop => Some(r),
             _ = sleep(bound) => None,
@@ -104,13 +134,12 @@ async fn block(
             Err(_) => return Err(Error::Backend("blocking wait got no answer".to_owned())),
         }
     };
-    match first {
-        Some(Ok(_)) => Ok(true),
-        Some(Err(e)) => Err(backend_error(e)),
+    let result = match first {
+        Some(r) => r,
         None => {
             // Our timer fired first: end the server-side wait.
             let Some(id) = client_id else {
-                return Ok(false); // the connection is closed instead
+                return Ok((None, false)); // the connection is closed instead
             };
             let mut shared = inner.pool.get();
             let unblocked: redis::RedisResult<i64> = redis::cmd("CLIENT")
@@ -119,12 +148,20 @@ async fn block(
                 .query_async(&mut shared)
                 .await;
             if unblocked.is_err() {
-                return Ok(false); // (no permission, say) close it instead
+                return Ok((None, false)); // (no permission, say) close it instead
             }
-            Ok(matches!(
-                timeout(SERVER_SLACK * 2, &mut pop).await,
-                Ok(Ok(_))
-            ))
+            match timeout(SERVER_SLACK * 2, &mut pop).await {
+                Ok(r) => r,
+                Err(_) => return Ok((None, false)),
+            }
         }
+    };
+    match result {
+        Ok(mut replies) => Ok((replies.pop(), true)),
+        // The script cache was flushed: the next claim loads it again.
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            Ok((None, false))
+        }
+        Err(e) => Err(backend_error(e)),
     }
 }

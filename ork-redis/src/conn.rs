@@ -148,6 +148,22 @@ pub(crate) struct BlockingConn {
     /// `CLIENT ID` of a single-server connection: another connection can
     /// end its wait early with `CLIENT UNBLOCK`.
     pub(crate) client_id: Option<i64>,
+    /// Whether this user may send `CLIENT UNBLOCK`.
+    can_unblock: bool,
+    /// A second handle on the socket of a plain TCP connection, to shut it
+    /// down at once when a wait is abandoned (see [`BlockingGuard`]).
+    abandon: Option<std::net::TcpStream>,
+}
+
+impl BlockingConn {
+    /// Whether work may be claimed in the same round trip as a wait (the
+    /// claim pipelined behind it): the server must drop the claim with an
+    /// abandoned wait, before it reads anything sent after (a plain TCP
+    /// socket, shut down synchronously), and a wait we time ourselves must
+    /// end cleanly (`CLIENT UNBLOCK`), with the claim's reply read.
+    pub(crate) fn pipelines(&self) -> bool {
+        self.abandon.is_some() && self.client_id.is_some() && self.can_unblock
+    }
 }
 
 pub(crate) enum BlockingInner {
@@ -157,11 +173,15 @@ pub(crate) enum BlockingInner {
 }
 
 impl BlockingInner {
-    pub(crate) async fn query(&mut self, cmd: &Cmd) -> redis::RedisResult<Value> {
+    /// Sends a pipeline; the replies of the commands not ignored.
+    pub(crate) async fn query_pipeline(
+        &mut self,
+        pipe: &Pipeline,
+    ) -> redis::RedisResult<Vec<Value>> {
         match self {
-            BlockingInner::Single(c) => cmd.query_async(c).await,
+            BlockingInner::Single(c) => pipe.query_async(c).await,
             #[cfg(feature = "cluster")]
-            BlockingInner::Cluster(c) => cmd.query_async(c).await,
+            BlockingInner::Cluster(c) => pipe.query_async(c).await,
         }
     }
 }
@@ -201,18 +221,37 @@ impl Blocking {
                 let config = AsyncConnectionConfig::new()
                     .set_response_timeout(None)
                     .set_connection_timeout(Some(CONNECT_TIMEOUT));
-                let mut c = client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .map_err(connect_error)?;
+                let (mut c, abandon) = match plain_tcp(client, &config).await? {
+                    Some(opened) => opened,
+                    None => (
+                        client
+                            .get_multiplexed_async_connection_with_config(&config)
+                            .await
+                            .map_err(connect_error)?,
+                        None,
+                    ),
+                };
                 let id: Option<i64> = redis::cmd("CLIENT")
                     .arg("ID")
                     .query_async(&mut c)
                     .await
                     .ok();
+                // Unblocking a client that is not blocked changes nothing:
+                // it only tells whether the ACL allows it.
+                let can_unblock = match id {
+                    Some(id) => redis::cmd("CLIENT")
+                        .arg("UNBLOCK")
+                        .arg(id)
+                        .query_async::<i64>(&mut c)
+                        .await
+                        .is_ok(),
+                    None => false,
+                };
                 Ok(BlockingConn {
                     conn: BlockingInner::Single(c),
                     client_id: id,
+                    can_unblock,
+                    abandon,
                 })
             }
             #[cfg(feature = "cluster")]
@@ -224,15 +263,58 @@ impl Blocking {
                 Ok(BlockingConn {
                     conn: BlockingInner::Cluster(c),
                     client_id: None,
+                    can_unblock: false,
+                    abandon: None,
                 })
             }
         }
     }
 }
 
+/// A connection of our own to a plain TCP address (`None` for TLS and Unix
+/// sockets, which redis-rs connects), with a second handle on its socket.
+#[cfg(unix)]
+async fn plain_tcp(
+    client: &Client,
+    config: &AsyncConnectionConfig,
+) -> Result<Option<(MultiplexedConnection, Option<std::net::TcpStream>)>> {
+    use std::os::fd::AsFd;
+    let info = client.get_connection_info();
+    let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
+        return Ok(None);
+    };
+    let io = |e: std::io::Error| Error::Backend(format!("could not connect to Redis: {e}"));
+    let stream = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host.as_str(), *port)),
+    )
+    .await
+    .map_err(|_| Error::Backend("could not connect to Redis: timed out".to_owned()))?
+    .map_err(io)?;
+    stream.set_nodelay(true).map_err(io)?;
+    let second = stream.as_fd().try_clone_to_owned().map_err(io)?;
+    let (conn, driver) =
+        MultiplexedConnection::new_with_config(info.redis_settings(), stream, config.clone())
+            .await
+            .map_err(connect_error)?;
+    tokio::spawn(driver);
+    Ok(Some((conn, Some(std::net::TcpStream::from(second)))))
+}
+
+#[cfg(not(unix))]
+async fn plain_tcp(
+    _client: &Client,
+    _config: &AsyncConnectionConfig,
+) -> Result<Option<(MultiplexedConnection, Option<std::net::TcpStream>)>> {
+    Ok(None)
+}
+
 /// A checked-out blocking connection. Dropped without [`mark_clean`]
 /// (an error, or the caller's future dropped mid-wait), the connection is
 /// closed, which also ends its wait on the server; nothing else is lost.
+/// A plain TCP socket is shut down right in the drop, so the server sees
+/// the end of the connection, and drops the wait with the claim pipelined
+/// behind it, before anything the caller sends afterwards.
 ///
 /// [`mark_clean`]: BlockingGuard::mark_clean
 pub(crate) struct BlockingGuard {
@@ -254,6 +336,11 @@ impl BlockingGuard {
 
 impl Drop for BlockingGuard {
     fn drop(&mut self) {
+        if let (false, Some(conn)) = (self.clean, self.conn.as_ref()) {
+            if let Some(socket) = &conn.abandon {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+        }
         if let (true, Some(conn)) = (self.clean, self.conn.take()) {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < MAX_IDLE_BLOCKING {

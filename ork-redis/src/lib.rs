@@ -115,7 +115,7 @@
 //! | `finish.lua` | records a batch of outcomes; terminal ones release unique keys and settle dependants |
 //! | `reap.lua` | requeues jobs whose lease expired; trims expired index entries |
 //! | `progress.lua` | records progress of a current lease |
-//! | `jobs.lua` | looks jobs up (their hash, and due time while scheduled) |
+//! | `jobs.lua` | looks scheduled jobs up with their due time, atomically (other lookups are pipelined `HGETALL`s: reading changes nothing) |
 //! | `cancel.lua` | cancels an unstarted job or flags a running one |
 //! | `retry.lua` | gives a dead or cancelled job a fresh attempt count and settles its deps again |
 //! | `purge.lua` | cancels and deletes a queue's unstarted jobs |
@@ -138,8 +138,11 @@
 //! When nothing is ready, a claim blocks on `BZPOPMIN` over its queues' wake
 //! keys on a dedicated connection; scripts that make work ready add the
 //! token, and a claim that filled its batch while work remains passes it on.
-//! The script runs only after the wait, so a claim future dropped while
-//! blocked loses nothing. See `src/claim.rs`.
+//! The claim script is pipelined behind the wait (plain TCP connections), so
+//! an idle worker gets its job in the round trip that woke it. The script
+//! runs only after the wait, and an abandoned wait shuts its connection
+//! down at once, so a claim future dropped while blocked claims nothing.
+//! See `src/claim.rs`.
 //!
 //! # Bad input
 //!

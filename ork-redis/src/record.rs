@@ -72,8 +72,9 @@ fn num<T: std::str::FromStr>(v: &[u8]) -> Option<T> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
-/// Builds a job's info from its hash (field, value pairs as `jobs.lua`
-/// returns them). `None` when the hash is empty (unknown or expired).
+/// Builds a job's info from its hash (field, value pairs as `HGETALL` or
+/// `jobs.lua` return them). `None` when the hash is empty (unknown or
+/// expired).
 ///
 /// A job whose record can't be decoded (or that has none: garbage put in a
 /// queue) is still shown, with an empty task name, and its error says why.
@@ -83,63 +84,89 @@ pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> 
     }
     if bytes_of(&fields[0]).as_deref() == Some(b"!err".as_slice()) {
         let why = fields.get(1).and_then(bytes_of).unwrap_or_default();
-        let mut info = JobInfo::new(placeholder(id, ""), JobState::Dead, 0);
-        info.error = Some(format!(
-            "undecodable job record: {}",
-            String::from_utf8_lossy(&why)
-        ));
-        return Some(info);
+        return Some(unreadable(id, &String::from_utf8_lossy(&why)));
     }
     let mut blob = None;
-    let mut queue = String::new();
+    let mut queue = Vec::new();
     let mut state = JobState::Dead;
-    let mut info = JobInfo::new(placeholder(id, ""), JobState::Dead, 0);
+    let mut attempts = 0;
+    let mut error = None;
+    let mut result = None;
+    let mut progress = 0;
+    let mut enqueued_at = 0;
+    let mut started_at = None;
+    let mut finished_at = None;
+    let mut due_at = None;
     let mut it = fields.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
-        let (Some(k), Some(v)) = (bytes_of(&k), bytes_of(&v)) else {
+        // Taken, not copied: a lookup of many jobs moves a lot of bytes.
+        let (Some(k), Some(v)) = (into_bytes(k), into_bytes(v)) else {
             continue;
         };
         match k.as_slice() {
             b"d" => blob = Some(v),
-            b"q" => queue = String::from_utf8_lossy(&v).into_owned(),
+            b"q" => queue = v,
             b"s" => state = state_from_code(&v).unwrap_or(JobState::Dead),
             b"r" => {
                 // "<fence>:<attempts>:<lost leases>:<started at>"
                 let mut parts = v.split(|&b| b == b':').skip(1);
-                info.attempts = parts.next().and_then(num).unwrap_or(0);
-                info.started_at_ms = parts.nth(1).and_then(num);
+                attempts = parts.next().and_then(num).unwrap_or(0);
+                started_at = parts.nth(1).and_then(num);
             }
-            b"e" => info.error = Some(String::from_utf8_lossy(&v).into_owned()),
-            b"R" => info.result = Some(v),
-            b"pg" => info.progress = num(&v).unwrap_or(0),
-            b"t" => info.enqueued_at_ms = num(&v).unwrap_or(0),
-            b"ft" => info.finished_at_ms = num(&v),
-            b"due" => info.due_at_ms = num::<f64>(&v).map(|d| d as u64),
+            b"e" => error = Some(String::from_utf8_lossy(&v).into_owned()),
+            b"R" => result = Some(v),
+            b"pg" => progress = num(&v).unwrap_or(0),
+            b"t" => enqueued_at = num(&v).unwrap_or(0),
+            b"ft" => finished_at = num(&v),
+            b"due" => due_at = num::<f64>(&v).map(|d| d as u64),
             _ => {}
         }
     }
-    info.state = state;
-    if state == JobState::Succeeded {
-        // A success is not written as progress: it reads as 100.
-        info.progress = 100;
-    }
-    info.record = match blob.as_deref().map(|b| decode_record(id, b)) {
+    let record = match blob.as_deref().map(|b| decode_record(id, b)) {
         Some(Ok(record)) => record,
         Some(Err(e)) => {
-            info.error
-                .get_or_insert_with(|| format!("undecodable job record: {e}"));
-            placeholder(id, &queue)
+            error.get_or_insert_with(|| format!("undecodable job record: {e}"));
+            placeholder(id, &String::from_utf8_lossy(&queue))
         }
         None => {
-            info.error
-                .get_or_insert_with(|| "undecodable job record: no record data".to_owned());
-            placeholder(id, &queue)
+            error.get_or_insert_with(|| "undecodable job record: no record data".to_owned());
+            placeholder(id, &String::from_utf8_lossy(&queue))
         }
     };
-    if info.state != JobState::Scheduled {
-        info.due_at_ms = None;
-    }
+    let mut info = JobInfo::new(record, state, enqueued_at);
+    info.attempts = attempts;
+    info.error = error;
+    info.result = result;
+    // A success is not written as progress: it reads as 100.
+    info.progress = if state == JobState::Succeeded {
+        100
+    } else {
+        progress
+    };
+    info.enqueued_at_ms = enqueued_at;
+    info.started_at_ms = started_at;
+    info.finished_at_ms = finished_at;
+    info.due_at_ms = if state == JobState::Scheduled {
+        due_at
+    } else {
+        None
+    };
     Some(info)
+}
+
+/// A job whose key holds something that is not a job hash.
+pub(crate) fn unreadable(id: &str, why: &str) -> JobInfo {
+    let mut info = JobInfo::new(placeholder(id, ""), JobState::Dead, 0);
+    info.error = Some(format!("undecodable job record: {why}"));
+    info
+}
+
+/// The bytes of a string-like reply, moved out of it.
+fn into_bytes(v: Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        other => bytes_of(&other),
+    }
 }
 
 /// A record standing for one that can't be read: no task, no payload.
