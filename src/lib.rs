@@ -60,7 +60,7 @@ pub mod __private {
     pub use ork_core::__private::inventory;
     pub use ork_core::backend::BoxFuture;
     pub use ork_core::checks;
-    pub use ork_core::task::{run_blocking, RunFn, TaskEntry};
+    pub use ork_core::task::TaskEntry;
     pub use ork_core::workflow::IntoInput;
     pub use ork_core::{Backoff, Call, Context, Task, TaskError, TaskOptions};
     pub use std::time::Duration;
