@@ -315,6 +315,33 @@ pub enum CancelOutcome {
     AlreadyFinished(JobState),
 }
 
+/// How much memory the storage server uses, against its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MemoryUsage {
+    /// Bytes in use.
+    pub used_bytes: u64,
+    /// The configured limit in bytes (`None`: no limit).
+    pub max_bytes: Option<u64>,
+}
+
+impl MemoryUsage {
+    /// A reading (for backends outside this crate).
+    pub fn new(used_bytes: u64, max_bytes: Option<u64>) -> Self {
+        MemoryUsage {
+            used_bytes,
+            max_bytes,
+        }
+    }
+
+    /// Used over the limit, from 0.0 (`None` without a limit).
+    pub fn ratio(&self) -> Option<f64> {
+        self.max_bytes
+            .filter(|&m| m > 0)
+            .map(|m| self.used_bytes as f64 / m as f64)
+    }
+}
+
 /// The storage engine under ork. See the module docs.
 pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// The backend's clock, in Unix milliseconds. Every deadline (delays,
@@ -446,4 +473,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// [`enqueue`](Self::enqueue) (so a tick's deterministic id is a second
     /// guard). Otherwise nothing changes and the result is `None`.
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>>;
+
+    /// The storage server's memory use against its limit, for `ork status`,
+    /// the dashboard and metrics. `None` where the engine has no such limit
+    /// (the default, and the memory engine).
+    fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
+        Box::pin(async { Ok(None) })
+    }
 }

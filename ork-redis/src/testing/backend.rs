@@ -155,4 +155,7 @@ impl Backend for ServedBackend {
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
         self.backend.fire(ticks)
     }
+    fn memory(&self) -> BoxFuture<'_, Result<Option<ork_core::backend::MemoryUsage>>> {
+        self.backend.memory()
+    }
 }
