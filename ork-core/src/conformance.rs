@@ -279,6 +279,77 @@ pub async fn retry_outcome(b: impl Backend) {
     assert!(again[0].lease.fence > got[0].lease.fence);
 }
 
+/// A holder whose lease ran out, and was reaped, but whose job nobody
+/// claimed again is still the job's holder: its late heartbeat takes the
+/// job back, and its late finish counts. A slow acknowledgement never makes
+/// a finished body run again.
+pub async fn late_ack_after_reap(b: impl Backend) {
+    let short = ClaimRequest::new("w1", vec!["q".into()], 1, Duration::from_millis(100));
+    // A late finish.
+    let r = record("t", "q");
+    let id = r.id.clone();
+    enqueue_one(&b, r).await;
+    let held = b.claim(&short).await.unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(b.reap().await.unwrap(), 1);
+    assert_eq!(state(&b, &id).await, JobState::Queued);
+    assert!(
+        finish(
+            &b,
+            &held,
+            Outcome::Succeeded {
+                result: b"late".to_vec()
+            }
+        )
+        .await,
+        "a finish after the reap, before any new claim, counts"
+    );
+    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0]
+        .clone()
+        .unwrap();
+    assert_eq!(info.state, JobState::Succeeded);
+    assert_eq!(info.attempts, 1);
+    assert_eq!(info.result.as_deref(), Some(&b"late"[..]));
+    assert!(claim(&b, &["q"], 1).await.is_empty(), "nothing left to run");
+
+    // A late heartbeat, then the finish.
+    let r = record("t", "q");
+    let id = r.id.clone();
+    enqueue_one(&b, r).await;
+    let held = b.claim(&short).await.unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(b.reap().await.unwrap(), 1);
+    assert_eq!(
+        b.heartbeat(std::slice::from_ref(&held.lease), LEASE)
+            .await
+            .unwrap(),
+        vec![LeaseStatus::Held]
+    );
+    assert_eq!(state(&b, &id).await, JobState::Running);
+    assert!(
+        claim(&b, &["q"], 1).await.is_empty(),
+        "taken back, not queued"
+    );
+    assert!(finish(&b, &held, Outcome::Succeeded { result: vec![] }).await);
+    assert_eq!(state(&b, &id).await, JobState::Succeeded);
+
+    // Once claimed again, the old holder is stale.
+    let r = record("t", "q");
+    enqueue_one(&b, r).await;
+    let old = b.claim(&short).await.unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(b.reap().await.unwrap(), 1);
+    let new = claim(&b, &["q"], 1).await.remove(0);
+    assert!(!finish(&b, &old, Outcome::Succeeded { result: vec![] }).await);
+    assert_eq!(
+        b.heartbeat(std::slice::from_ref(&old.lease), LEASE)
+            .await
+            .unwrap(),
+        vec![LeaseStatus::Lost]
+    );
+    assert!(finish(&b, &new, Outcome::Succeeded { result: vec![] }).await);
+}
+
 /// A stale lease can neither finish nor extend; the newer attempt's result stands.
 pub async fn fencing(b: impl Backend) {
     let r = record("t", "q");
@@ -742,7 +813,7 @@ macro_rules! backend_conformance {
     ($make:expr) => {
         $crate::backend_conformance!(@tests $make;
             round_trip, idempotent_by_id, unique_keys, order_and_priority, delayed_jobs,
-            blocking_claim_wakes, retry_outcome, fencing, heartbeat_extends, release, cancel,
+            blocking_claim_wakes, retry_outcome, fencing, late_ack_after_reap, heartbeat_extends, release, cancel,
             dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
             retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause);
     };

@@ -6,7 +6,8 @@
 --       ok (a: result), retry (a: delay ms, b: error), dead (a: error),
 --       cancel, or release (handed back; the attempt does not count)
 -- Returns: per entry 1 (recorded) or 0 (stale fence or not running: nothing
---       changed).
+--       changed). A job reaped after its lease ran out but not claimed
+--       again still takes its attempt's finish.
 --
 -- A terminal end releases the unique key and settles dependants exactly
 -- once (see terminate() in lib.lua).
@@ -17,6 +18,11 @@ for i = 3, #ARGV, 5 do
   local k = K_job(id)
   local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h')
   local q = f[3]
+  if f[1] == 'q' and q and fence_of(f[2]) == fence then
+    -- Reaped but not claimed again: the attempt is still current.
+    local restored = unreap(id, q, fence, f[2])
+    if restored then f[1], f[2] = 'r', restored end
+  end
   if f[1] ~= 'r' or fence_of(f[2]) ~= fence or not q then
     out[#out + 1] = 0
   else

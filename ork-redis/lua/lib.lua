@@ -234,6 +234,24 @@ local function due_of(delay, run_at)
   return due
 end
 
+-- A job the reaper put back (its lease ran out on the server's clock) is
+-- still its attempt's while nobody has claimed it again: `rp` holds that
+-- attempt's fence. When the holder turns out to be alive (it renews, or its
+-- finish arrives late), the job runs again under that attempt. `r` is the
+-- job's attempt field; returns the restored one, or nil when the job is not
+-- such a job.
+local function unreap(id, q, fence, r)
+  local k = K_job(id)
+  local g = redis.call('HMGET', k, 'rp', 'p')
+  if tonumber(g[1]) ~= fence then return nil end
+  redis.call('LREM', K_ready(q, tonumber(g[2]) or 0), '0', id)
+  local fe, attempts, lost, started = run_of(r)
+  local restored = run_field(fe, attempts + 1, math.max(lost - 1, 0), started)
+  redis.call('HSET', k, 's', 'r', 'r', restored)
+  redis.call('HDEL', k, 'rp', 'e')
+  return restored
+end
+
 -- Queues (or schedules) a waiting job whose dependencies are all done.
 local function release(id)
   local f = redis.call('HMGET', K_job(id), 'q', 'p', 'dl', 'ra')

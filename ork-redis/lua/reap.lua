@@ -6,9 +6,10 @@
 -- Returns: how many jobs were put back.
 --
 -- The attempt does not count (attempts-1) and the job's lost count grows
--- by one. The fence is not changed here: the next claim raises it, and
--- until then the old holder's finish is refused because the job is not
--- running.
+-- by one. The fence is not changed here, and `rp` keeps it: until the next
+-- claim raises the fence, the old holder's heartbeat or finish still counts
+-- and takes the job back (see unreap() in lib.lua), so a holder that was
+-- slow, not dead, never has its finished work run again.
 
 local n = 0
 for _, q in ipairs(all_queues()) do
@@ -19,7 +20,7 @@ for _, q in ipairs(all_queues()) do
     if f[1] == 'r' then
       local fence, attempts, lost, started = run_of(f[3])
       make_ready(id, q, f[2], 'r', run_field(fence, math.max(attempts - 1, 0), lost + 1, started),
-        'e', 'lease expired (the worker died or stalled)')
+        'e', 'lease expired (the worker died or stalled)', 'rp', str(fence))
       n = n + 1
     end
   end

@@ -72,7 +72,8 @@
 //! number of distinct deps, `dl`/`ra` delay and run-at of a waiting job.
 //! Written later: `r` the attempt, `<fence>:<attempts>:<lost leases>:<started
 //! at>` in one field (a claim appends one field, not four), `ft` finished
-//! at, `pg` progress (not written by a success, which reads as 100), `e`
+//! at, `pg` progress (not written by a success, which reads as 100), `rp` the
+//! fence of an attempt whose lease the reaper took (until the next claim), `e`
 //! last error, `R` result, `cr` cancel requested, `h` has dependants, `F`
 //! fired-marker.
 //!

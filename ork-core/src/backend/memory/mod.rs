@@ -188,8 +188,9 @@ impl Backend for MemoryBackend {
             let mut st = self.lock();
             Ok(leases
                 .iter()
-                .map(|l| match st.jobs.get_mut(&l.id) {
-                    Some(e) if e.fence == l.fence && e.info.state == JobState::Running => {
+                .map(|l| match st.current(&l.id, l.fence) {
+                    true => {
+                        let e = st.jobs.get_mut(&l.id).expect("current");
                         e.lease_until = now + lease.as_millis() as u64;
                         if e.cancel_requested {
                             LeaseStatus::CancelRequested
@@ -197,7 +198,7 @@ impl Backend for MemoryBackend {
                             LeaseStatus::Held
                         }
                     }
-                    _ => LeaseStatus::Lost,
+                    false => LeaseStatus::Lost,
                 })
                 .collect())
         })
@@ -212,10 +213,7 @@ impl Backend for MemoryBackend {
                 let mut st = self.lock();
                 for Finish { lease, outcome } in batch {
                     let lease = lease.clone();
-                    let current = st.jobs.get(&lease.id).is_some_and(|e| {
-                        e.fence == lease.fence && e.info.state == JobState::Running
-                    });
-                    if !current {
+                    if !st.current(&lease.id, lease.fence) {
                         applied.push(false);
                         continue;
                     }
@@ -279,6 +277,7 @@ impl Backend for MemoryBackend {
                     let e = st.jobs.get_mut(id).expect("running job exists");
                     e.info.attempts = e.info.attempts.saturating_sub(1);
                     e.lost += 1;
+                    e.reaped_fence = Some(e.fence);
                     e.info.error = Some("lease expired (the worker died or stalled)".to_owned());
                     st.push_ready(id.clone());
                 }

@@ -35,6 +35,9 @@ pub(super) struct Entry {
     pub(super) lease_until: u64,
     pub(super) lost: u32,
     pub(super) cancel_requested: bool,
+    /// The fence of the attempt whose lease the reaper took, until the job
+    /// is claimed again: that attempt may still renew or finish.
+    pub(super) reaped_fence: Option<u64>,
     pub(super) deps_done: FxHashSet<JobId>,
     pub(super) expires_at: Option<u64>,
 }
@@ -77,6 +80,7 @@ impl State {
                     lease_until: 0,
                     lost: 0,
                     cancel_requested: false,
+                    reaped_fence: None,
                     deps_done: FxHashSet::default(),
                     expires_at: None,
                 },
@@ -149,6 +153,34 @@ impl State {
                     self.dependents.remove(&id);
                 }
             }
+        }
+    }
+
+    /// Whether the attempt with `fence` is the job's current one: the job
+    /// runs under that fence, or the reaper put it back after its lease ran
+    /// out and nobody claimed it since, in which case it runs again under
+    /// that attempt (the holder was alive after all: it renewed or finished).
+    pub(super) fn current(&mut self, id: &JobId, fence: u64) -> bool {
+        let Some(e) = self.jobs.get(id) else {
+            return false;
+        };
+        if e.fence != fence {
+            return false;
+        }
+        match e.info.state {
+            JobState::Running => true,
+            JobState::Queued if e.reaped_fence == Some(fence) => {
+                self.remove_from_ready(id);
+                let e = self.jobs.get_mut(id).expect("checked");
+                e.reaped_fence = None;
+                e.info.state = JobState::Running;
+                e.info.attempts += 1;
+                e.lost = e.lost.saturating_sub(1);
+                e.info.error = None;
+                self.running.insert(id.clone());
+                true
+            }
+            _ => false,
         }
     }
 
