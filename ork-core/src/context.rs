@@ -143,6 +143,25 @@ impl Context {
         self.inner.attempt
     }
 
+    /// How many times this job has been handed to a worker, this time
+    /// included: greater than [`attempt`](Self::attempt) when an earlier
+    /// delivery lost its lease (its worker died, stalled or was cut off) or
+    /// was handed back at a shutdown; neither counts as an attempt. 1
+    /// outside a worker.
+    pub fn delivery(&self) -> u64 {
+        self.fence().max(1)
+    }
+
+    /// This attempt's fencing token: it grows with every delivery, and the
+    /// backend refuses any write from an attempt whose token is not the
+    /// job's current one. Pass it on to systems that can check it (a
+    /// database row's version, a storage API's precondition), so a stale
+    /// attempt can't overwrite a newer one's work there either. 0 outside a
+    /// worker.
+    pub fn fence(&self) -> u64 {
+        self.inner.runtime.as_ref().map_or(0, |(_, lease)| lease.fence)
+    }
+
     /// The codec of this job's payload.
     pub fn codec(&self) -> Codec {
         self.inner.codec

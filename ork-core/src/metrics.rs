@@ -46,6 +46,8 @@
 //! | `ork_worker_processed_total` | counter | `worker` | attempts a worker finished since it started |
 //! | `ork_attempts_total` | counter | `queue`, `task`, `outcome` | attempts run by this process's workers, by how they ended: `succeeded`, `retried`, `dead`, `cancelled`, `released` (handed back at shutdown), `lost` (lease lost) |
 //! | `ork_attempt_duration_seconds` | histogram | `queue`, `task` | run time of this process's attempts that succeeded, were retried or died |
+//! | `ork_task_blocked_total` | counter | `task` | times a task of this process kept its runtime thread (one poll) past the pool's blocking threshold |
+//! | `ork_lease_expired_locally_total` | counter | | attempts this process stopped because their lease could not be renewed before its local deadline |
 //!
 //! The rate and latency estimates read the newest [`SAMPLE`] succeeded and
 //! dead jobs of each queue (succeeded jobs are indexed by expiry, so with
@@ -384,11 +386,74 @@ pub(crate) fn record_attempt(queue: &str, task: &str, outcome: Option<&Outcome>,
     }
 }
 
+/// Polls of a task that blocked its runtime thread past the pool's
+/// blocking threshold, by task.
+static BLOCKED: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
+
+/// Attempts stopped because their lease could not be renewed in time.
+static LOCAL_EXPIRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a task seen blocking its runtime thread.
+pub(crate) fn record_blocked(task: &'static str) {
+    *BLOCKED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(task)
+        .or_default() += 1;
+}
+
+/// Counts an attempt stopped at its local lease deadline.
+pub(crate) fn record_local_expiry() {
+    LOCAL_EXPIRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How often a task was seen blocking its runtime thread, in this process.
+pub fn blocked_count(task: &str) -> u64 {
+    BLOCKED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(task)
+        .copied()
+        .unwrap_or(0)
+}
+
 /// This process's worker counters in Prometheus text format (empty when no
 /// worker has run an attempt here). [`render`] includes them.
 pub fn local() -> String {
-    let map = LOCAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut out = String::new();
+    let expiries = LOCAL_EXPIRIES.load(std::sync::atomic::Ordering::Relaxed);
+    let blocked = BLOCKED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if !blocked.is_empty() {
+        header(
+            &mut out,
+            "ork_task_blocked_total",
+            "counter",
+            "Times a task kept its runtime thread past the blocking threshold.",
+        );
+        for (task, n) in &blocked {
+            sample(
+                &mut out,
+                "ork_task_blocked_total",
+                &[("task", task)],
+                *n as f64,
+            );
+        }
+    }
+    if expiries > 0 {
+        header(
+            &mut out,
+            "ork_lease_expired_locally_total",
+            "counter",
+            "Attempts stopped because their lease could not be renewed before its local deadline.",
+        );
+        sample(
+            &mut out,
+            "ork_lease_expired_locally_total",
+            &[],
+            expiries as f64,
+        );
+    }
+    let map = LOCAL.lock().unwrap_or_else(|e| e.into_inner());
     if map.is_empty() {
         return out;
     }

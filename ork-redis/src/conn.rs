@@ -200,6 +200,11 @@ impl Blocking {
         }
     }
 
+    /// What the connections are opened to.
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+
     /// An idle connection, or a new one.
     pub(crate) async fn checkout(&self) -> Result<BlockingGuard> {
         let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();

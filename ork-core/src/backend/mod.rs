@@ -480,4 +480,14 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// The same storage through connections of its own, driven by the
+    /// runtime that awaits this. A worker renews its leases from a thread
+    /// of its own, so that tasks that hog the worker's runtime can't starve
+    /// the renewals; an engine whose I/O runs on tasks of the runtime it was
+    /// built on returns such a copy. `None` (the default) means this handle
+    /// works from any runtime as it is (the memory engine).
+    fn standalone(&self) -> BoxFuture<'_, Result<Option<std::sync::Arc<dyn Backend>>>> {
+        Box::pin(async { Ok(None) })
+    }
 }

@@ -1,6 +1,6 @@
 //! One attempt of one job: from claim to the recorded outcome.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -8,16 +8,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use super::catch::CatchUnwind;
-use super::run::{InFlight, Shared, SIGNAL_CANCEL, SIGNAL_LOST};
+use super::lease::{Held, Watched};
+use super::run::{Registered, Shared, SIGNAL_CANCEL, SIGNAL_LOST};
 use crate::backend::BoxFuture;
-use crate::backend::{Claimed, Finish, Outcome};
+use crate::backend::{Claimed, Finish, Lease, Outcome};
 use crate::context::{Context, Slot};
+use crate::job::JobRecord;
 use crate::retry::{decide, RetryDecision};
 use crate::task::RunError;
-
-/// A job that lost its lease this many times is dead-lettered: it is likely
-/// crashing (or stalling) every worker that runs it.
-pub(crate) const MAX_LOST_LEASES: u32 = 10;
 
 /// How long a task that was asked to stop may take to return.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
@@ -61,7 +59,12 @@ enum Ended {
     LeaseLost,
 }
 
-pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSemaphorePermit) {
+pub(crate) async fn attempt(
+    shared: Arc<Shared>,
+    job: Claimed,
+    permit: OwnedSemaphorePermit,
+    deadline: u64,
+) {
     let Claimed {
         mut record,
         attempt,
@@ -76,59 +79,51 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
         permit: Mutex::new(Some(permit)),
     });
     async move {
-        let ended = match shared.registry.get(record.task.as_str()) {
-            None => Ended::Fatal(format!(
-                "unknown task `{}`: no task of that name is registered in worker {}",
-                record.task, shared.config.id
-            )),
-            Some(_) if lost >= MAX_LOST_LEASES => Ended::Fatal(format!(
-                "lost its lease {lost} times (the task may be crashing or stalling its worker)"
-            )),
-            Some(reg) => {
-                let _cap = match &reg.cap {
-                    Some(sem) => Some(sem.clone().acquire_owned().await.expect("never closed")),
-                    None => None,
-                };
-                let token = shared.hard_stop.child_token();
-                let signal = Arc::new(AtomicU8::new(0));
-                shared.inflight.lock().expect("inflight lock").insert(
-                    lease.id.clone(),
-                    InFlight {
-                        lease: lease.clone(),
-                        token: token.clone(),
-                        signal: signal.clone(),
-                    },
-                );
-                let ctx = Context::for_attempt(
-                    reg.entry.options.name,
-                    attempt,
-                    record.codec,
-                    token.clone(),
-                    shared.state.clone(),
-                    shared.backend.clone(),
-                    lease.clone(),
-                    record.workflow.clone(),
-                    slot.clone(),
-                );
-                let payload = if record.inputs.is_empty() {
-                    Ok(std::mem::take(&mut record.payload))
-                } else {
-                    crate::workflow::assemble::payload(shared.backend.as_ref(), &record).await
-                };
-                let ended = match payload {
-                    Ok(payload) => {
-                        let run = (reg.entry.run)(ctx, record.codec, payload);
-                        supervise(&shared, run, record.timeout(), &token, &signal).await
-                    }
-                    Err(msg) => Ended::Fatal(msg),
-                };
-                shared
-                    .inflight
-                    .lock()
-                    .expect("inflight lock")
-                    .remove(&lease.id);
-                ended
+        let reg = shared.registry.get(record.task.as_str());
+        let name = reg.map_or("unknown", |r| r.entry.options.name);
+        // From here until its outcome is acknowledged the attempt holds its
+        // lease: the lease thread renews it and keeps its local deadline.
+        let token = shared.hard_stop.child_token();
+        let held = Arc::new(Held::new(lease.clone(), name, token.clone(), deadline));
+        shared
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .insert(lease.id.clone(), held.clone());
+        let ended = if held.expired_at(shared.clock.now()) {
+            // The claim's answer came after its lease ran out here: another
+            // worker may hold the job by now. Never start it.
+            tracing::warn!("claim answered after its lease ran out locally: not started");
+            Ended::HandedBack
+        } else {
+            match reg {
+                None => Ended::Fatal(format!(
+                    "unknown task `{}`: no task of that name is registered in worker {}",
+                    record.task, shared.config.id
+                )),
+                Some(_) if lost >= shared.config.max_lost_leases => Ended::Fatal(format!(
+                    "lost its lease {lost} times (the task may be crashing or stalling its worker)"
+                )),
+                Some(reg) => {
+                    run(
+                        &shared,
+                        reg,
+                        &mut record,
+                        attempt,
+                        &lease,
+                        &held,
+                        slot.clone(),
+                    )
+                    .await
+                }
             }
+        };
+        // A body that ended after its local deadline passed is discarded:
+        // the job may run elsewhere already.
+        let ended = match ended {
+            Ended::LeaseLost => Ended::LeaseLost,
+            other if held.mark_done() => other,
+            _ => Ended::LeaseLost,
         };
         let outcome = match ended {
             Ended::Ok(result) => {
@@ -155,9 +150,21 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
         };
         let took = began.elapsed();
         crate::metrics::record_attempt(&record.queue, &record.task, outcome.as_ref(), took);
-        if let Some(outcome) = outcome {
+        match outcome {
+            // The flusher drops it from the in-flight map once acknowledged.
             // The receiver lives until every attempt is gone.
-            let _ = shared.finished.send(Finish { lease, outcome });
+            Some(outcome) => {
+                let _ = shared.finished.send(Finish { lease, outcome });
+            }
+            None => {
+                let mut inflight = shared.inflight.lock().expect("inflight lock");
+                if inflight
+                    .get(&lease.id)
+                    .is_some_and(|h| Arc::ptr_eq(h, &held))
+                {
+                    inflight.remove(&lease.id);
+                }
+            }
         }
         shared.processed.fetch_add(1, Ordering::Relaxed);
         slot.release();
@@ -166,16 +173,75 @@ pub(crate) async fn attempt(shared: Arc<Shared>, job: Claimed, permit: OwnedSema
     .await
 }
 
+/// Runs a known task's body under its caps, timeout and lease.
+async fn run(
+    shared: &Arc<Shared>,
+    reg: &Registered,
+    record: &mut JobRecord,
+    attempt: u32,
+    lease: &Lease,
+    held: &Arc<Held>,
+    slot: Arc<PoolSlot>,
+) -> Ended {
+    let token = &held.token;
+    let _cap = match &reg.cap {
+        Some(sem) => tokio::select! {
+            p = sem.clone().acquire_owned() => Some(p.expect("never closed")),
+            _ = token.cancelled() => return stopped(shared, held),
+        },
+        None => None,
+    };
+    let ctx = Context::for_attempt(
+        reg.entry.options.name,
+        attempt,
+        record.codec,
+        token.clone(),
+        shared.state.clone(),
+        shared.backend.clone(),
+        lease.clone(),
+        record.workflow.clone(),
+        slot,
+    );
+    let payload = if record.inputs.is_empty() {
+        Ok(std::mem::take(&mut record.payload))
+    } else {
+        crate::workflow::assemble::payload(shared.backend.as_ref(), record).await
+    };
+    match payload {
+        Ok(payload) => {
+            let run = (reg.entry.run)(ctx, record.codec, payload);
+            supervise(shared, run, record.timeout(), held).await
+        }
+        Err(msg) => Ended::Fatal(msg),
+    }
+}
+
+/// How an attempt whose token fired before it ran ends.
+fn stopped(shared: &Shared, held: &Held) -> Ended {
+    if shared.hard_stop.is_cancelled() {
+        Ended::HandedBack
+    } else if held.signal.load(Ordering::SeqCst) == SIGNAL_LOST {
+        Ended::LeaseLost
+    } else {
+        Ended::Cancelled
+    }
+}
+
 async fn supervise(
     shared: &Shared,
     run: crate::backend::BoxFuture<'static, Result<Vec<u8>, RunError>>,
     timeout: Option<Duration>,
-    token: &tokio_util::sync::CancellationToken,
-    signal: &AtomicU8,
+    held: &Arc<Held>,
 ) -> Ended {
-    let mut run = CatchUnwind::new(run);
+    let token = &held.token;
+    let signal = &held.signal;
+    let mut run = Watched::new(CatchUnwind::new(run), held.clone(), shared.clock);
     let limit = timeout.unwrap_or(Duration::MAX);
     let deadline = tokio::time::Instant::now().checked_add(limit);
+    if let Some(t) = timeout {
+        let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
+        held.set_timeout(shared.clock.now().saturating_add(ns));
+    }
     let sleep = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d).await,
@@ -197,13 +263,19 @@ async fn supervise(
                 return Ended::LeaseLost;
             }
             // Cancellation requested: the task sees it through its Context
-            // and may return; it is recorded as cancelled either way.
-            let _ = tokio::time::timeout(CANCEL_GRACE, &mut run).await;
+            // and may return; it is recorded as cancelled either way. Its
+            // lease is still renewed, and still bounds it.
+            tokio::select! {
+                _ = tokio::time::timeout(CANCEL_GRACE, &mut run) => {}
+                _ = wait_expired(held) => return Ended::LeaseLost,
+            }
             return Ended::Cancelled;
         }
     };
-    if signal.load(Ordering::SeqCst) == SIGNAL_CANCEL {
-        return Ended::Cancelled;
+    match signal.load(Ordering::SeqCst) {
+        SIGNAL_CANCEL => return Ended::Cancelled,
+        SIGNAL_LOST => return Ended::LeaseLost,
+        _ => {}
     }
     match result {
         Ok(Ok(bytes)) => Ended::Ok(bytes),
@@ -213,5 +285,15 @@ async fn supervise(
             Ended::Fatal(format!("result could not be encoded: {msg}"))
         }
         Err(panic) => Ended::Failed(format!("panicked: {panic}")),
+    }
+}
+
+/// Resolves once the attempt was stopped for its local deadline.
+async fn wait_expired(held: &Held) {
+    loop {
+        if held.is_expired() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -6,6 +6,7 @@
 
 mod catch;
 mod execute;
+mod lease;
 mod run;
 
 use std::collections::HashMap;
@@ -41,6 +42,10 @@ pub(crate) struct Config {
     pub(crate) lease: Duration,
     pub(crate) heartbeat: Duration,
     pub(crate) grace: Duration,
+    pub(crate) handback_timeout: Duration,
+    pub(crate) reap_every: Duration,
+    pub(crate) max_lost_leases: u32,
+    pub(crate) blocking_threshold: Duration,
     pub(crate) claim_batch: usize,
     pub(crate) idle_wait: Duration,
     pub(crate) scheduler: bool,
@@ -69,6 +74,10 @@ impl Worker {
                 lease: Duration::from_secs(30),
                 heartbeat: Duration::from_secs(10),
                 grace: Duration::from_secs(30),
+                handback_timeout: Duration::from_secs(5),
+                reap_every: Duration::from_secs(10),
+                max_lost_leases: 10,
+                blocking_threshold: Duration::from_millis(500),
                 claim_batch: 100,
                 idle_wait: Duration::from_secs(5),
                 scheduler: true,
@@ -108,12 +117,63 @@ impl Worker {
         self
     }
 
-    /// How long a claimed job stays ours without a heartbeat (default 30 s).
-    /// Heartbeats are sent every third of it.
+    /// How long a claimed job stays ours without a renewal (default 30 s).
+    /// Renewals (heartbeats) are sent every third of it, and the reaper
+    /// runs as often; call [`heartbeat`](Self::heartbeat) and
+    /// [`reap_every`](Self::reap_every) after this to set them apart.
+    ///
+    /// Each attempt also keeps a local deadline: the send time of its last
+    /// renewal that succeeded, plus the lease, minus a tenth of it (at most
+    /// 2 s). When that passes, the attempt is stopped (its
+    /// `ctx.cancellation()` fires, its future is dropped at its next poll,
+    /// its result discarded) before the lease can run out on the server, so
+    /// a worker cut off from Redis never runs a job another worker took over.
     pub fn lease(mut self, lease: Duration) -> Self {
         let lease = lease.max(Duration::from_millis(30));
         self.config.lease = lease;
         self.config.heartbeat = lease / 3;
+        self.config.reap_every = lease / 3;
+        self
+    }
+
+    /// How often leases are renewed and the worker registers itself
+    /// (default: a third of the lease). Must be shorter than the lease less
+    /// its margin, or [`start`](Self::start) fails.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.config.heartbeat = every.max(Duration::from_millis(5));
+        self
+    }
+
+    /// How often this pool looks for jobs of any worker whose lease ran out
+    /// and puts them back (default: a third of the lease).
+    pub fn reap_every(mut self, every: Duration) -> Self {
+        self.config.reap_every = every.max(Duration::from_millis(5));
+        self
+    }
+
+    /// A job that lost its lease this many times is dead-lettered (default
+    /// 10): it is likely crashing or stalling every worker that runs it.
+    pub fn max_lost_leases(mut self, n: u32) -> Self {
+        self.config.max_lost_leases = n.max(1);
+        self
+    }
+
+    /// A task whose poll keeps its runtime thread longer than this is
+    /// reported (default 500 ms): a warning naming the task, and the
+    /// `ork_task_blocked_total` counter. Its lease is still renewed, from a
+    /// thread of the pool's own, so no other worker runs its job meanwhile;
+    /// such a task can't be stopped by its timeout until it yields.
+    pub fn blocking_threshold(mut self, threshold: Duration) -> Self {
+        self.config.blocking_threshold = threshold.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long shutdown may take past the grace period (default 5 s): to
+    /// hand running jobs back and record the outcomes not yet acknowledged,
+    /// whatever the backend answers. Jobs whose hand-back could not be
+    /// recorded by then are left to their leases, and the log says so.
+    pub fn handback_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handback_timeout = timeout;
         self
     }
 
@@ -202,6 +262,13 @@ impl Worker {
             return Err(Error::Invalid(
                 "a worker needs at least one queue".to_owned(),
             ));
+        }
+        let renewable = self.config.lease - lease::margin(self.config.lease);
+        if self.config.heartbeat >= renewable {
+            return Err(Error::Invalid(format!(
+                "the heartbeat ({:?}) must be shorter than the lease ({:?}) less its margin",
+                self.config.heartbeat, self.config.lease
+            )));
         }
         let registry = self.registry()?;
         let mut scheduler = Scheduler::new(self.backend.clone()).tasks(registry.values().copied());

@@ -1,16 +1,18 @@
 //! The pool's loops: claiming, heartbeats and reaping, flushing completions.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::lease::{Clock, Held};
 use super::Config;
-use crate::backend::{Backend, ClaimRequest, Finish, Lease, LeaseStatus, WorkerInfo};
+use crate::backend::{Backend, ClaimRequest, Finish, Outcome};
 use crate::context::StateMap;
 use crate::job::JobId;
 use crate::schedule::Scheduler;
@@ -27,13 +29,6 @@ pub(crate) struct Registered {
     pub(crate) cap: Option<Arc<Semaphore>>,
 }
 
-/// A job being run, as the heartbeat loop sees it.
-pub(crate) struct InFlight {
-    pub(crate) lease: Lease,
-    pub(crate) token: CancellationToken,
-    pub(crate) signal: Arc<AtomicU8>,
-}
-
 /// Everything an attempt needs, shared by the pool's tasks.
 pub(crate) struct Shared {
     pub(crate) backend: Arc<dyn Backend>,
@@ -42,7 +37,11 @@ pub(crate) struct Shared {
     pub(crate) registry: HashMap<&'static str, Registered>,
     /// Fired past the grace period of a shutdown: running jobs are handed back.
     pub(crate) hard_stop: CancellationToken,
-    pub(crate) inflight: Mutex<rustc_hash::FxHashMap<JobId, InFlight>>,
+    /// Attempts holding a lease: from claim until their outcome is
+    /// acknowledged.
+    pub(crate) inflight: Mutex<rustc_hash::FxHashMap<JobId, Arc<Held>>>,
+    /// The pool's monotonic clock, for local lease deadlines.
+    pub(crate) clock: Clock,
     pub(crate) finished: mpsc::UnboundedSender<Finish>,
     pub(crate) processed: AtomicU64,
     /// The pool's slots (given back by parents while they wait).
@@ -84,6 +83,7 @@ impl Pool {
                 registry,
                 hard_stop: CancellationToken::new(),
                 inflight: Mutex::new(rustc_hash::FxHashMap::default()),
+                clock: Clock::new(),
                 finished: tx,
                 processed: AtomicU64::new(0),
                 slots,
@@ -111,40 +111,70 @@ impl Pool {
         let attempts = TaskTracker::new();
         let config = &shared.config;
         tracing::info!(worker = %config.id, queues = ?config.queues, concurrency = config.concurrency, "worker pool started");
-        let flusher = tokio::spawn(flush(shared.backend.clone(), finished_rx));
+        let closing = CancellationToken::new();
+        let flusher = tokio::spawn(flush(shared.clone(), finished_rx, closing.clone()));
         let done = CancellationToken::new();
-        let beat = tokio::spawn(heartbeat(shared.clone(), done.clone()));
+        let lease_thread = match super::lease::spawn(shared.clone(), done.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::error!(error = %e, "could not start the lease thread: no leases are renewed, jobs longer than the lease will run again elsewhere");
+                None
+            }
+        };
 
         claim_loop(&shared, &stop, &attempts).await;
-        if let Some(scheduler) = scheduler {
-            let _ = scheduler.await;
-        }
 
         // Graceful stop: wait for running jobs, then hand back the rest.
+        // Past the grace period everything left shares one hand-back
+        // budget, whatever the backend answers.
         attempts.close();
+        let mut budget = None;
         if tokio::time::timeout(config.grace, attempts.wait())
             .await
             .is_err()
         {
-            let left = shared.inflight.lock().expect("inflight lock").len();
+            let left = running(&shared);
             tracing::warn!(
                 running = left,
                 "grace period over: handing running jobs back"
             );
             shared.hard_stop.cancel();
-            attempts.wait().await;
+            let until = *budget.get_or_insert(Instant::now() + config.handback_timeout);
+            if tokio::time::timeout_at(until, attempts.wait())
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    running = running(&shared),
+                    "attempts did not stop within the hand-back timeout (a task that never yields?): abandoning them; their jobs are left to their leases"
+                );
+            }
         }
+        let until = *budget.get_or_insert(Instant::now() + config.handback_timeout);
+        if let Some(scheduler) = scheduler {
+            let _ = tokio::time::timeout_at(until, scheduler).await;
+        }
+        // Outcomes not yet acknowledged keep their leases until they are,
+        // or until the budget is spent.
+        closing.cancel();
+        let _ = flusher.await;
         done.cancel();
-        let _ = beat.await;
+        if let Some(t) = lease_thread {
+            t.join().await;
+        }
         let backend = shared.backend.clone();
         let id = config.id.clone();
-        drop(shared); // closes the completion channel once attempts are gone
-        let _ = flusher.await;
-        if let Err(e) = backend.unregister_worker(&id).await {
-            tracing::debug!(error = %e, "could not unregister the worker");
+        match tokio::time::timeout_at(until, backend.unregister_worker(&id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not unregister the worker"),
+            Err(_) => tracing::debug!("unregistering the worker timed out"),
         }
         tracing::info!(worker = %id, "worker pool stopped");
     }
+}
+
+fn running(shared: &Shared) -> usize {
+    shared.inflight.lock().expect("inflight lock").len()
 }
 
 async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &TaskTracker) {
@@ -165,11 +195,17 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
         let max = (1 + slots.available_permits()).min(config.claim_batch);
         let req = ClaimRequest::new(config.id.clone(), config.queues.clone(), max, config.lease)
             .wait(config.idle_wait);
+        let sent = shared.clock.now();
         let claimed = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
             r = shared.backend.claim(&req) => r,
         };
+        // The claim's leases run from when it was sent, on this clock.
+        let deadline = sent.saturating_add(
+            u64::try_from((config.lease - super::lease::margin(config.lease)).as_nanos())
+                .unwrap_or(u64::MAX),
+        );
         match claimed {
             Ok(jobs) => {
                 failures = 0;
@@ -188,6 +224,7 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
                         shared.clone(),
                         job,
                         permit,
+                        deadline,
                     )));
                 }
                 // Let the attempts just spawned start before the next
@@ -207,99 +244,120 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
     }
 }
 
-/// Extends leases, relays cancellations, registers the worker, reaps
-/// expired leases of any worker.
-async fn heartbeat(shared: Arc<Shared>, done: CancellationToken) {
-    let config = &shared.config;
-    let started_at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let mut tick = tokio::time::interval(config.heartbeat);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Writes completions in batches. A batch that fails is tried again, so a
+/// backend outage delays outcomes but loses none (a stale one is refused
+/// by its fencing token). Each attempt stays in the in-flight map, its lease
+/// renewed, until its outcome is acknowledged. Once `closing` fires (the
+/// pool is stopping and its attempts are gone), what is left is written
+/// within the hand-back budget, and anything still unacknowledged then is
+/// left to its lease.
+async fn flush(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Finish>,
+    closing: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(256);
+    let mut deadline: Option<Instant> = None;
     loop {
-        tokio::select! {
-            _ = done.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let (leases, running): (Vec<Lease>, usize) = {
-            let inflight = shared.inflight.lock().expect("inflight lock");
-            (
-                inflight.values().map(|f| f.lease.clone()).collect(),
-                inflight.len(),
-            )
-        };
-        if !leases.is_empty() {
-            match shared.backend.heartbeat(&leases, config.lease).await {
-                Ok(statuses) => apply_statuses(&shared, &leases, &statuses),
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        if deadline.is_none() {
+            tokio::select! {
+                biased;
+                n = rx.recv_many(&mut batch, 256) => if n == 0 { return },
+                _ = closing.cancelled() => {
+                    deadline = Some(Instant::now() + shared.config.handback_timeout);
+                    continue;
+                }
+            }
+        } else {
+            while batch.len() < 256 {
+                match rx.try_recv() {
+                    Ok(f) => batch.push(f),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                return;
             }
         }
-        let info = WorkerInfo {
-            id: config.id.clone(),
-            host: config.host.clone(),
-            pid: std::process::id(),
-            queues: config.queues.clone(),
-            concurrency: config.concurrency,
-            started_at_ms,
-            last_seen_ms: 0,
-            running,
-            processed: shared.processed.load(Ordering::Relaxed),
-        };
-        if let Err(e) = shared
-            .backend
-            .register_worker(&info, config.heartbeat * 3)
-            .await
-        {
-            tracing::debug!(error = %e, "worker registration failed");
-        }
-        match shared.backend.reap().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(jobs = n, "requeued jobs whose lease expired"),
-            Err(e) => tracing::debug!(error = %e, "reaping failed"),
-        }
-    }
-}
-
-fn apply_statuses(shared: &Shared, leases: &[Lease], statuses: &[LeaseStatus]) {
-    let inflight = shared.inflight.lock().expect("inflight lock");
-    for (lease, status) in leases.iter().zip(statuses) {
-        let Some(f) = inflight.get(&lease.id) else {
-            continue;
-        };
-        if f.lease != *lease {
-            continue;
-        }
-        let signal = match status {
-            LeaseStatus::Held => continue,
-            LeaseStatus::CancelRequested => SIGNAL_CANCEL,
-            _ => SIGNAL_LOST,
-        };
-        if signal == SIGNAL_LOST {
-            tracing::warn!(job_id = %lease.id, "lease lost: another worker may run this job; stopping it here");
-        }
-        f.signal.store(signal, Ordering::SeqCst);
-        f.token.cancel();
-    }
-}
-
-/// Writes completions in batches; a batch that fails is tried again, so a
-/// backend outage delays results but loses none (a stale one is refused by
-/// its fencing token).
-async fn flush(backend: Arc<dyn Backend>, mut rx: mpsc::UnboundedReceiver<Finish>) {
-    let mut batch = Vec::with_capacity(256);
-    while rx.recv_many(&mut batch, 256).await > 0 {
         let mut failures = 0u32;
         loop {
-            match backend.finish(&batch).await {
-                Ok(_) => break,
+            let attempt = shared.backend.finish(&batch);
+            let result = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, attempt).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        give_up(&shared, &batch, &mut rx);
+                        return;
+                    }
+                },
+                None => attempt.await,
+            };
+            match result {
+                Ok(applied) => {
+                    acknowledged(&shared, &batch, &applied);
+                    break;
+                }
                 Err(e) => {
                     failures += 1;
-                    let pause = Duration::from_millis(50 * 2u64.pow(failures.min(7)));
-                    tracing::warn!(error = %e, retry_in = ?pause, jobs = batch.len(), "recording results failed");
-                    tokio::time::sleep(pause).await;
+                    let pause = Duration::from_millis(25 * 2u64.pow(failures.min(5)))
+                        .min(Duration::from_secs(1));
+                    tracing::warn!(error = %e, retry_in = ?pause, jobs = batch.len(), "recording outcomes failed; their leases are kept meanwhile");
+                    if deadline.is_some_and(|d| Instant::now() + pause >= d) {
+                        give_up(&shared, &batch, &mut rx);
+                        return;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = closing.cancelled(), if deadline.is_none() => {
+                            deadline = Some(Instant::now() + shared.config.handback_timeout);
+                        }
+                    }
                 }
             }
         }
         batch.clear();
     }
+}
+
+/// Drops acknowledged attempts from the in-flight map.
+fn acknowledged(shared: &Shared, batch: &[Finish], applied: &[bool]) {
+    let mut inflight = shared.inflight.lock().expect("inflight lock");
+    for (i, f) in batch.iter().enumerate() {
+        if !applied.get(i).copied().unwrap_or(true) {
+            tracing::debug!(job_id = %f.lease.id, "outcome refused: the lease was taken over");
+        }
+        if inflight
+            .get(&f.lease.id)
+            .is_some_and(|h| h.lease == f.lease)
+        {
+            inflight.remove(&f.lease.id);
+        }
+    }
+}
+
+/// The hand-back budget is spent: what was not acknowledged is left to its
+/// lease (its job runs again elsewhere once the lease expires).
+fn give_up(shared: &Shared, batch: &[Finish], rx: &mut mpsc::UnboundedReceiver<Finish>) {
+    let mut left: Vec<&Finish> = batch.iter().collect();
+    let mut rest = Vec::new();
+    while let Ok(f) = rx.try_recv() {
+        rest.push(f);
+    }
+    left.extend(rest.iter());
+    let ids: Vec<String> = left
+        .iter()
+        .take(20)
+        .map(|f| f.lease.id.to_string())
+        .collect();
+    let handed_back = left
+        .iter()
+        .filter(|f| f.outcome == Outcome::Released)
+        .count();
+    tracing::error!(
+        jobs = left.len(),
+        handed_back,
+        first = ?ids,
+        "could not record these outcomes within the hand-back timeout: their jobs are left to their leases and will run again once those expire"
+    );
+    shared.inflight.lock().expect("inflight lock").clear();
 }

@@ -300,6 +300,29 @@ impl Backend for RedisBackend {
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
         Box::pin(self.inner.fire(ticks))
     }
+
+    fn standalone(&self) -> BoxFuture<'_, Result<Option<Arc<dyn Backend>>>> {
+        Box::pin(async move {
+            // One connection of its own: a worker's lease renewals, reaps
+            // and registrations, from the worker's lease thread.
+            let target = self.inner.blocking.target().clone();
+            let pool = Pool::open(&target, 1).await?;
+            let inner = Inner {
+                keys: self.inner.keys.clone(),
+                pool,
+                blocking: Blocking::new(target),
+                settings: Settings {
+                    namespace: self.inner.settings.namespace.clone(),
+                    result_ttl_ms: self.inner.settings.result_ttl_ms,
+                    payload_limit: self.inner.settings.payload_limit,
+                },
+            };
+            let copy: Arc<dyn Backend> = Arc::new(RedisBackend {
+                inner: Arc::new(inner),
+            });
+            Ok(Some(copy))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -158,4 +158,7 @@ impl Backend for ServedBackend {
     fn memory(&self) -> BoxFuture<'_, Result<Option<ork_core::backend::MemoryUsage>>> {
         self.backend.memory()
     }
+    fn standalone(&self) -> BoxFuture<'_, Result<Option<std::sync::Arc<dyn Backend>>>> {
+        self.backend.standalone()
+    }
 }
