@@ -1,5 +1,5 @@
 //! Faults of real processes on a real redis-server: worker processes
-//! killed with SIGKILL mid-run, a worker stalled past its lease, the
+//! killed with SIGKILL mid-run, the
 //! server killed and restarted, garbage in a queue, two namespaces on one
 //! server.
 //!
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, FinishSpy, Fleet, Kills, Rng};
+use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, Fleet, Kills, Rng};
 use ork::backend::JobQuery;
 use ork::job::JobRecord;
 use ork::prelude::*;
@@ -32,58 +32,9 @@ async fn chore(ctx: Context, i: u64, ms: u64) -> ork::Result<u64> {
     Ok(i * 2)
 }
 
-/// Returns the name of the process that ran it. With `block`, it first
-/// waits at its process's [`Gate`]: in the stalling process by blocking
-/// its thread, so that the process's runtime (heartbeats included) stalls
-/// as in a worker stuck in a blocking call; elsewhere politely. Then, in
-/// the stalling process and with `fail`, it fails; else it succeeds.
-#[ork::task]
-async fn stall(ctx: Context, block: bool, fail: bool) -> Result<String, String> {
-    let log = ctx.state::<ExecLog>();
-    log.record(&ctx).await;
-    if block {
-        let gate = ctx.state::<Gate>();
-        if gate.blocking {
-            gate.block();
-        } else {
-            log.wait_for(&gate.key).await;
-        }
-        if fail && gate.blocking {
-            return Err(format!("{} failed after its stall", log.name()));
-        }
-    }
-    Ok(log.name().to_owned())
-}
-
 #[ork::task]
 async fn boom() -> ork::Result<()> {
     panic!("boom on purpose")
-}
-
-/// What a stalling task waits for: an entry pushed to `key`.
-struct Gate {
-    url: String,
-    key: String,
-    blocking: bool,
-}
-
-impl Gate {
-    /// `BLPOP` on a connection of its own, blocking the thread.
-    fn block(&self) {
-        let mut conn = redis::Client::open(self.url.as_str())
-            .and_then(|c| c.get_connection())
-            .expect("connect the gate");
-        let _: Option<(String, String)> = redis::cmd("BLPOP")
-            .arg(&self.key)
-            .arg(60)
-            .query(&mut conn)
-            .expect("wait at the gate");
-    }
-}
-
-/// The gate of the stalling process (`stall`) or of its peer (`stall-peer`).
-fn gate_key(ns: &str, role: &str) -> String {
-    format!("faults:{ns}:gate:{role}")
 }
 
 const QUEUE_VAR: &str = "ORK_FAULT_QUEUE";
@@ -93,11 +44,7 @@ const CONCURRENCY_VAR: &str = "ORK_FAULT_CONCURRENCY";
 /// A worker process (only when run by the tests below).
 #[test]
 fn worker_process() {
-    let threads = match std::env::var(fault_kit::ROLE_VAR).as_deref() {
-        Ok("stall") => 0, // one thread: a blocked task stalls the whole runtime
-        _ => 2,
-    };
-    fault_kit::run_child(threads, |env: ChildEnv| async move {
+    fault_kit::run_child(2, |env: ChildEnv| async move {
         let queue = env.var(QUEUE_VAR).expect("a queue");
         let lease = Duration::from_millis(env.var(LEASE_VAR).map_or(2000, |v| v.parse().unwrap()));
         let concurrency: usize = env.var(CONCURRENCY_VAR).map_or(8, |v| v.parse().unwrap());
@@ -107,26 +54,14 @@ fn worker_process() {
             .build()
             .await
             .expect("connect the backend");
-        let ork = match env.role.as_str() {
-            "stall" | "stall-peer" => {
-                Ork::with_backend(FinishSpy::new(backend, log.clone(), &env.ns))
-            }
-            _ => Ork::with_backend(backend),
-        };
-        let mut worker = ork
+        let ork = Ork::with_backend(backend);
+        let worker = ork
             .worker()
             .queues([queue])
             .lease(lease)
             .concurrency(concurrency)
             .id(env.name.clone())
             .state(log);
-        if env.role.starts_with("stall") {
-            worker = worker.state(Gate {
-                url: env.url.clone(),
-                key: gate_key(&env.ns, &env.role),
-                blocking: env.role == "stall",
-            });
-        }
         let _pool = worker.start().expect("the pool starts");
         std::future::pending::<()>().await;
     });
@@ -267,155 +202,6 @@ async fn killed_workers_lose_nothing_and_rerun_only_what_they_held() {
          oldest running attempt {oldest:?}; {tail:?} from the last kill to the end",
         log.len()
     );
-}
-
-/// Waits until `name` recorded an execution of `job`.
-async fn wait_started(
-    conn: &mut redis::aio::MultiplexedConnection,
-    ns: &str,
-    job: &JobId,
-    name: &str,
-) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !executions(conn, ns)
-        .await
-        .iter()
-        .any(|e| e.job == job.as_str() && e.name == name)
-    {
-        assert!(Instant::now() < deadline, "{name} did not start {job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The completions sent for `job`, as the [`FinishSpy`]s recorded them:
-/// (incarnation, taken).
-async fn finishes(
-    conn: &mut redis::aio::MultiplexedConnection,
-    ns: &str,
-    job: &JobId,
-) -> Vec<(String, bool)> {
-    let all: Vec<String> = redis::cmd("LRANGE")
-        .arg(fault_kit::finishes_key(ns))
-        .arg(0)
-        .arg(-1)
-        .query_async(conn)
-        .await
-        .unwrap();
-    all.into_iter()
-        .filter_map(|f| {
-            let p: Vec<&str> = f.split('|').collect();
-            (p[1] == job.as_str()).then(|| (p[0].to_owned(), p[3] == "1"))
-        })
-        .collect()
-}
-
-/// A worker process stalls (its only runtime thread blocked) past its
-/// lease; a peer process takes the job over and holds it. The stalled
-/// attempt then completes, or fails: refused while the newer attempt
-/// runs, whose result then stands.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_worker_cannot_complete_a_job_taken_over() {
-    let (ns, queue) = ("fence", "fence-q");
-    let server = start_server(RedisServer::start).await;
-    let url = server.url();
-    let ork = connect(&url, ns).await;
-    let mut conn = raw(&url).await;
-    let mut fleet = Fleet::new("worker_process", &url, ns);
-    fleet
-        .env(QUEUE_VAR, queue)
-        .env(LEASE_VAR, 2000)
-        .env(CONCURRENCY_VAR, 1);
-    let stalled = fleet.add("stall");
-    let stalled_name = fleet.name(stalled).to_owned();
-
-    let gates = conn.clone();
-    let open = |role: &'static str| {
-        let (mut conn, key) = (gates.clone(), gate_key(ns, role));
-        async move {
-            let _: () = redis::cmd("RPUSH")
-                .arg(key)
-                .arg("go")
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-        }
-    };
-    // Round 1: the stalled attempt then succeeds; round 2: it then fails.
-    let mut peer = None;
-    for fail in [false, true] {
-        let job = ork
-            .enqueue(stall::call(true, fail).queue(queue))
-            .await
-            .unwrap();
-        wait_started(&mut conn, ns, job.id(), &stalled_name).await;
-        // The stalled process sends no heartbeat: its lease runs out, a
-        // peer's reaper puts the job back, and the peer runs it (and waits
-        // at its own gate, holding its lease).
-        let peer_slot = match peer {
-            Some(slot) => {
-                fleet.start(slot);
-                slot
-            }
-            None => fleet.add("stall-peer"),
-        };
-        peer = Some(peer_slot);
-        let peer_name = fleet.name(peer_slot).to_owned();
-        wait_started(&mut conn, ns, job.id(), &peer_name).await;
-        // The stalled task wakes up and completes (or fails) while the
-        // newer attempt runs: refused by the fencing token.
-        open("stall").await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while finishes(&mut conn, ns, job.id()).await.is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "the stalled worker sent no completion"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let info = job.info().await.unwrap();
-        assert_eq!(
-            info.state,
-            JobState::Running,
-            "the newer attempt still holds it"
-        );
-        assert_eq!(info.attempts, 1, "a lost lease is not an attempt");
-        // The newer attempt completes; its result stands.
-        open("stall-peer").await;
-        assert_eq!(
-            job.result_timeout(Duration::from_secs(20)).await.unwrap(),
-            peer_name
-        );
-        assert_eq!(
-            finishes(&mut conn, ns, job.id()).await,
-            vec![(stalled_name.clone(), false), (peer_name.clone(), true)],
-            "the stalled completion was refused, the newer one taken"
-        );
-        let info = job.info().await.unwrap();
-        assert_eq!(info.state, JobState::Succeeded);
-        assert_eq!(info.attempts, 1);
-        let runs: Vec<(String, u32)> = executions(&mut conn, ns)
-            .await
-            .into_iter()
-            .filter(|e| e.job == job.id().as_str())
-            .map(|e| (e.name, e.attempt))
-            .collect();
-        assert_eq!(
-            runs,
-            vec![(stalled_name.clone(), 1), (peer_name.clone(), 1)]
-        );
-        // Only the stalled process serves the queue in the next round.
-        fleet.kill(peer_slot);
-    }
-    // The stalled worker kept going.
-    let after = ork
-        .enqueue(stall::call(false, false).queue(queue))
-        .await
-        .unwrap();
-    assert_eq!(
-        after.result_timeout(Duration::from_secs(20)).await.unwrap(),
-        stalled_name
-    );
-    assert!(fleet.alive(stalled));
 }
 
 /// The server (AOF, fsync always) is SIGKILLed and restarted twice while

@@ -159,7 +159,10 @@ impl Context {
     /// attempt can't overwrite a newer one's work there either. 0 outside a
     /// worker.
     pub fn fence(&self) -> u64 {
-        self.inner.runtime.as_ref().map_or(0, |(_, lease)| lease.fence)
+        self.inner
+            .runtime
+            .as_ref()
+            .map_or(0, |(_, lease)| lease.fence)
     }
 
     /// The codec of this job's payload.

@@ -507,6 +507,7 @@ pub struct FinishSpy<B> {
     inner: B,
     log: ExecLog,
     key: String,
+    claim_delay: Option<Duration>,
 }
 
 impl<B> std::fmt::Debug for FinishSpy<B> {
@@ -526,7 +527,15 @@ impl<B: Backend> FinishSpy<B> {
             inner,
             log,
             key: finishes_key(ns),
+            claim_delay: None,
         }
+    }
+
+    /// Delays every non-empty claim's answer by `delay`, as a slow network
+    /// or a frozen process would.
+    pub fn claim_delay(mut self, delay: Duration) -> Self {
+        self.claim_delay = Some(delay);
+        self
     }
 }
 
@@ -554,7 +563,16 @@ impl<B: Backend> Backend for FinishSpy<B> {
         self.inner.enqueue(jobs)
     }
     fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, ork::Result<Vec<Claimed>>> {
-        self.inner.claim(req)
+        Box::pin(async move {
+            let got = self.inner.claim(req).await?;
+            if let (Some(d), false) = (self.claim_delay, got.is_empty()) {
+                tokio::time::sleep(d).await;
+            }
+            Ok(got)
+        })
+    }
+    fn standalone(&self) -> BoxFuture<'_, ork::Result<Option<std::sync::Arc<dyn Backend>>>> {
+        self.inner.standalone()
     }
     fn heartbeat<'a>(
         &'a self,
