@@ -151,17 +151,31 @@ fn worker_process() {
             "hog" => vec![QUEUE.to_owned(), "hog-only".to_owned()],
             _ => vec![QUEUE.to_owned()],
         };
-        let _pool = ork
+        let worker = ork
             .worker()
             .queues(queues)
             .lease(lease)
             .concurrency(concurrency)
             .blocking_threshold(Duration::from_millis(200))
+            .grace(Duration::from_millis(500))
+            .handback_timeout(Duration::from_millis(1500))
             .id(env.name.clone())
             .state(log)
-            .state(Namespace(env.ns.clone()))
-            .start()
-            .expect("the pool starts");
+            .state(Namespace(env.ns.clone()));
+        if env.role == "term" {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("a SIGTERM handler");
+            worker
+                .run_until(async move {
+                    term.recv().await;
+                })
+                .await
+                .expect("the pool runs");
+            eprintln!("pool returned");
+            std::process::exit(0);
+        }
+        let _pool = worker.start().expect("the pool starts");
         std::future::pending::<()>().await;
     });
 }
@@ -585,4 +599,65 @@ async fn a_task_blocking_its_runtime_costs_no_rerun() {
         text.contains("ork_task_blocked_total{task=\"edges::hog\"} 1"),
         "the counter: {text}"
     );
+}
+
+/// SIGTERM to a worker whose Redis does not answer (frozen): it returns
+/// from `run_until` within its grace period plus its hand-back timeout
+/// (0.5 s + 1.5 s here), saying which jobs it leaves to their leases; once
+/// Redis is back, those jobs run once more on a peer, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_bounded_when_redis_does_not_answer() {
+    let ns = "term";
+    let server = start_server().await;
+    let url = server.url();
+    let logs = start_server().await;
+    let log_url = logs.url();
+    let ork = connect(&url, ns).await;
+    let mut fleet = Fleet::new("worker_process", &url, ns);
+    fleet.env(LOG_URL_VAR, &log_url);
+    fleet.env(LEASE_VAR, 1000).env(CONCURRENCY_VAR, 4);
+    let term = fleet.add("term");
+    let calls: Vec<_> = (0..4).map(|_| long::call(3000).queue(QUEUE)).collect();
+    let handles = ork.enqueue_many(calls).await.expect("enqueue");
+    let ids: Vec<ork::JobId> = handles.iter().map(|h| h.id().clone()).collect();
+    let mut conn = raw(&log_url).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while executions(&mut conn, ns).await.len() < 4 {
+        assert!(Instant::now() < deadline, "the worker did not start all");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let redis_pid = server.pid().expect("pid");
+    signal(redis_pid, "STOP");
+    signal(fleet.pid(term).expect("pid"), "TERM");
+    let asked = Instant::now();
+    // Bounded: grace + hand-back is 2 s; the bound here is loose, it only
+    // tells "returned" from "hangs until killed".
+    while fleet.alive(term) {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "the worker did not stop: {}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(redis_pid, "CONT");
+    assert!(
+        !fleet.grep("pool returned").is_empty(),
+        "run_until returned"
+    );
+    assert!(
+        !fleet.grep("left to their leases").is_empty(),
+        "the log names what it leaves behind"
+    );
+    let peer = fleet.add("plain");
+    all_succeeded(&ork, &ids, Duration::from_secs(30)).await;
+    let runs = runs_per_job(&log_url, ns).await;
+    let (first, second) = (fleet.name(term).to_owned(), fleet.name(peer).to_owned());
+    for id in &ids {
+        assert_eq!(
+            runs[id.as_str()],
+            vec![first.clone(), second.clone()],
+            "{id}: handed over once"
+        );
+    }
 }

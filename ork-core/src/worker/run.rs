@@ -112,7 +112,13 @@ impl Pool {
         let config = &shared.config;
         tracing::info!(worker = %config.id, queues = ?config.queues, concurrency = config.concurrency, "worker pool started");
         let closing = CancellationToken::new();
-        let flusher = tokio::spawn(flush(shared.clone(), finished_rx, closing.clone()));
+        let stop_at = Arc::new(Mutex::new(None));
+        let flusher = tokio::spawn(flush(
+            shared.clone(),
+            finished_rx,
+            closing.clone(),
+            stop_at.clone(),
+        ));
         let done = CancellationToken::new();
         let lease_thread = match super::lease::spawn(shared.clone(), done.clone()) {
             Ok(t) => Some(t),
@@ -156,6 +162,7 @@ impl Pool {
         }
         // Outcomes not yet acknowledged keep their leases until they are,
         // or until the budget is spent.
+        *stop_at.lock().expect("stop lock") = Some(until);
         closing.cancel();
         let _ = flusher.await;
         done.cancel();
@@ -255,7 +262,14 @@ async fn flush(
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Finish>,
     closing: CancellationToken,
+    stop_at: Arc<Mutex<Option<Instant>>>,
 ) {
+    let budget = || {
+        stop_at
+            .lock()
+            .expect("stop lock")
+            .unwrap_or_else(|| Instant::now() + shared.config.handback_timeout)
+    };
     let mut batch = Vec::with_capacity(256);
     let mut deadline: Option<Instant> = None;
     loop {
@@ -264,7 +278,7 @@ async fn flush(
                 biased;
                 n = rx.recv_many(&mut batch, 256) => if n == 0 { return },
                 _ = closing.cancelled() => {
-                    deadline = Some(Instant::now() + shared.config.handback_timeout);
+                    deadline = Some(budget());
                     continue;
                 }
             }
@@ -281,16 +295,24 @@ async fn flush(
         }
         let mut failures = 0u32;
         loop {
-            let attempt = shared.backend.finish(&batch);
-            let result = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, attempt).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        give_up(&shared, &batch, &mut rx);
-                        return;
-                    }
-                },
-                None => attempt.await,
+            let call = shared.backend.finish(&batch);
+            tokio::pin!(call);
+            let result = loop {
+                match deadline {
+                    Some(d) => match tokio::time::timeout_at(d, &mut call).await {
+                        Ok(r) => break r,
+                        Err(_) => {
+                            give_up(&shared, &batch, &mut rx);
+                            return;
+                        }
+                    },
+                    None => tokio::select! {
+                        r = &mut call => break r,
+                        _ = closing.cancelled() => {
+                            deadline = Some(budget());
+                        }
+                    },
+                }
             };
             match result {
                 Ok(applied) => {
@@ -309,7 +331,7 @@ async fn flush(
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         _ = closing.cancelled(), if deadline.is_none() => {
-                            deadline = Some(Instant::now() + shared.config.handback_timeout);
+                            deadline = Some(budget());
                         }
                     }
                 }
