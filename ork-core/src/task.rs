@@ -256,6 +256,19 @@ pub fn registered() -> impl Iterator<Item = &'static TaskEntry> {
     inventory::iter::<TaskEntry>.into_iter()
 }
 
+/// The tasks a worker pool serves, as its tasks' contexts see them (kept
+/// in the pool's state map under this private type).
+#[derive(Debug)]
+pub(crate) struct PoolTasks(pub(crate) std::collections::HashMap<&'static str, TaskEntry>);
+
+/// The task named `name` as a running task's pool knows it, else as linked
+/// into the binary.
+pub(crate) fn find_for(ctx: &crate::context::Context, name: &str) -> Option<TaskEntry> {
+    ctx.try_state::<PoolTasks>()
+        .and_then(|t| t.0.get(name).copied())
+        .or_else(|| find(name).copied())
+}
+
 /// The registered task with this name, if linked into the binary.
 pub fn find(name: &str) -> Option<&'static TaskEntry> {
     registered().find(|e| e.name() == name)

@@ -215,6 +215,26 @@ pub async fn map_runtime_list(ork: Ork) {
     w.shutdown().await;
 }
 
+/// A pool that selects its tasks still runs map nodes (the built-in map
+/// task is always served), looking the item task up through the pool.
+pub async fn map_on_selected_tasks(ork: Ork) {
+    let w = ork
+        .worker()
+        .task::<range>()
+        .task::<double>()
+        .task::<sum>()
+        .start()
+        .unwrap();
+    let mut flow = Workflow::new("map-selected");
+    let list = flow.add(range::call(4));
+    let doubled = flow.map(list, double::flow);
+    let total = flow.add(sum::flow(doubled));
+    let run = ork.submit(flow).await.unwrap();
+    assert_eq!(run.output(doubled).await.unwrap(), vec![0, 2, 4, 6]);
+    assert_eq!(run.output(total).await.unwrap(), 12);
+    w.shutdown().await;
+}
+
 pub async fn subtasks(ork: Ork) {
     let seen = Arc::new(Seen::default());
     // Fewer slots than children: parents give their slot back while waiting.
@@ -367,7 +387,7 @@ pub async fn invalid(ork: Ork) {
 macro_rules! workflow_shapes {
     ($make:expr) => {
         $crate::workflow_shapes!(@tests $make; chain, group_and_chord, diamond, nested,
-            map_runtime_list, subtasks, replace_with_workflow, failure_policies, cancel,
+            map_runtime_list, map_on_selected_tasks, subtasks, replace_with_workflow, failure_policies, cancel,
             rerun_failed, listed, invalid);
     };
     (@tests $make:expr; $($name:ident),*) => {

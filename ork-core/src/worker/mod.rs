@@ -221,7 +221,13 @@ impl Worker {
         } else {
             crate::task::registered().copied().collect()
         };
-        let mut map = HashMap::with_capacity(entries.len());
+        let mut map = HashMap::with_capacity(entries.len() + 1);
+        // Built-in tasks (the map node's) are always served.
+        if explicit {
+            for e in crate::task::registered().filter(|e| e.name().starts_with("ork::")) {
+                map.insert(e.name(), *e);
+            }
+        }
         for e in entries {
             if map.insert(e.name(), e).is_some() {
                 // Selecting the same task twice is harmless; two linked
@@ -257,7 +263,7 @@ impl Worker {
         Ok(())
     }
 
-    fn into_pool(self, stop: CancellationToken) -> Result<run::Pool> {
+    fn into_pool(mut self, stop: CancellationToken) -> Result<run::Pool> {
         if self.config.queues.is_empty() {
             return Err(Error::Invalid(
                 "a worker needs at least one queue".to_owned(),
@@ -271,6 +277,7 @@ impl Worker {
             )));
         }
         let registry = self.registry()?;
+        self.state.insert(crate::task::PoolTasks(registry.clone()));
         let mut scheduler = Scheduler::new(self.backend.clone()).tasks(registry.values().copied());
         if let Some(clock) = &self.config.scheduler_clock {
             scheduler = scheduler.clock(clock.clone());

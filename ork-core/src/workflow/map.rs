@@ -69,7 +69,7 @@ fn run_map(
             .iter()
             .position(|i| matches!(i, ArgSpec::Item))
             .ok_or_else(|| RunError::Decode("a map template without an item".into()))?;
-        let entry = crate::task::find(&template.task).ok_or_else(|| {
+        let entry = crate::task::find_for(&ctx, &template.task).ok_or_else(|| {
             RunError::Decode(format!("unknown task `{}` in a map", template.task))
         })?;
         let items = (entry.split)(position, codec, &list).map_err(|e| {
