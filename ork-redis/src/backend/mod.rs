@@ -5,6 +5,7 @@
 //! workflows, schedules).
 
 mod admin;
+mod audit;
 mod jobs;
 
 use std::fmt;
@@ -299,6 +300,17 @@ impl Backend for RedisBackend {
 
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
         Box::pin(self.inner.fire(ticks))
+    }
+
+    fn record_audit<'a>(
+        &'a self,
+        entry: &'a ork_core::backend::AuditEntry,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.record_audit(entry))
+    }
+
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
+        Box::pin(self.inner.audit_log(limit))
     }
 }
 

@@ -158,4 +158,13 @@ impl Backend for ServedBackend {
     fn memory(&self) -> BoxFuture<'_, Result<Option<ork_core::backend::MemoryUsage>>> {
         self.backend.memory()
     }
+    fn record_audit<'a>(
+        &'a self,
+        entry: &'a ork_core::backend::AuditEntry,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.backend.record_audit(entry)
+    }
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
+        self.backend.audit_log(limit)
+    }
 }
