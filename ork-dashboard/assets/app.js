@@ -68,8 +68,9 @@
     if (msg) { b.textContent = msg; b.hidden = false; } else { b.hidden = true; }
   }
 
-  // Every URL is relative to the page, so the dashboard works under any
-  // prefix it is mounted at (the page itself is always served at `.../`).
+  // Every URL is relative to the page's <base> (the mount point with its
+  // slash), so the dashboard works under any prefix. In-page links name
+  // the page's own path, which the base would otherwise replace.
   async function api(path, opts) {
     const r = await fetch(path, opts);
     let body = null;
@@ -269,7 +270,7 @@
       ...(j.due_at_ms ? row('due', F.utc(j.due_at_ms)) : []),
       ...(j.started_at_ms ? row('started', F.utc(j.started_at_ms) + ', waited ' + F.duration(j.started_at_ms - j.enqueued_at_ms)) : []),
       ...(j.finished_at_ms ? row('finished', F.utc(j.finished_at_ms) + (j.started_at_ms ? ', ran ' + F.duration(j.finished_at_ms - j.started_at_ms) : '')) : []),
-      ...(j.workflow ? row('workflow', el('a', { href: '#workflow=' + j.workflow, text: j.workflow })) : []),
+      ...(j.workflow ? row('workflow', el('a', { href: window.location.pathname + window.location.search + '#workflow=' + j.workflow, text: j.workflow })) : []),
       ...(j.parent ? row('parent', j.parent) : []),
       ...(j.deps.length ? row('after', j.deps.join(', ')) : []),
       ...(j.unique ? row('unique', j.unique) : []),

@@ -1,38 +1,41 @@
 //! The page and its files, built into the binary.
 
 use axum::extract::OriginalUri;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-/// The page. Its URLs are relative to `.../`: a request for the mount
-/// point without the slash is redirected (relatively, so a proxy's prefix
-/// is kept) to the same path with it.
+/// The page. Nested routers answer at the mount point itself
+/// (`/admin/jobs`, no trailing slash), where a relative `assets/app.js`
+/// would resolve beside it (`/admin/assets/app.js`); so the page names its
+/// base: `<base href="jobs/">`, relative to the request, which keeps working
+/// behind a proxy that strips or adds a prefix.
 pub(crate) async fn index(OriginalUri(uri): OriginalUri) -> Response {
-    if let Some(location) = slash_redirect(uri.path(), uri.query()) {
-        if let Ok(value) = HeaderValue::from_str(&location) {
-            return (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, value)]).into_response();
-        }
-    }
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("../assets/index.html"),
-    )
-        .into_response()
+    let page = include_str!("../assets/index.html").replacen(
+        "<head>",
+        &format!("<head>\n<base href=\"{}\">", base_href(uri.path())),
+        1,
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
-/// `/admin/jobs` → `jobs/` (relative to the request); `None` when the path
-/// already ends with a slash.
-fn slash_redirect(path: &str, query: Option<&str>) -> Option<String> {
+/// `/admin/jobs` → `jobs/`; a path that ends with a slash → `./`.
+fn base_href(path: &str) -> String {
     if path.is_empty() || path.ends_with('/') {
-        return None;
+        return "./".to_owned();
     }
     let last = path.rsplit('/').next().unwrap_or(path);
-    let mut location = format!("{last}/");
-    if let Some(q) = query {
-        location.push('?');
-        location.push_str(q);
+    let mut out = String::with_capacity(last.len() + 1);
+    for c in last.chars() {
+        match c {
+            '"' => out.push_str("%22"),
+            '<' => out.push_str("%3C"),
+            '>' => out.push_str("%3E"),
+            '&' => out.push_str("%26"),
+            c => out.push(c),
+        }
     }
-    Some(location)
+    out.push('/');
+    out
 }
 
 pub(crate) async fn app_js() -> impl IntoResponse {
@@ -58,19 +61,13 @@ pub(crate) async fn style_css() -> impl IntoResponse {
 
 #[cfg(test)]
 mod tests {
-    use super::slash_redirect;
+    use super::base_href;
 
     #[test]
-    fn the_mount_point_gets_its_slash() {
-        assert_eq!(slash_redirect("/", None), None);
-        assert_eq!(slash_redirect("/admin/jobs/", None), None);
-        assert_eq!(
-            slash_redirect("/admin/jobs", None).as_deref(),
-            Some("jobs/")
-        );
-        assert_eq!(
-            slash_redirect("/jobs", Some("a=1")).as_deref(),
-            Some("jobs/?a=1")
-        );
+    fn the_base_is_the_mount_point_with_its_slash() {
+        assert_eq!(base_href("/"), "./");
+        assert_eq!(base_href("/admin/jobs/"), "./");
+        assert_eq!(base_href("/admin/jobs"), "jobs/");
+        assert_eq!(base_href("/a\"b"), "a%22b/");
     }
 }

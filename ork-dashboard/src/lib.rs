@@ -17,10 +17,10 @@
 //! The page (`assets/`, built in with `include_str!`) polls a JSON API and
 //! draws queues, workers, schedules, dead letters, jobs, each workflow's
 //! DAG, the storage server's memory and the audit trail. Every URL the page
-//! uses is relative, so the router works nested under any prefix; a request
-//! for the prefix without its trailing slash (`/admin/jobs`) is redirected
-//! to it (`/admin/jobs/`). The app's own layers (auth, sessions, tracing)
-//! wrap it like any other route.
+//! uses is relative to the mount point (the page names it in a `<base>`
+//! tag), so the router works nested under any prefix, also behind a proxy
+//! that rewrites it. The app's own layers (auth, sessions, tracing) wrap it
+//! like any other route.
 //!
 //! # Actions and who takes them
 //!
