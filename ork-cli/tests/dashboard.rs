@@ -557,6 +557,28 @@ async fn the_mounted_dashboard_in_a_real_browser() {
     ] {
         assert!(text.contains(want), "the page shows {want:?}: {text}");
     }
+    // The server's memory, as far as the engine reports it.
+    match env.ork.backend().memory().await.unwrap() {
+        Some(m) => {
+            let want = if m.max_bytes.is_some() {
+                " of "
+            } else {
+                "(no maxmemory)"
+            };
+            let shown =
+                blocking(|| browser.eval("return document.querySelector('#memory').innerText"));
+            let shown = shown.as_str().unwrap();
+            assert!(
+                shown.starts_with("Redis memory ") && shown.contains(want),
+                "{shown}"
+            );
+        }
+        None => {
+            let shown =
+                blocking(|| browser.eval("return document.querySelector('#memory').innerText"));
+            assert_eq!(shown, "", "nothing to show");
+        }
+    }
     let errors = console_errors(&browser);
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 
