@@ -1,21 +1,42 @@
-//! An axum server whose handlers enqueue tasks, with the worker pool in the
-//! same process. Both stop gracefully on Ctrl-C.
+//! An axum server whose handlers enqueue tasks, with the worker pool and
+//! the ork dashboard in the same process, sharing one app state. The
+//! dashboard lives under `/admin/jobs`, behind the app's own (toy) login;
+//! only admins may act from it, and their actions land in its audit list.
+//! Everything stops gracefully on Ctrl-C.
 //!
 //! ```text
-//! cargo run --example axum
+//! cargo run --example axum --features dashboard
 //! curl -X POST 'http://127.0.0.1:3000/resize?width=640'
 //! curl 'http://127.0.0.1:3000/jobs/<id>'
+//! open 'http://127.0.0.1:3000/login?token=change-me'   # then /admin/jobs
 //! ```
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ork::prelude::*;
 use ork::CancellationToken;
 use serde::{Deserialize, Serialize};
+
+/// What every handler shares: the ork client and the app's own settings.
+#[derive(Clone)]
+struct AppState {
+    ork: Ork,
+    /// The admin login's secret (a real app has users and sessions).
+    admin_token: String,
+}
+
+/// Who is logged in: what the app's login layer leaves on the request.
+#[derive(Clone)]
+struct User {
+    name: String,
+    admin: bool,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Thumbnail {
@@ -48,7 +69,7 @@ struct JobView {
 }
 
 async fn enqueue_resize(
-    State(ork): State<Ork>,
+    State(AppState { ork, .. }): State<AppState>,
     Query(params): Query<ResizeParams>,
 ) -> Result<Json<JobView>, (StatusCode, String)> {
     let job = ork
@@ -65,7 +86,7 @@ async fn enqueue_resize(
 }
 
 async fn show_job(
-    State(ork): State<Ork>,
+    State(AppState { ork, .. }): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, (StatusCode, String)> {
     let handle = ork.handle::<Thumbnail>(id.clone());
@@ -87,17 +108,83 @@ async fn show_job(
     }))
 }
 
+#[derive(Deserialize)]
+struct LoginParams {
+    token: String,
+}
+
+/// The toy login: the right token sets a session cookie.
+async fn login(State(state): State<AppState>, Query(p): Query<LoginParams>) -> Response {
+    if p.token != state.admin_token {
+        return (StatusCode::UNAUTHORIZED, "wrong token").into_response();
+    }
+    let cookie = format!("session={}; Path=/; HttpOnly; SameSite=Strict", p.token);
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, "/admin/jobs".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// The app's auth layer: no session, no admin pages. It leaves the user on
+/// the request, where the dashboard's `authorize` callback reads it.
+async fn require_login(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let session = request
+        .headers()
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| {
+            c.split(';')
+                .find_map(|kv| kv.trim().strip_prefix("session="))
+        })
+        .map(str::to_owned);
+    if session.as_deref() != Some(state.admin_token.as_str()) {
+        return (StatusCode::UNAUTHORIZED, "log in at /login?token=...").into_response();
+    }
+    request.extensions_mut().insert(User {
+        name: "admin".into(),
+        admin: true,
+    });
+    next.run(request).await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let ork = Ork::memory();
+    let state = AppState {
+        ork: ork.clone(),
+        admin_token: std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| "change-me".into()),
+    };
     let stop = CancellationToken::new();
 
+    // The dashboard: actions only for admins, audited under their name.
+    let dashboard = ork::dashboard::Dashboard::new(ork.clone())
+        .title("resizer (dev)")
+        .authorize(|parts| {
+            let user = parts.extensions.get::<User>()?;
+            user.admin.then(|| user.name.clone())
+        })
+        .router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_login,
+        ));
     let app = Router::new()
         .route("/resize", post(enqueue_resize))
         .route("/jobs/{id}", get(show_job))
-        .with_state(ork.clone());
+        .route("/login", get(login))
+        .nest("/admin/jobs", dashboard)
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
+    println!("dashboard: http://{}/admin/jobs", listener.local_addr()?);
 
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stop = stop.clone();

@@ -22,11 +22,11 @@ fi
 
 if cargo nextest --version >/dev/null 2>&1; then
     echo "== cargo nextest run"
-    cargo nextest run --workspace --lib --bins --tests --examples --no-fail-fast
+    cargo nextest run --workspace --features ork/dashboard --lib --bins --tests --examples --no-fail-fast
 else
     echo "== cargo test"
-    cargo test --workspace --lib --bins --tests --examples --no-fail-fast
+    cargo test --workspace --features ork/dashboard --lib --bins --tests --examples --no-fail-fast
 fi
 
 echo "== cargo test --doc"
-cargo test --workspace --doc
+cargo test --workspace --features ork/dashboard --doc

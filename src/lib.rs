@@ -45,6 +45,15 @@ pub use ork_macros::task;
 #[doc(inline)]
 pub use ork_redis::{RedisBackend, RedisBackendBuilder, RedisExt};
 
+/// The web dashboard as an axum `Router` to mount in your own server:
+/// `app.nest("/admin/jobs", ork::dashboard::router(ork.clone()))`, or
+/// [`Dashboard`](dashboard::Dashboard) for actions, auth and a title.
+#[cfg(feature = "dashboard")]
+pub mod dashboard {
+    #[doc(inline)]
+    pub use ork_dashboard::{router, Actor, Dashboard};
+}
+
 /// The names most programs need: `use ork::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]

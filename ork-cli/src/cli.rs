@@ -1,6 +1,7 @@
 //! The command line, as clap parses it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -108,14 +109,39 @@ pub(crate) enum Command {
         timeout: Option<Duration>,
     },
     /// Serves the web dashboard (and Prometheus metrics at /metrics).
-    Dashboard {
-        /// Where to listen; keep it on loopback unless the network is trusted.
-        #[arg(long, default_value = "127.0.0.1:7000")]
-        bind: SocketAddr,
-        /// Lets the page retry and cancel jobs (read-only otherwise).
-        #[arg(long)]
-        allow_actions: bool,
-    },
+    #[command(after_help = DASHBOARD_HELP)]
+    Dashboard(DashboardArgs),
+}
+
+const DASHBOARD_HELP: &str = "\
+On a loopback address (the default) the dashboard answers only requests
+naming a loopback Host. Anywhere else it refuses to start without a login:
+--auth-token-file (a bearer token; browsers log in with any user name and
+the token as password) or --basic-auth-file (user:password lines), unless
+--no-auth says the network is trusted. Failed logins are rate-limited per
+client address (429). The dashboard speaks plain HTTP: for TLS, put it
+behind your reverse proxy (nginx, Caddy, a load balancer) and bind it
+where only the proxy reaches it.";
+
+/// `ork dashboard`'s options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DashboardArgs {
+    /// Where to listen; beyond loopback, a login option (or --no-auth) is required.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub(crate) bind: SocketAddr,
+    /// Lets the page retry, cancel, purge, pause and resume (read-only otherwise).
+    #[arg(long)]
+    pub(crate) allow_actions: bool,
+    /// A file holding a bearer token every request must carry
+    /// (`Authorization: Bearer <token>`, or basic auth with it as password).
+    #[arg(long, value_name = "FILE", conflicts_with = "basic_auth_file")]
+    pub(crate) auth_token_file: Option<PathBuf>,
+    /// A file of `user:password` lines: basic auth; actions are audited under the user.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) basic_auth_file: Option<PathBuf>,
+    /// Serves without a login even beyond loopback (a trusted network only).
+    #[arg(long, conflicts_with_all = ["auth_token_file", "basic_auth_file"])]
+    pub(crate) no_auth: bool,
 }
 
 fn parse_state(s: &str) -> Result<JobState, String> {

@@ -95,11 +95,6 @@ pub(crate) fn hex_dump(bytes: &[u8], max: usize) -> String {
     out
 }
 
-/// Plain hex, for JSON.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Truncates to `max` characters with an ellipsis; newlines become spaces.
 pub(crate) fn clip(s: &str, max: usize) -> String {
     let flat = s.replace(['\n', '\r'], " ");

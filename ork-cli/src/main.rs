@@ -13,7 +13,8 @@ mod error;
 mod format;
 mod graph;
 mod table;
-mod view;
+
+use ork_dashboard::view;
 
 use std::process::ExitCode;
 

@@ -225,6 +225,15 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Sets a cookie for the current page's site.
+    fn set_cookie(&self, name: &str, value: &str) {
+        self.session(
+            "POST",
+            "/cookie",
+            Some(json!({ "cookie": { "name": name, "value": value, "path": "/" } })),
+        );
+    }
+
     fn screenshot(&self) -> Vec<u8> {
         let v = self.session("GET", "/screenshot", None);
         base64(v.as_str().expect("base64 PNG"))
@@ -268,8 +277,9 @@ fn base64(text: &str) -> Vec<u8> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_in_a_real_browser() {
+/// chromium and chromedriver, or `None` (the test is skipped) unless
+/// `ORK_REQUIRE_BROWSER` is set.
+fn browser_binaries(test: &str) -> Option<(PathBuf, PathBuf)> {
     let chromium = find(
         "ORK_CHROMIUM",
         &["chromium", "chromium-browser", "google-chrome"],
@@ -281,7 +291,23 @@ async fn the_dashboard_in_a_real_browser() {
         if std::env::var_os("ORK_REQUIRE_BROWSER").is_some() {
             panic!("{msg}");
         }
-        eprintln!("SKIPPED the_dashboard_in_a_real_browser: {msg}");
+        eprintln!("SKIPPED {test}: {msg}");
+        return None;
+    };
+    Some((chromium, chromedriver))
+}
+
+/// Console errors (`SEVERE`) since the last look.
+fn console_errors(browser: &Browser) -> Vec<Value> {
+    blocking(|| browser.console())
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_a_real_browser() {
+    let Some((chromium, chromedriver)) = browser_binaries("the_dashboard_in_a_real_browser") else {
         return;
     };
 
@@ -443,5 +469,178 @@ async fn the_dashboard_in_a_real_browser() {
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     drop(browser);
     drop(dash);
+    worker.shutdown().await;
+}
+
+/// The `user` cookie of a request, as a toy login would read it.
+fn cookie_user(parts: &axum::http::request::Parts) -> Option<String> {
+    let cookies = parts
+        .headers
+        .get(axum::http::header::COOKIE)?
+        .to_str()
+        .ok()?;
+    cookies
+        .split(';')
+        .find_map(|c| c.trim().strip_prefix("user="))
+        .map(str::to_owned)
+}
+
+/// The dashboard router nested in an app under `/admin/jobs`, with an
+/// authorize callback that lets only alice act: the page loads without
+/// console errors, alice's retry from the page runs the job again and shows
+/// in the audit list under her name, and mallory's is refused with 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mounted_dashboard_in_a_real_browser() {
+    let Some((chromium, chromedriver)) =
+        browser_binaries("the_mounted_dashboard_in_a_real_browser")
+    else {
+        return;
+    };
+    let env = Env::new().await;
+    let switch = Arc::new(Switch::default());
+    let worker = env
+        .ork
+        .worker()
+        .id("mounted-worker")
+        .concurrency(4)
+        .state(switch.clone())
+        .start()
+        .unwrap();
+    let mut dead = Vec::new();
+    for label in ["alice's", "mallory's"] {
+        let h = env.ork.enqueue(guarded::call(label.into())).await.unwrap();
+        eventually("the job to die", Duration::from_secs(20), || async {
+            (h.status().await.ok()? == JobState::Dead).then_some(())
+        })
+        .await;
+        dead.push(h.id().to_string());
+    }
+
+    let dashboard = ork_dashboard::Dashboard::new(env.ork.clone())
+        .title("shop jobs")
+        .authorize(|parts| cookie_user(parts).filter(|u| u == "alice"));
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "the shop" }))
+        .nest("/admin/jobs", dashboard.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // The page first as nobody (read-only), then as alice.
+    let page = format!("{base}/admin/jobs");
+    let browser = tokio::task::spawn_blocking(move || {
+        let browser = Browser::start(&chromium, &chromedriver);
+        browser.goto(&page);
+        browser.set_cookie("user", "alice");
+        browser.goto(&page);
+        browser
+    })
+    .await
+    .unwrap();
+    let button = format!(
+        "#dead button[data-action=\"retry\"][data-id=\"{}\"]",
+        dead[0]
+    );
+    blocking(|| {
+        browser.wait_for(
+            "alice's retry button",
+            &format!("return !!document.querySelector('{button}')"),
+        )
+    });
+    let text = blocking(|| browser.eval("return document.body.innerText"));
+    let text = text.as_str().unwrap();
+    for want in [
+        "shop jobs",
+        "signed in as alice",
+        "actions allowed",
+        "mounted-worker",
+    ] {
+        assert!(text.contains(want), "the page shows {want:?}: {text}");
+    }
+    // The server's memory, as far as the engine reports it.
+    match env.ork.backend().memory().await.unwrap() {
+        Some(m) => {
+            let want = if m.max_bytes.is_some() {
+                " of "
+            } else {
+                "(no maxmemory)"
+            };
+            let shown =
+                blocking(|| browser.eval("return document.querySelector('#memory').innerText"));
+            let shown = shown.as_str().unwrap();
+            assert!(
+                shown.starts_with("Redis memory ") && shown.contains(want),
+                "{shown}"
+            );
+        }
+        None => {
+            let shown =
+                blocking(|| browser.eval("return document.querySelector('#memory').innerText"));
+            assert_eq!(shown, "", "nothing to show");
+        }
+    }
+    let errors = console_errors(&browser);
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // Alice retries from the page: the job runs again, and the audit list
+    // shows her action.
+    switch.0.store(true, Ordering::SeqCst);
+    blocking(|| browser.click(&button));
+    let h = env.ork.handle::<String>(dead[0].as_str());
+    eventually(
+        "the retried job to succeed",
+        Duration::from_secs(20),
+        || async { (h.status().await.ok()? == JobState::Succeeded).then_some(()) },
+    )
+    .await;
+    let row = blocking(|| {
+        browser.wait_for(
+            "the audit row",
+            "const rows = document.querySelectorAll('#audit tbody tr[data-action]');
+             return rows.length === 1 ? rows[0].innerText : false;",
+        )
+    });
+    let row = row.as_str().unwrap();
+    assert!(row.contains("alice"), "{row}");
+    assert!(row.contains("retry"), "{row}");
+    assert!(row.contains(&format!("job {}", dead[0])), "{row}");
+    let errors = console_errors(&browser);
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // Mallory's same action is refused with 403, and the job stays dead.
+    let retry = format!("{base}/admin/jobs/api/jobs/{}/retry", dead[1]);
+    let r = tokio::task::spawn_blocking(move || {
+        common::http::post(
+            &retry,
+            &[("X-Ork-Action", "1"), ("Cookie", "user=mallory")],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    let h = env.ork.handle::<String>(dead[1].as_str());
+    assert_eq!(h.status().await.unwrap(), JobState::Dead);
+    // And her page offers no action.
+    blocking(|| {
+        browser.set_cookie("user", "mallory");
+        browser.goto(&format!("{base}/admin/jobs"));
+        browser.wait_for(
+            "the read-only page",
+            "const mode = document.querySelector('#mode');
+             return mode.textContent === 'read-only'
+               && document.querySelectorAll('#dead tbody tr[data-id]').length === 1
+               && !document.querySelector('#dead button');",
+        )
+    });
+    let audit = env.ork.backend().audit_log(10).await.unwrap();
+    assert_eq!(audit.len(), 1, "only alice's action: {audit:?}");
+    assert_eq!(
+        (audit[0].actor.as_str(), audit[0].action.as_str()),
+        ("alice", "retry")
+    );
+
+    drop(browser);
+    server.abort();
     worker.shutdown().await;
 }

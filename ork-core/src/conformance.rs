@@ -24,8 +24,10 @@ use crate::backend::{
 use crate::error::Error;
 use crate::job::{JobId, JobRecord, JobState};
 
+mod audit;
 mod schedule;
 
+pub use audit::audit_trail;
 pub use schedule::{schedule_fire, schedule_pause, schedule_storage};
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -815,7 +817,8 @@ macro_rules! backend_conformance {
             round_trip, idempotent_by_id, unique_keys, order_and_priority, delayed_jobs,
             blocking_claim_wakes, retry_outcome, fencing, late_ack_after_reap, heartbeat_extends, release, cancel,
             dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
-            retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause);
+            retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause,
+            audit_trail);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -44,6 +44,8 @@
 //! | `ork_worker_running` | gauge | `worker` | jobs a worker runs now (as of its last heartbeat) |
 //! | `ork_worker_concurrency` | gauge | `worker` | a worker's concurrency |
 //! | `ork_worker_processed_total` | counter | `worker` | attempts a worker finished since it started |
+//! | `ork_redis_memory_used_bytes` | gauge | | memory the storage server uses (engines that report it: Redis) |
+//! | `ork_redis_memory_max_bytes` | gauge | | its `maxmemory`, when one is set |
 //! | `ork_attempts_total` | counter | `queue`, `task`, `outcome` | attempts run by this process's workers, by how they ended: `succeeded`, `retried`, `dead`, `cancelled`, `released` (handed back at shutdown), `lost` (lease lost) |
 //! | `ork_attempt_duration_seconds` | histogram | `queue`, `task` | run time of this process's attempts that succeeded, were retried or died |
 //! | `ork_task_blocked_total` | counter | `task` | times a task of this process kept its runtime thread (one poll) past the pool's blocking threshold |
@@ -323,8 +325,42 @@ impl Snapshot {
 /// in Prometheus text format: what a `/metrics` endpoint returns.
 pub async fn render(ork: &Ork) -> Result<String> {
     let mut out = snapshot(ork).await?.to_prometheus();
+    match ork.backend().memory().await {
+        Ok(Some(usage)) => memory_gauges(&mut out, &usage),
+        Ok(None) => {}
+        // The queue metrics still stand; say why these are missing.
+        Err(e) => out.push_str(&format!(
+            "# ork_redis_memory_used_bytes unavailable: {}\n",
+            e.to_string().replace('\n', " ")
+        )),
+    }
     out.push_str(&local());
     Ok(out)
+}
+
+/// The storage server's memory gauges (the limit only when there is one).
+fn memory_gauges(out: &mut String, usage: &crate::backend::MemoryUsage) {
+    header(
+        out,
+        "ork_redis_memory_used_bytes",
+        "gauge",
+        "Memory the Redis server uses.",
+    );
+    sample(
+        out,
+        "ork_redis_memory_used_bytes",
+        &[],
+        usage.used_bytes as f64,
+    );
+    if let Some(max) = usage.max_bytes {
+        header(
+            out,
+            "ork_redis_memory_max_bytes",
+            "gauge",
+            "The Redis server's maxmemory.",
+        );
+        sample(out, "ork_redis_memory_max_bytes", &[], max as f64);
+    }
 }
 
 // ---- this process's worker counters ----------------------------------
@@ -570,6 +606,23 @@ mod tests {
         assert_eq!((run.p50_ms, run.max_ms), (51, 100));
         assert_eq!(r.wait.unwrap().max_ms, 5);
         assert_eq!(recent(&[], &[], now).run, None);
+    }
+
+    #[test]
+    fn memory_gauges_show_the_limit_only_when_set() {
+        let mut out = String::new();
+        memory_gauges(
+            &mut out,
+            &crate::backend::MemoryUsage::new(1_048_576, Some(4_194_304)),
+        );
+        assert!(out.contains(
+            "# TYPE ork_redis_memory_used_bytes gauge\nork_redis_memory_used_bytes 1048576\n"
+        ));
+        assert!(out.contains("ork_redis_memory_max_bytes 4194304\n"));
+        let mut out = String::new();
+        memory_gauges(&mut out, &crate::backend::MemoryUsage::new(10, None));
+        assert!(out.contains("ork_redis_memory_used_bytes 10\n"));
+        assert!(!out.contains("ork_redis_memory_max_bytes"));
     }
 
     #[test]

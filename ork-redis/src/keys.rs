@@ -135,6 +135,11 @@ impl Keys {
     pub(crate) fn workers_expiry(&self) -> String {
         self.key("workers:exp")
     }
+
+    /// List: the audit trail, newest first (JSON entries), capped.
+    pub(crate) fn audit(&self) -> String {
+        self.key("audit")
+    }
 }
 
 #[cfg(all(test, feature = "testing"))]

@@ -63,6 +63,7 @@
 //! | `{ns}:wfs:seq` | string | the counter giving that order |
 //! | `{ns}:cron:<name>` | hash | a periodic schedule: `def` definition, `thr` processed through (ms), `last` last job id, `pz` paused |
 //! | `{ns}:crons` | set | schedule names |
+//! | `{ns}:audit` | list | operator actions taken from the dashboard (`AuditEntry` JSON), newest first, capped by `LPUSH` + `LTRIM` at `AUDIT_LIMIT` |
 //!
 //! Job hash fields, kept few and short (a queued no-op job costs well under
 //! 300 bytes): `d` the record (a version byte, then the [`JobRecord`] in

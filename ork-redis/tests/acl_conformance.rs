@@ -63,6 +63,9 @@ const ENGINE_COMMANDS: &[&str] = &[
     "zremrangebyscore",
     "zrevrange",
     "zscore",
+    // The audit trail (sent by the engine, no script).
+    "lpush",
+    "ltrim",
 ];
 
 fn restricted_user_args(server: &mut ork_redis::testing::RedisServerBuilder) {

@@ -39,6 +39,11 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         json: args.json,
         paint: Paint::stdout(),
     };
+    // The dashboard's options are checked before anything connects.
+    let login = match &args.command {
+        Command::Dashboard(opts) => Some(crate::dashboard::Login::from_args(opts)?),
+        _ => None,
+    };
     let conn = Conn::open(&args.redis, &args.namespace).await?;
     match args.command {
         Command::Status => status::status(&conn, out).await,
@@ -64,10 +69,10 @@ pub(crate) async fn run(args: Args) -> Result<()> {
         Command::Workflows { limit } => workflows::list(&conn, out, limit).await,
         Command::Workflow { id } => workflows::show(&conn, out, &id).await,
         Command::Wait { id, timeout } => wait::wait(&conn, out, &id, timeout).await,
-        Command::Dashboard {
-            bind,
-            allow_actions,
-        } => crate::dashboard::serve(conn, bind, allow_actions).await,
+        Command::Dashboard(opts) => {
+            let login = login.unwrap_or(crate::dashboard::Login::None);
+            crate::dashboard::serve(conn, &opts, login).await
+        }
     }
 }
 

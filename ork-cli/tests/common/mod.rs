@@ -167,8 +167,14 @@ pub struct Dashboard {
 impl Dashboard {
     /// Starts `ork dashboard --bind 127.0.0.1:0` (plus `extra`) and reads its address.
     pub fn start(env: &Env, extra: &[&str]) -> Dashboard {
+        Dashboard::start_bound(env, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `ork dashboard --bind <bind>` (plus `extra`) and reads its
+    /// address (a wildcard one is reached through 127.0.0.1).
+    pub fn start_bound(env: &Env, bind: &str, extra: &[&str]) -> Dashboard {
         use std::io::BufRead;
-        let mut args = vec!["dashboard", "--bind", "127.0.0.1:0"];
+        let mut args = vec!["dashboard", "--bind", bind];
         args.extend_from_slice(extra);
         let mut child = env
             .command(&args)
@@ -187,7 +193,9 @@ impl Dashboard {
         let url = line[start..].split_whitespace().next().unwrap();
         Dashboard {
             child,
-            base: url.trim_end_matches('/').to_owned(),
+            base: url
+                .trim_end_matches('/')
+                .replace("http://0.0.0.0:", "http://127.0.0.1:"),
         }
     }
 

@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 
+mod audit;
 pub mod memory;
 mod schedule;
 
+pub use audit::{AuditEntry, AUDIT_LIMIT};
 pub use schedule::{FireTicks, StoredSchedule};
 
 /// A boxed, `Send` future: what backend methods return.
@@ -489,5 +491,21 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// works from any runtime as it is (the memory engine).
     fn standalone(&self) -> BoxFuture<'_, Result<Option<std::sync::Arc<dyn Backend>>>> {
         Box::pin(async { Ok(None) })
+    }
+
+    // Audit
+
+    /// Records an operator action (see [`AuditEntry`]), keeping only the
+    /// newest [`AUDIT_LIMIT`]. The default keeps nothing: an engine without
+    /// storage for it still works, with an empty [`audit_log`](Self::audit_log).
+    fn record_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<()>> {
+        let _ = entry;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The recorded actions, newest first, at most `limit`.
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>>> {
+        let _ = limit;
+        Box::pin(async { Ok(Vec::new()) })
     }
 }

@@ -5,6 +5,7 @@
 //! workflows, schedules).
 
 mod admin;
+mod audit;
 mod jobs;
 
 use std::fmt;
@@ -322,6 +323,17 @@ impl Backend for RedisBackend {
             });
             Ok(Some(copy))
         })
+    }
+
+    fn record_audit<'a>(
+        &'a self,
+        entry: &'a ork_core::backend::AuditEntry,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.record_audit(entry))
+    }
+
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
+        Box::pin(self.inner.audit_log(limit))
     }
 }
 

@@ -161,4 +161,14 @@ impl Backend for ServedBackend {
     fn standalone(&self) -> BoxFuture<'_, Result<Option<std::sync::Arc<dyn Backend>>>> {
         self.backend.standalone()
     }
+
+    fn record_audit<'a>(
+        &'a self,
+        entry: &'a ork_core::backend::AuditEntry,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.backend.record_audit(entry)
+    }
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
+        self.backend.audit_log(limit)
+    }
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::{
-    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
-    LeaseStatus, Outcome, QueueCounts, StoredSchedule, WorkerInfo,
+    AuditEntry, BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks,
+    JobQuery, Lease, LeaseStatus, Outcome, QueueCounts, StoredSchedule, WorkerInfo, AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
@@ -39,6 +39,8 @@ struct Shared {
     done: Notify,
     base_ms: u64,
     start: tokio::time::Instant,
+    /// The audit trail, newest first.
+    audit: Mutex<VecDeque<AuditEntry>>,
 }
 
 impl Default for MemoryBackend {
@@ -68,6 +70,7 @@ impl MemoryBackend {
                 done: Notify::new(),
                 base_ms,
                 start: tokio::time::Instant::now(),
+                audit: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -575,6 +578,27 @@ impl Backend for MemoryBackend {
 
     fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
         Box::pin(async move { Ok(self.lock().schedules.values().cloned().collect()) })
+    }
+
+    fn record_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<()>> {
+        let mut audit = self
+            .shared
+            .audit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        audit.push_front(entry.clone());
+        audit.truncate(AUDIT_LIMIT);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>>> {
+        let audit = self
+            .shared
+            .audit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let out: Vec<AuditEntry> = audit.iter().take(limit).cloned().collect();
+        Box::pin(async move { Ok(out) })
     }
 
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {

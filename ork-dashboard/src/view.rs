@@ -1,5 +1,6 @@
-//! What the command prints with `--json` and what the dashboard's API
-//! returns: jobs, payloads, workflows, as plain serializable shapes.
+//! What the dashboard's API returns (and the `ork` command prints with
+//! `--json`): jobs, payloads, workflows, schedules, as plain serializable
+//! shapes. Shared with the command, not a stable API.
 
 use std::collections::BTreeMap;
 
@@ -8,42 +9,45 @@ use ork_core::{ArgSpec, Codec, JobInfo, JobState, Missed, ScheduleInfo};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::format::hex;
-
 /// The most payload bytes shown as hex.
-pub(crate) const HEX_LIMIT: usize = 4096;
+pub const HEX_LIMIT: usize = 4096;
+
+/// Plain hex, for JSON.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// A job.
 #[derive(Debug, Serialize)]
-pub(crate) struct JobView {
-    pub(crate) id: String,
-    pub(crate) task: String,
-    pub(crate) queue: String,
-    pub(crate) state: &'static str,
-    pub(crate) priority: u8,
-    pub(crate) attempts: u32,
+pub struct JobView {
+    pub id: String,
+    pub task: String,
+    pub queue: String,
+    pub state: &'static str,
+    pub priority: u8,
+    pub attempts: u32,
     /// Attempts allowed: retries + 1.
-    pub(crate) max_attempts: u32,
-    pub(crate) progress: u8,
-    pub(crate) error: Option<String>,
-    pub(crate) enqueued_at_ms: u64,
-    pub(crate) started_at_ms: Option<u64>,
-    pub(crate) finished_at_ms: Option<u64>,
-    pub(crate) due_at_ms: Option<u64>,
-    pub(crate) timeout_ms: u64,
-    pub(crate) workflow: Option<String>,
-    pub(crate) parent: Option<String>,
-    pub(crate) deps: Vec<String>,
-    pub(crate) unique: Option<String>,
-    pub(crate) codec: &'static str,
+    pub max_attempts: u32,
+    pub progress: u8,
+    pub error: Option<String>,
+    pub enqueued_at_ms: u64,
+    pub started_at_ms: Option<u64>,
+    pub finished_at_ms: Option<u64>,
+    pub due_at_ms: Option<u64>,
+    pub timeout_ms: u64,
+    pub workflow: Option<String>,
+    pub parent: Option<String>,
+    pub deps: Vec<String>,
+    pub unique: Option<String>,
+    pub codec: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) args: Option<Value>,
+    pub args: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) result: Option<Value>,
+    pub result: Option<Value>,
 }
 
 /// The codec's name.
-pub(crate) fn codec_name(codec: Codec) -> &'static str {
+pub fn codec_name(codec: Codec) -> &'static str {
     match codec {
         Codec::Bincode => "bincode",
         Codec::Json => "json",
@@ -53,7 +57,7 @@ pub(crate) fn codec_name(codec: Codec) -> &'static str {
 
 impl JobView {
     /// A job; with `detail`, its arguments and result too.
-    pub(crate) fn new(info: &JobInfo, detail: bool) -> JobView {
+    pub fn new(info: &JobInfo, detail: bool) -> JobView {
         let r = &info.record;
         JobView {
             id: r.id.to_string(),
@@ -111,7 +115,7 @@ fn args(info: &JobInfo) -> Value {
 
 /// Encoded bytes as readable as the codec allows: JSON as a value, bincode
 /// (not self-describing) as hex with a note.
-pub(crate) fn payload(codec: Codec, bytes: &[u8]) -> Value {
+pub fn payload(codec: Codec, bytes: &[u8]) -> Value {
     if codec == Codec::Json {
         if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
             return json!({ "kind": "json", "bytes": bytes.len(), "value": value });
@@ -129,7 +133,7 @@ pub(crate) fn payload(codec: Codec, bytes: &[u8]) -> Value {
 }
 
 /// Why bytes are shown raw.
-pub(crate) fn note(codec: Codec) -> &'static str {
+pub fn note(codec: Codec) -> &'static str {
     match codec {
         Codec::Bincode => {
             "bincode is not self-describing, so only the task's own types can decode it; \
@@ -141,58 +145,58 @@ pub(crate) fn note(codec: Codec) -> &'static str {
 
 /// A workflow in a list.
 #[derive(Debug, Serialize)]
-pub(crate) struct WorkflowSummary {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) state: &'static str,
-    pub(crate) created_at_ms: u64,
-    pub(crate) nodes: usize,
+pub struct WorkflowSummary {
+    pub id: String,
+    pub name: String,
+    pub state: &'static str,
+    pub created_at_ms: u64,
+    pub nodes: usize,
     /// Nodes that will not change any more.
-    pub(crate) done: usize,
+    pub done: usize,
     /// Nodes per state.
-    pub(crate) states: BTreeMap<&'static str, usize>,
+    pub states: BTreeMap<&'static str, usize>,
 }
 
 /// A workflow with every node.
 #[derive(Debug, Serialize)]
-pub(crate) struct WorkflowView {
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) state: &'static str,
-    pub(crate) created_at_ms: u64,
-    pub(crate) nodes: Vec<NodeView>,
+pub struct WorkflowView {
+    pub id: String,
+    pub name: String,
+    pub state: &'static str,
+    pub created_at_ms: u64,
+    pub nodes: Vec<NodeView>,
 }
 
 /// One node of a workflow.
 #[derive(Debug, Serialize)]
-pub(crate) struct NodeView {
-    pub(crate) index: usize,
-    pub(crate) id: String,
-    pub(crate) task: String,
-    pub(crate) deps: Vec<usize>,
-    pub(crate) allow_failure: bool,
+pub struct NodeView {
+    pub index: usize,
+    pub id: String,
+    pub task: String,
+    pub deps: Vec<usize>,
+    pub allow_failure: bool,
     /// A job state, or `expired` when the record is gone.
-    pub(crate) state: &'static str,
-    pub(crate) attempts: u32,
-    pub(crate) progress: u8,
-    pub(crate) error: Option<String>,
-    pub(crate) started_at_ms: Option<u64>,
-    pub(crate) finished_at_ms: Option<u64>,
+    pub state: &'static str,
+    pub attempts: u32,
+    pub progress: u8,
+    pub error: Option<String>,
+    pub started_at_ms: Option<u64>,
+    pub finished_at_ms: Option<u64>,
 }
 
 /// A node's state name (`expired` when its record is gone).
-pub(crate) fn node_state(n: &NodeStatus) -> &'static str {
+pub fn node_state(n: &NodeStatus) -> &'static str {
     n.state().map_or("expired", JobState::as_str)
 }
 
 /// Whether a node will not change any more.
-pub(crate) fn node_done(n: &NodeStatus) -> bool {
+pub fn node_done(n: &NodeStatus) -> bool {
     n.state().is_none_or(JobState::is_terminal)
 }
 
 impl WorkflowSummary {
     /// A summary from a handle and its nodes.
-    pub(crate) fn new(h: &WorkflowHandle, nodes: &[NodeStatus]) -> WorkflowSummary {
+    pub fn new(h: &WorkflowHandle, nodes: &[NodeStatus]) -> WorkflowSummary {
         let mut states = BTreeMap::new();
         for n in nodes {
             *states.entry(node_state(n)).or_insert(0) += 1;
@@ -211,7 +215,7 @@ impl WorkflowSummary {
 
 impl WorkflowView {
     /// The view of a handle and its nodes.
-    pub(crate) fn new(h: &WorkflowHandle, nodes: &[NodeStatus]) -> WorkflowView {
+    pub fn new(h: &WorkflowHandle, nodes: &[NodeStatus]) -> WorkflowView {
         WorkflowView {
             id: h.id().to_string(),
             name: h.meta().name.clone(),
@@ -239,37 +243,37 @@ impl WorkflowView {
 
 /// A periodic schedule.
 #[derive(Debug, Serialize)]
-pub(crate) struct ScheduleView {
-    pub(crate) name: String,
+pub struct ScheduleView {
+    pub name: String,
     /// When it fires, as people read it: `cron `0 */5 * * * *` in Europe/Paris`, `every 30s`.
-    pub(crate) when: String,
-    pub(crate) expression: Option<String>,
-    pub(crate) interval_ms: Option<u64>,
-    pub(crate) time_zone: Option<String>,
+    pub when: String,
+    pub expression: Option<String>,
+    pub interval_ms: Option<u64>,
+    pub time_zone: Option<String>,
     /// What happens to missed ticks.
-    pub(crate) missed: String,
-    pub(crate) task: String,
-    pub(crate) queue: String,
-    pub(crate) paused: bool,
+    pub missed: String,
+    pub task: String,
+    pub queue: String,
+    pub paused: bool,
     /// The next fire time (Unix ms), unless paused.
-    pub(crate) next_at_ms: Option<u64>,
+    pub next_at_ms: Option<u64>,
     /// The next few fire times.
-    pub(crate) next_ms: Vec<u64>,
-    pub(crate) last_run: Option<LastRunView>,
+    pub next_ms: Vec<u64>,
+    pub last_run: Option<LastRunView>,
 }
 
 /// The newest fired tick of a schedule.
 #[derive(Debug, Serialize)]
-pub(crate) struct LastRunView {
-    pub(crate) tick_ms: u64,
-    pub(crate) job: String,
+pub struct LastRunView {
+    pub tick_ms: u64,
+    pub job: String,
     /// Its job's state, or `expired`.
-    pub(crate) state: &'static str,
+    pub state: &'static str,
 }
 
 impl ScheduleView {
     /// The view of a stored schedule.
-    pub(crate) fn new(s: &ScheduleInfo) -> ScheduleView {
+    pub fn new(s: &ScheduleInfo) -> ScheduleView {
         let sc = &s.schedule;
         ScheduleView {
             name: s.name.clone(),

@@ -68,6 +68,9 @@
     if (msg) { b.textContent = msg; b.hidden = false; } else { b.hidden = true; }
   }
 
+  // Every URL is relative to the page's <base> (the mount point with its
+  // slash), so the dashboard works under any prefix. In-page links name
+  // the page's own path, which the base would otherwise replace.
   async function api(path, opts) {
     const r = await fetch(path, opts);
     let body = null;
@@ -79,7 +82,7 @@
   async function act(kind, id, action, confirmText) {
     if (confirmText && !window.confirm(confirmText)) return;
     try {
-      await api('/api/' + kind + '/' + encodeURIComponent(id) + '/' + action, {
+      await api('api/' + kind + '/' + encodeURIComponent(id) + '/' + action, {
         method: 'POST', headers: { 'X-Ork-Action': '1' },
       });
       banner(null);
@@ -92,7 +95,7 @@
   function actionButton(kind, id, action, label, confirmText) {
     if (!ui.allow) return null;
     return el('button', {
-      class: action === 'cancel' ? 'danger' : '',
+      class: action === 'cancel' || action === 'purge' ? 'danger' : '',
       'data-action': action, 'data-kind': kind, 'data-id': id, text: label,
       onclick: ev => { ev.stopPropagation(); act(kind, id, action, confirmText); },
     });
@@ -114,10 +117,13 @@
   }
 
   async function refreshOverview() {
-    const o = await api('/api/overview');
+    const o = await api('api/overview');
     ui.now = o.now_ms;
     ui.allow = o.allow_actions;
-    $('#where').textContent = 'namespace ' + o.namespace + ' on ' + o.redis;
+    $('#title').textContent = o.title;
+    document.title = o.title + ' · ork dashboard';
+    $('#where').textContent = o.actor ? 'signed in as ' + o.actor : '';
+    $('#memory').replaceChildren(...memoryNodes(o.memory));
     const mode = $('#mode');
     mode.textContent = o.allow_actions ? 'actions allowed' : 'read-only';
     mode.className = 'badge' + (o.allow_actions ? ' actions' : '');
@@ -134,9 +140,12 @@
         td(c.succeeded, 'n'), td(c.dead, 'n'), td(c.cancelled, 'n'),
         td(F.rate(r.succeeded_per_sec), 'n'), td(F.rate(r.dead_per_sec), 'n'),
         td(r.wait ? F.duration(r.wait.p50_ms) : '-', 'n'), td(run, 'n'),
-        el('td', {}, sparkline(h)));
+        el('td', {}, sparkline(h)),
+        el('td', {}, c.waiting + c.scheduled + c.queued > 0
+          ? actionButton('queues', c.queue, 'purge', 'Purge', 'Delete every job of queue ' + c.queue + ' that has not started?')
+          : null));
     });
-    fill($('#queues tbody'), rows, 'No queues in this namespace yet.', 13);
+    fill($('#queues tbody'), rows, 'No queues in this namespace yet.', 14);
     const names = o.queues.map(q => q.counts.queue).join('\u0000');
     if (names !== ui.queuesKnown) {
       ui.queuesKnown = names;
@@ -156,6 +165,34 @@
     $('#updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   }
 
+  function bytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+    return (i ? n.toFixed(1) : String(n)) + ' ' + units[i];
+  }
+
+  // The storage server's memory: used of max, and how full.
+  function memoryNodes(m) {
+    if (!m) return [];
+    if (m.error) return [el('span', { class: 'err', text: 'Redis memory unknown: ' + m.error })];
+    if (m.max_bytes == null) return ['Redis memory ' + bytes(m.used_bytes) + ' (no maxmemory)'];
+    const pct = m.percent == null ? 0 : m.percent;
+    return [el('span', {
+      class: pct >= 90 ? 'err' : '', 'data-percent': String(pct),
+      text: 'Redis memory ' + bytes(m.used_bytes) + ' of ' + bytes(m.max_bytes) + ' (' + pct.toFixed(1) + '%)',
+    })];
+  }
+
+  // ---- audit trail ------------------------------------------------------
+  async function refreshAudit() {
+    const list = await api('api/audit?limit=50');
+    fill($('#audit tbody'), list.map(a => el('tr', { 'data-action': a.action },
+      td(F.ago(a.at_ms)), el('td', { class: 'actor', text: a.actor }), td(a.action),
+      el('td', { class: 'mono', text: a.target }), td(a.outcome))),
+    'No actions taken from the dashboard yet.', 5);
+  }
+
   // ---- jobs and dead letters -------------------------------------------
   function jobInfo(j) {
     if (j.state === 'running') return j.progress + '%';
@@ -165,7 +202,7 @@
   }
 
   async function refreshDead() {
-    const jobs = await api('/api/jobs?state=dead&limit=100');
+    const jobs = await api('api/jobs?state=dead&limit=100');
     $('#dead-count').textContent = jobs.length ? String(jobs.length) + (jobs.length === 100 ? '+' : '') : '';
     fill($('#dead tbody'), jobs.map(j => el('tr', { class: 'clickable', 'data-id': j.id, onclick: () => showJob(j.id) },
       el('td', { class: 'mono', text: j.id }), td(j.task), td(j.queue), td(j.attempts + '/' + j.max_attempts, 'n'),
@@ -175,7 +212,7 @@
 
   async function refreshJobs() {
     const q = new URLSearchParams({ queue: $('#jobs-queue').value, state: $('#jobs-state').value, limit: '100' });
-    const jobs = await api('/api/jobs?' + q);
+    const jobs = await api('api/jobs?' + q);
     fill($('#jobs tbody'), jobs.map(j => {
       const finished = ['succeeded', 'dead', 'cancelled'].includes(j.state);
       const button = finished
@@ -219,7 +256,7 @@
 
   async function showJob(id) {
     let j;
-    try { j = await api('/api/jobs/' + encodeURIComponent(id)); } catch (e) { banner(e.message); return; }
+    try { j = await api('api/jobs/' + encodeURIComponent(id)); } catch (e) { banner(e.message); return; }
     const row = (k, v) => [el('dt', { text: k }), el('dd', {}, v)];
     const finished = ['succeeded', 'dead', 'cancelled'].includes(j.state);
     const buttons = el('div', {},
@@ -233,7 +270,7 @@
       ...(j.due_at_ms ? row('due', F.utc(j.due_at_ms)) : []),
       ...(j.started_at_ms ? row('started', F.utc(j.started_at_ms) + ', waited ' + F.duration(j.started_at_ms - j.enqueued_at_ms)) : []),
       ...(j.finished_at_ms ? row('finished', F.utc(j.finished_at_ms) + (j.started_at_ms ? ', ran ' + F.duration(j.finished_at_ms - j.started_at_ms) : '')) : []),
-      ...(j.workflow ? row('workflow', el('a', { href: '#workflow=' + j.workflow, text: j.workflow })) : []),
+      ...(j.workflow ? row('workflow', el('a', { href: window.location.pathname + window.location.search + '#workflow=' + j.workflow, text: j.workflow })) : []),
       ...(j.parent ? row('parent', j.parent) : []),
       ...(j.deps.length ? row('after', j.deps.join(', ')) : []),
       ...(j.unique ? row('unique', j.unique) : []),
@@ -247,7 +284,7 @@
 
   // ---- workflows --------------------------------------------------------
   async function refreshWorkflows() {
-    const flows = await api('/api/workflows?limit=50');
+    const flows = await api('api/workflows?limit=50');
     if (!ui.workflow && flows.length) {
       const running = flows.find(f => f.state === 'running');
       select((running || flows[0]).id, false);
@@ -275,7 +312,7 @@
     const id = ui.workflow;
     let w;
     try {
-      w = await api('/api/workflows/' + encodeURIComponent(id));
+      w = await api('api/workflows/' + encodeURIComponent(id));
     } catch (e) {
       $('#workflow-head').textContent = e.message;
       $('#dag').replaceChildren();
@@ -300,15 +337,18 @@
 
   // ---- schedules --------------------------------------------------------
   async function refreshSchedules() {
-    const list = await api('/api/schedules');
+    const list = await api('api/schedules');
     fill($('#schedules tbody'), list.map(x => el('tr', { 'data-name': x.name },
       el('td', { text: x.name, title: x.task + ' on ' + x.queue + ' · missed ticks: ' + x.missed }),
       td(x.when),
       x.paused ? el('td', {}, badge('paused')) : td(x.next_at_ms ? F.ago(x.next_at_ms) : '-'),
       x.last_run
         ? el('td', {}, F.ago(x.last_run.tick_ms) + ' ', badge(x.last_run.state))
-        : td('never'))),
-    'No schedules.', 4);
+        : td('never'),
+      el('td', {}, x.paused
+        ? actionButton('schedules', x.name, 'resume', 'Resume')
+        : actionButton('schedules', x.name, 'pause', 'Pause')))),
+    'No schedules.', 5);
   }
 
   // ---- polling ----------------------------------------------------------
@@ -316,7 +356,7 @@
   async function refreshAll() {
     try {
       await refreshOverview();
-      await Promise.all([refreshDead(), refreshJobs(), refreshWorkflows(), refreshWorkflow(), refreshSchedules()]);
+      await Promise.all([refreshDead(), refreshJobs(), refreshWorkflows(), refreshWorkflow(), refreshSchedules(), refreshAudit()]);
       if (failures) banner(null);
       failures = 0;
     } catch (e) {
