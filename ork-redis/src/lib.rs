@@ -171,11 +171,14 @@ mod ext;
 mod keys;
 mod record;
 mod scripts;
+mod sentinel;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use backend::RedisBackend;
-pub use builder::{RedisBackendBuilder, DEFAULT_PAYLOAD_LIMIT};
+pub use builder::{
+    RedisBackendBuilder, DEFAULT_PAYLOAD_LIMIT, DEFAULT_REPLICA_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
+};
 pub use ext::RedisExt;
 
 /// The redis-rs crate this engine is built on.
