@@ -1,4 +1,4 @@
-//! [`SentinelGroup`]: a primary, a replica and three sentinels on loopback.
+//! [`SentinelGroup`]: a primary, its replicas and three sentinels on loopback.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use super::{free_port, ping, server_binary, temp_dir, RedisServer};
 /// How long the sentinels wait before they call a silent primary down.
 pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
 
-/// A primary, one replica and three sentinels watching them (quorum 2),
+/// A primary, its replicas and three sentinels watching them (quorum 2),
 /// each its own process on a free loopback port, with short sentinel
 /// timeouts (a primary is down after [`DOWN_AFTER`] without answers, a
 /// failover may take 2 s) so a failover takes a few seconds. Everything is
@@ -18,16 +18,20 @@ pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
 ///
 /// ```no_run
 /// use ork_redis::testing::SentinelGroup;
-/// let mut group = SentinelGroup::start("mymaster");
+/// let mut group = SentinelGroup::start("mymaster", 2);
 /// let url = group.url(); // redis+sentinel://127.0.0.1:p1,.../mymaster
 /// let old = group.kill_primary();
 /// let new = group.await_failover(old);
-/// group.restart(old); // comes back as a replica of the new primary
 /// ```
+///
+/// With two replicas, the one not promoted follows the new primary as part
+/// of the failover, so the new primary has a replica again within about a
+/// second. A killed primary started again is made a replica by the
+/// sentinels only some 8 to 20 s later (they wait for its role to settle).
 #[derive(Debug)]
 pub struct SentinelGroup {
     service: String,
-    /// The two data servers, the first one primary at the start.
+    /// The data servers, the first one primary at the start.
     servers: Vec<RedisServer>,
     sentinels: Vec<Sentinel>,
 }
@@ -50,43 +54,55 @@ impl Drop for Sentinel {
 }
 
 impl SentinelGroup {
-    /// Starts the group and waits until the replica is in sync and every
-    /// sentinel knows the replica and the two other sentinels (a failover
-    /// is possible from then on).
+    /// Starts the group and waits until the replicas are in sync and every
+    /// sentinel knows them and the two other sentinels (a failover is
+    /// possible from then on).
     ///
     /// # Panics
     /// When a process does not start, or the group does not form within
     /// 20 s.
-    pub fn start(service: &str) -> SentinelGroup {
+    pub fn start(service: &str, replicas: usize) -> SentinelGroup {
         // A diskless sync starts at once, not after the default 5 s.
         let primary = RedisServer::builder()
             .arg("--repl-diskless-sync-delay")
             .arg("0")
             .start();
-        let replica = RedisServer::builder()
-            .arg("--repl-diskless-sync-delay")
-            .arg("0")
-            .arg("--replicaof")
-            .arg("127.0.0.1")
-            .arg(primary.port().to_string())
-            .start();
+        let primary_port = primary.port();
+        let mut servers = vec![primary];
+        for _ in 0..replicas {
+            servers.push(
+                RedisServer::builder()
+                    .arg("--repl-diskless-sync-delay")
+                    .arg("0")
+                    .arg("--replicaof")
+                    .arg("127.0.0.1")
+                    .arg(primary_port.to_string())
+                    .start(),
+            );
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
-        wait_until(deadline, "the replica to sync", || {
-            info(replica.port(), "replication")
-                .is_some_and(|i| i.get("master_link_status").map(String::as_str) == Some("up"))
+        wait_until(deadline, "the replicas to sync", || {
+            servers[1..].iter().all(|r| {
+                info(r.port(), "replication").is_some_and(|i| {
+                    i.get("master_link_status").map(String::as_str) == Some("up")
+                })
+            })
         });
+        // Started once the replicas are connected, the sentinels find them
+        // in their first look at the primary.
         let sentinels = (0..3)
-            .map(|_| Sentinel::start(service, primary.port()))
+            .map(|_| Sentinel::start(service, primary_port))
             .collect();
         let group = SentinelGroup {
             service: service.to_owned(),
-            servers: vec![primary, replica],
+            servers,
             sentinels,
         };
+        let replicas = replicas.to_string();
         wait_until(deadline, "the sentinels to know each other", || {
             group.sentinels.iter().all(|s| {
                 sentinel_master(s.port, service).is_some_and(|m| {
-                    m.get("num-slaves").map(String::as_str) == Some("1")
+                    m.get("num-slaves") == Some(&replicas)
                         && m.get("num-other-sentinels").map(String::as_str) == Some("2")
                 })
             })
@@ -148,26 +164,6 @@ impl SentinelGroup {
             new.is_some()
         });
         new.expect("set when the wait ends")
-    }
-
-    /// Starts the server on `port` again (the sentinels then make it a
-    /// replica of the current primary), and waits until it is one, in sync.
-    ///
-    /// # Panics
-    /// When it does not come back, or does not sync within 30 s.
-    pub fn restart(&mut self, port: u16) {
-        self.server_mut(port).restart();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        wait_until(
-            deadline,
-            "the restarted server to sync as a replica",
-            || {
-                info(port, "replication").is_some_and(|i| {
-                    i.get("role").map(String::as_str) == Some("slave")
-                        && i.get("master_link_status").map(String::as_str) == Some("up")
-                })
-            },
-        );
     }
 
     fn server_mut(&mut self, port: u16) -> &mut RedisServer {

@@ -1,0 +1,268 @@
+//! The Redis backend at the edges of its connection: a primary that dies
+//! and is replaced through Redis Sentinel (with replicated
+//! acknowledgements), a service that starts before its Redis, and two
+//! worker pools started under one id. Real processes throughout.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ork::prelude::*;
+use ork::{JobId, JobState};
+use ork_redis::testing::{RedisServer, SentinelGroup};
+use ork_redis::RedisBackend;
+
+/// The numbers whose job ran, at least once.
+#[derive(Default)]
+struct Ran(Mutex<HashSet<u64>>);
+
+#[ork::task]
+async fn note(ctx: Context, i: u64) -> ork::Result<u64> {
+    ctx.state::<Arc<Ran>>().0.lock().unwrap().insert(i);
+    Ok(i)
+}
+
+/// How many jobs of `queue` are in each state: (succeeded, dead, not
+/// finished).
+async fn tally(ork: &Ork, queue: &str) -> ork::Result<(u64, u64, u64)> {
+    let counts = ork.counts().await?;
+    Ok(counts
+        .iter()
+        .find(|c| c.queue == queue)
+        .map_or((0, 0, 0), |c| {
+            (
+                c.succeeded,
+                c.dead,
+                c.queued + c.scheduled + c.waiting + c.running,
+            )
+        }))
+}
+
+/// A primary, two replicas and three sentinels; a producer enqueues a
+/// steady stream of jobs with `.replicas(1)`, each sent again under its id
+/// until acknowledged, while a pool runs them; the primary is SIGKILLed
+/// mid-stream. Every acknowledged job is on the promoted replica and ends
+/// succeeded, exactly as many as were enqueued, and the producer and the
+/// pool go on against the new primary by themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_enqueues_survive_a_sentinel_failover() {
+    const JOBS: u64 = 300;
+    const KILL_AT: u64 = 100;
+    let queue = "failover";
+    let mut group = tokio::task::spawn_blocking(|| SentinelGroup::start("ork-failover", 2))
+        .await
+        .unwrap();
+    let backend = RedisBackend::builder(group.url())
+        .namespace("fo")
+        .replicas(1)
+        .build()
+        .await
+        .unwrap();
+    let ork = Ork::with_backend(backend);
+    let ran = Arc::new(Ran::default());
+    let pool = ork
+        .worker()
+        .queues([queue])
+        .concurrency(8)
+        .lease(Duration::from_secs(2))
+        .state(ran.clone())
+        .start()
+        .unwrap();
+
+    let acked = Arc::new(AtomicU64::new(0));
+    let producer = {
+        let (ork, acked) = (ork.clone(), acked.clone());
+        tokio::spawn(async move {
+            let (mut refused, mut acked_at) = (0u32, Vec::new());
+            for i in 0..JOBS {
+                let id = JobId::from(format!("job-{i}"));
+                loop {
+                    match ork.enqueue(note::call(i).queue(queue).id(id.clone())).await {
+                        Ok(h) => {
+                            assert_eq!(h.id(), &id);
+                            break;
+                        }
+                        Err(e) => {
+                            assert!(e.is_transient(), "{e}");
+                            refused += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+                acked_at.push(Instant::now());
+                acked.store(i + 1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (refused, acked_at)
+        })
+    };
+
+    while acked.load(Ordering::SeqCst) < KILL_AT {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let old = tokio::task::block_in_place(|| group.kill_primary());
+    let killed = Instant::now();
+    let acked_before = acked.load(Ordering::SeqCst);
+    let new = tokio::task::block_in_place(|| group.await_failover(old));
+    let promoted = killed.elapsed();
+
+    let (refused, acked_at) = producer.await.unwrap();
+    let first_after = acked_at[acked_before as usize] - killed;
+    // Every job acknowledged, before the kill or after, ends succeeded.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (succeeded, dead, open) = loop {
+        match tally(&ork, queue).await {
+            Ok((succeeded, dead, open)) if succeeded + dead == JOBS && open == 0 => {
+                break (succeeded, dead, open);
+            }
+            other => assert!(
+                Instant::now() < deadline,
+                "jobs not done a minute after the last enqueue: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((succeeded, dead, open), (JOBS, 0, 0));
+    let ids: Vec<JobId> = (0..JOBS)
+        .map(|i| JobId::from(format!("job-{i}")))
+        .collect();
+    let infos = ork.backend().jobs(&ids).await.unwrap();
+    assert!(infos
+        .iter()
+        .all(|i| i.as_ref().is_some_and(|i| i.state == JobState::Succeeded)));
+    let ran = ran.0.lock().unwrap().clone();
+    assert_eq!(ran, (0..JOBS).collect::<HashSet<u64>>());
+    // The same backend now talks to the promoted server.
+    assert_eq!(group.primary_port(), Some(new));
+    pool.shutdown().await;
+    eprintln!(
+        "primary {old} killed after {acked_before} acknowledged enqueues; replica {new} \
+         promoted after {promoted:?}; first acknowledgement after the kill at {first_after:?}; \
+         {refused} enqueues refused meanwhile"
+    );
+}
+
+/// A backend built with `wait_for_server` before its server starts
+/// connects once the server is up, and works; without it, the build fails
+/// at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_waits_for_a_server_that_starts_later() {
+    let mut server = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
+    let url = server.url();
+    tokio::task::block_in_place(|| server.kill());
+
+    let refused = RedisBackend::builder(&url).build().await;
+    assert!(refused.is_err(), "no server, no wait: an error");
+
+    let waiting = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            RedisBackend::builder(url)
+                .namespace("late")
+                .wait_for_server(Duration::from_secs(20))
+                .build()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "still waiting for the server");
+    tokio::task::block_in_place(|| server.restart());
+    let backend = waiting.await.unwrap().expect("connected once the server is up");
+
+    let ork = Ork::with_backend(backend);
+    let ran = Arc::new(Ran::default());
+    let pool = ork
+        .worker()
+        .queues(["late"])
+        .state(ran.clone())
+        .start()
+        .unwrap();
+    let job = ork.enqueue(note::call(7).queue("late")).await.unwrap();
+    assert_eq!(job.result().await.unwrap(), 7);
+    pool.shutdown().await;
+
+    // A server that stays away: the wait ends with the connection error.
+    let gone = tokio::task::block_in_place(|| {
+        server.kill();
+        server.url()
+    });
+    let err = RedisBackend::builder(gone)
+        .wait_for_server(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("could not connect"), "{err}");
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A second pool started under the id of a live one gets a warning naming
+/// the id; a pool with an id of its own does not.
+#[tokio::test]
+async fn a_second_pool_with_a_live_pools_id_is_warned() {
+    let captured = Captured::default();
+    use tracing_subscriber::util::SubscriberInitExt;
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .with_writer({
+            let c = captured.clone();
+            move || c.clone()
+        })
+        .finish();
+    let _guard = subscriber.set_default();
+
+    let server = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
+    let backend = RedisBackend::builder(server.url())
+        .namespace("ids")
+        .build()
+        .await
+        .unwrap();
+    let ork = Ork::with_backend(backend);
+    let first = ork.worker().id("billing-1").start().unwrap();
+    while !ork
+        .workers()
+        .await
+        .unwrap()
+        .iter()
+        .any(|w| w.id == "billing-1")
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = ork.worker().id("billing-2").start().unwrap();
+    let second = ork.worker().id("billing-1").start().unwrap();
+    let warning = "another live worker pool has the id \"billing-1\"";
+    while !captured.text().contains(warning) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    second.shutdown().await;
+    other.shutdown().await;
+    first.shutdown().await;
+    let text = captured.text();
+    assert_eq!(text.matches("another live worker pool").count(), 1, "{text}");
+    assert!(!text.contains("billing-2"), "{text}");
+}
