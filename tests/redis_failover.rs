@@ -144,8 +144,8 @@ async fn acknowledged_enqueues_survive_a_sentinel_failover() {
 }
 
 /// A backend built with `wait_for_server` before its server starts
-/// connects once the server is up, and works; without it, the build fails
-/// at once.
+/// connects once the server is up, and works; a server that stays away
+/// ends the wait with the connection error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backend_waits_for_a_server_that_starts_later() {
     let mut server = tokio::task::spawn_blocking(RedisServer::start)
@@ -153,9 +153,6 @@ async fn the_backend_waits_for_a_server_that_starts_later() {
         .unwrap();
     let url = server.url();
     tokio::task::block_in_place(|| server.kill());
-
-    let refused = RedisBackend::builder(&url).build().await;
-    assert!(refused.is_err(), "no server, no wait: an error");
 
     let waiting = {
         let url = url.clone();
@@ -195,6 +192,37 @@ async fn the_backend_waits_for_a_server_that_starts_later() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("could not connect"), "{err}");
+}
+
+/// With `.replicas(1)` and no replica, an enqueue is refused with an error
+/// that says the write may or may not survive; the job is on the primary
+/// all the same, and sending it again under its id is safe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enqueue_short_of_its_replicas_is_an_error() {
+    let server = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
+    let backend = RedisBackend::builder(server.url())
+        .namespace("lonely")
+        .replicas(1)
+        .replica_timeout(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    let ork = Ork::with_backend(backend);
+    let id = JobId::from("lonely-1");
+    let call = || note::call(1).queue("lonely").id(id.clone());
+    let err = ork.enqueue(call()).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("0 of 1 replicas") && text.contains("may or may not survive"),
+        "{text}"
+    );
+    let again = ork.enqueue(call()).await.unwrap_err();
+    assert!(again.to_string().contains("0 of 1 replicas"), "{again}");
+    let (_, _, open) = tally(&ork, "lonely").await.unwrap();
+    assert_eq!(open, 1, "one job, on the primary");
 }
 
 /// A `tracing` writer into a shared buffer.

@@ -17,7 +17,7 @@
 //! write ork makes is idempotent or fenced, so a retry is safe.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{
@@ -267,7 +267,17 @@ struct Slot {
     /// The connection and its generation (to drop only the one that failed).
     current: Mutex<Option<(u64, MultiplexedConnection)>>,
     /// One reconnect at a time.
-    connecting: tokio::sync::Mutex<u64>,
+    connecting: tokio::sync::Mutex<Attempts>,
+}
+
+/// What the reconnects did.
+#[derive(Default)]
+struct Attempts {
+    /// Connections made so far.
+    generation: u64,
+    /// When the last reconnect failed, and how: a caller that waited for
+    /// that attempt gets its error instead of trying again behind it.
+    failed: Option<(Instant, RedisError)>,
 }
 
 impl PrimaryConn {
@@ -282,7 +292,7 @@ impl PrimaryConn {
                 resolver,
                 config,
                 current: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(0),
+                connecting: tokio::sync::Mutex::new(Attempts::default()),
             }),
         };
         conn.connection().await?;
@@ -294,19 +304,43 @@ impl PrimaryConn {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let mut generation = self.slot.connecting.lock().await;
+        let asked = Instant::now();
+        let mut attempts = self.slot.connecting.lock().await;
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let client = self.slot.resolver.primary().await?;
-        let conn = client
-            .get_multiplexed_async_connection_with_config(&self.slot.config)
-            .await?;
-        *generation += 1;
+        if let Some((at, e)) = &attempts.failed {
+            if *at >= asked {
+                return Err(e.clone());
+            }
+        }
+        let connected = async {
+            let client = self.slot.resolver.primary().await?;
+            let conn = client
+                .get_multiplexed_async_connection_with_config(&self.slot.config)
+                .await?;
+            Ok::<_, RedisError>((client, conn))
+        }
+        .await;
+        let (client, conn) = match connected {
+            Ok(c) => c,
+            Err(e) => {
+                attempts.failed = Some((Instant::now(), e.clone()));
+                return Err(e);
+            }
+        };
+        attempts.generation += 1;
+        attempts.failed = None;
+        let generation = attempts.generation;
         let addr = client.get_connection_info().addr().to_string();
-        tracing::debug!(service = %self.slot.resolver.service(), primary = %addr, "connected to the primary");
-        *self.lock() = Some((*generation, conn.clone()));
-        Ok((*generation, conn))
+        let service = self.slot.resolver.service();
+        if generation > 1 {
+            tracing::info!(service = %service, primary = %addr, "reconnected to the primary");
+        } else {
+            tracing::debug!(service = %service, primary = %addr, "connected to the primary");
+        }
+        *self.lock() = Some((generation, conn.clone()));
+        Ok((generation, conn))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, MultiplexedConnection)>> {

@@ -83,9 +83,8 @@ impl SentinelGroup {
         let deadline = Instant::now() + Duration::from_secs(20);
         wait_until(deadline, "the replicas to sync", || {
             servers[1..].iter().all(|r| {
-                info(r.port(), "replication").is_some_and(|i| {
-                    i.get("master_link_status").map(String::as_str) == Some("up")
-                })
+                info(r.port(), "replication")
+                    .is_some_and(|i| i.get("master_link_status").map(String::as_str) == Some("up"))
             })
         });
         // Started once the replicas are connected, the sentinels find them
