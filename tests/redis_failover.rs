@@ -124,9 +124,7 @@ async fn acknowledged_enqueues_survive_a_sentinel_failover() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!((succeeded, dead, open), (JOBS, 0, 0));
-    let ids: Vec<JobId> = (0..JOBS)
-        .map(|i| JobId::from(format!("job-{i}")))
-        .collect();
+    let ids: Vec<JobId> = (0..JOBS).map(|i| JobId::from(format!("job-{i}"))).collect();
     let infos = ork.backend().jobs(&ids).await.unwrap();
     assert!(infos
         .iter()
@@ -167,7 +165,10 @@ async fn the_backend_waits_for_a_server_that_starts_later() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "still waiting for the server");
     tokio::task::block_in_place(|| server.restart());
-    let backend = waiting.await.unwrap().expect("connected once the server is up");
+    let backend = waiting
+        .await
+        .unwrap()
+        .expect("connected once the server is up");
 
     let ork = Ork::with_backend(backend);
     let ran = Arc::new(Ran::default());
@@ -291,6 +292,10 @@ async fn a_second_pool_with_a_live_pools_id_is_warned() {
     other.shutdown().await;
     first.shutdown().await;
     let text = captured.text();
-    assert_eq!(text.matches("another live worker pool").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("another live worker pool").count(),
+        1,
+        "{text}"
+    );
     assert!(!text.contains("billing-2"), "{text}");
 }
