@@ -109,26 +109,34 @@ async fn acknowledged_enqueues_survive_a_sentinel_failover() {
 
     let (refused, acked_at) = producer.await.unwrap();
     let first_after = acked_at[acked_before as usize] - killed;
-    // Every job acknowledged, before the kill or after, ends succeeded.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (succeeded, dead, open) = loop {
-        match tally(&ork, queue).await {
-            Ok((succeeded, dead, open)) if succeeded + dead == JOBS && open == 0 => {
-                break (succeeded, dead, open);
-            }
-            other => assert!(
-                Instant::now() < deadline,
-                "jobs not done a minute after the last enqueue: {other:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!((succeeded, dead, open), (JOBS, 0, 0));
+    // Every job acknowledged, before the kill or after, is there and ends
+    // succeeded.
     let ids: Vec<JobId> = (0..JOBS).map(|i| JobId::from(format!("job-{i}"))).collect();
-    let infos = ork.backend().jobs(&ids).await.unwrap();
-    assert!(infos
-        .iter()
-        .all(|i| i.as_ref().is_some_and(|i| i.state == JobState::Succeeded)));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let infos = ork.backend().jobs(&ids).await.unwrap();
+        let lost: Vec<&JobId> = ids
+            .iter()
+            .zip(&infos)
+            .filter(|(_, i)| i.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        assert!(lost.is_empty(), "acknowledged enqueues lost: {lost:?}");
+        let open = infos
+            .iter()
+            .flatten()
+            .filter(|i| i.state != JobState::Succeeded)
+            .count();
+        if open == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{open} jobs not done a minute after the last enqueue"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(tally(&ork, queue).await.unwrap(), (JOBS, 0, 0));
     let ran = ran.0.lock().unwrap().clone();
     assert_eq!(ran, (0..JOBS).collect::<HashSet<u64>>());
     // The same backend now talks to the promoted server.
