@@ -149,6 +149,117 @@ async fn acknowledged_enqueues_survive_a_sentinel_failover() {
     );
 }
 
+/// A failover asked for while the primary runs (`SENTINEL FAILOVER`):
+/// the old primary stays up, a primary in its own eyes, until the
+/// sentinels demote it seconds later. The backend leaves it for the one
+/// the sentinels name, by itself. The producer pauses from the request
+/// until the other replica follows the new primary: a write the old one
+/// took in between could be confirmed by that replica and dropped when it
+/// moves (the limit the crate docs state). From then on the old primary
+/// has no replica, so with `.replicas(1)` nothing it takes is
+/// acknowledged: every acknowledged enqueue is on the new primary and ends
+/// succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_replaced_while_up_is_left_for_the_new_one() {
+    const JOBS: u64 = 200;
+    const SWITCH_AT: u64 = 60;
+    let queue = "switch";
+    let group = tokio::task::spawn_blocking(|| SentinelGroup::start("ork-switch", 2))
+        .await
+        .unwrap();
+    let backend = RedisBackend::builder(group.url())
+        .namespace("sw")
+        .replicas(1)
+        .build()
+        .await
+        .unwrap();
+    let ork = Ork::with_backend(backend);
+    let ran = Arc::new(Ran::default());
+    let pool = ork
+        .worker()
+        .queues([queue])
+        .concurrency(8)
+        .lease(Duration::from_secs(2))
+        .state(ran.clone())
+        .start()
+        .unwrap();
+    let acked = Arc::new(AtomicU64::new(0));
+    let gate = Arc::new(tokio::sync::RwLock::new(()));
+    let producer = {
+        let (ork, acked, gate) = (ork.clone(), acked.clone(), gate.clone());
+        tokio::spawn(async move {
+            let mut acked_at = Vec::new();
+            for i in 0..JOBS {
+                let id = JobId::from(format!("job-{i}"));
+                loop {
+                    let _open = gate.read().await;
+                    match ork.enqueue(note::call(i).queue(queue).id(id.clone())).await {
+                        Ok(_) => break,
+                        Err(e) => assert!(e.is_transient(), "{e}"),
+                    }
+                    drop(_open);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                acked_at.push(Instant::now());
+                acked.store(i + 1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            acked_at
+        })
+    };
+    while acked.load(Ordering::SeqCst) < SWITCH_AT {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let paused = gate.write().await;
+    let old = tokio::task::block_in_place(|| group.switch_over());
+    let switched = Instant::now();
+    let acked_before = acked.load(Ordering::SeqCst);
+    let new = tokio::task::block_in_place(|| {
+        let new = group.await_failover(old);
+        group.await_followers(new, old);
+        new
+    });
+    let promoted = switched.elapsed();
+    drop(paused);
+    let acked_at = producer.await.unwrap();
+    let first_after = acked_at[acked_before as usize] - switched;
+
+    let ids: Vec<JobId> = (0..JOBS).map(|i| JobId::from(format!("job-{i}"))).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let infos = ork.backend().jobs(&ids).await.unwrap();
+        let lost: Vec<&JobId> = ids
+            .iter()
+            .zip(&infos)
+            .filter(|(_, i)| i.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        assert!(lost.is_empty(), "acknowledged enqueues lost: {lost:?}");
+        let open = infos
+            .iter()
+            .flatten()
+            .filter(|i| i.state != JobState::Succeeded)
+            .count();
+        if open == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{open} jobs not done");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(tally(&ork, queue).await.unwrap(), (JOBS, 0, 0));
+    assert_eq!(
+        ran.0.lock().unwrap().clone(),
+        (0..JOBS).collect::<HashSet<u64>>()
+    );
+    assert_eq!(group.primary_port(), Some(new));
+    pool.shutdown().await;
+    eprintln!(
+        "switch from {old} (now {:?}) to {new} after {acked_before} acknowledged enqueues: \
+         replicas moved after {promoted:?}, first acknowledgement after the switch at {first_after:?}",
+        group.role(old)
+    );
+}
+
 /// A backend built with `wait_for_server` before its server starts
 /// connects once the server is up, and works; a server that stays away
 /// ends the wait with the connection error.

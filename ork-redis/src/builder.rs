@@ -196,6 +196,9 @@ impl RedisBackendBuilder {
             self.await_server(&target, timeouts).await?;
         }
         let pool = Pool::open(&target, self.pool_size, timeouts).await?;
+        if let Target::Sentinel(resolver) = &target {
+            resolver.watch();
+        }
         let inner = Inner {
             keys: Keys::new(&self.namespace),
             pool,

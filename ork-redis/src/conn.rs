@@ -184,6 +184,7 @@ pub(crate) async fn probe(target: &Target, timeouts: Timeouts) -> redis::RedisRe
             resolver
                 .primary()
                 .await?
+                .0
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?
         }
@@ -229,6 +230,8 @@ pub(crate) struct BlockingConn {
     /// A second handle on the socket of a plain TCP connection, to shut it
     /// down at once when a wait is abandoned (see [`BlockingGuard`]).
     abandon: Option<std::net::TcpStream>,
+    /// With Sentinel, the resolver's epoch it was made in (else 0).
+    epoch: u64,
 }
 
 impl BlockingConn {
@@ -280,7 +283,15 @@ impl Blocking {
 
     /// An idle connection, or a new one.
     pub(crate) async fn checkout(&self) -> Result<BlockingGuard> {
-        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            // With Sentinel, those made before the primary changed go.
+            if let Target::Sentinel(resolver) = &self.target {
+                let epoch = resolver.epoch();
+                idle.retain(|c| c.epoch == epoch);
+            }
+            idle.pop()
+        };
         let conn = match reused {
             Some(c) => c,
             None => self.open().await?,
@@ -296,8 +307,10 @@ impl Blocking {
         match &self.target {
             Target::Single(client) => self.open_single(client).await,
             Target::Sentinel(resolver) => {
-                let client = resolver.primary().await.map_err(connect_error)?;
-                self.open_single(&client).await
+                let (client, epoch) = resolver.primary().await.map_err(connect_error)?;
+                let mut conn = self.open_single(&client).await?;
+                conn.epoch = epoch;
+                Ok(conn)
             }
             #[cfg(feature = "cluster")]
             Target::Cluster { blocking, .. } => {
@@ -310,6 +323,7 @@ impl Blocking {
                     client_id: None,
                     can_unblock: false,
                     abandon: None,
+                    epoch: 0,
                 })
             }
         }
@@ -354,6 +368,7 @@ impl Blocking {
                     client_id: id,
                     can_unblock,
                     abandon,
+                    epoch: 0,
                 })
             }
         }

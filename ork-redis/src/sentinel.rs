@@ -16,6 +16,7 @@
 //! again. Callers retry as they do after any connection error; every
 //! write ork makes is idempotent or fenced, so a retry is safe.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -140,13 +141,22 @@ fn bracketed(host: &str) -> String {
     }
 }
 
-/// Finds the current primary through the sentinels.
+/// How often the sentinels are asked whether the primary changed.
+pub(crate) const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Finds the current primary through the sentinels, and notices when they
+/// name another.
 pub(crate) struct Resolver {
     url: SentinelUrl,
     /// Timeouts for the short exchanges with sentinels and the role check.
     config: AsyncConnectionConfig,
     #[cfg(feature = "tls")]
     root_cert: Option<Vec<u8>>,
+    /// The primary the sentinels named last.
+    named: Mutex<Option<(String, u16)>>,
+    /// Grows each time they name another: connections made under an
+    /// older epoch are dropped before their next command.
+    epoch: AtomicU64,
 }
 
 impl Resolver {
@@ -163,7 +173,93 @@ impl Resolver {
                 .set_response_timeout(Some(response_timeout)),
             #[cfg(feature = "tls")]
             root_cert,
+            named: Mutex::new(None),
+            epoch: AtomicU64::new(0),
         }
+    }
+
+    /// The current epoch: it grows each time the sentinels name another
+    /// primary.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Records the primary the sentinels name; a new one starts an epoch.
+    /// Returns the epoch.
+    fn note(&self, addr: (String, u16)) -> u64 {
+        let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        match named.as_ref() {
+            Some(old) if *old != addr => {
+                tracing::warn!(
+                    service = %self.url.service,
+                    old = %format!("{}:{}", old.0, old.1),
+                    new = %format!("{}:{}", addr.0, addr.1),
+                    "the sentinels name a new primary: reconnecting"
+                );
+                self.epoch.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        *named = Some(addr);
+        self.epoch()
+    }
+
+    /// Asks the sentinels every [`WATCH_INTERVAL`] whom they name primary,
+    /// so connections to a primary that was replaced while it stayed up (a
+    /// manual failover, a healed partition) are dropped within about that
+    /// long, before the sentinels demote it. Ends with the backend.
+    pub(crate) fn watch(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut cached: Option<(usize, MultiplexedConnection)> = None;
+            loop {
+                tokio::time::sleep(WATCH_INTERVAL).await;
+                let Some(resolver) = weak.upgrade() else {
+                    return;
+                };
+                if let Some(addr) = resolver.named_now(&mut cached).await {
+                    resolver.note(addr);
+                }
+            }
+        });
+    }
+
+    /// What the first sentinel that answers names primary (through a
+    /// connection kept between calls).
+    async fn named_now(
+        &self,
+        cached: &mut Option<(usize, MultiplexedConnection)>,
+    ) -> Option<(String, u16)> {
+        let start = cached.as_ref().map_or(0, |(i, _)| *i);
+        let n = self.url.sentinels.len();
+        for i in (0..n).map(|k| (start + k) % n) {
+            let mut conn = match cached.take() {
+                Some((at, c)) if at == i => c,
+                _ => {
+                    let url = self.url.sentinel_url(&self.url.sentinels[i]);
+                    let Ok(client) = self.client(&url) else {
+                        continue;
+                    };
+                    match client
+                        .get_multiplexed_async_connection_with_config(&self.config)
+                        .await
+                    {
+                        Ok(c) => c,
+                        Err(_) => continue,
+                    }
+                }
+            };
+            let addr: RedisResult<Option<(String, u16)>> = redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(&self.url.service)
+                .query_async(&mut conn)
+                .await;
+            if let Ok(Some(addr)) = addr {
+                *cached = Some((i, conn));
+                return Some(addr);
+            }
+        }
+        None
     }
 
     /// The service name.
@@ -183,20 +279,20 @@ impl Resolver {
         Client::open(url)
     }
 
-    /// A client for the current primary: the first address a sentinel gives
-    /// whose server says it is a primary.
-    pub(crate) async fn primary(&self) -> RedisResult<Client> {
+    /// A client for the current primary (the first address a sentinel
+    /// gives whose server says it is a primary), and the epoch it belongs to.
+    pub(crate) async fn primary(&self) -> RedisResult<(Client, u64)> {
         let mut last: Option<RedisError> = None;
         for node in &self.url.sentinels {
             match self.ask(node).await {
-                Ok(client) => return Ok(client),
+                Ok((client, addr)) => return Ok((client, self.note(addr))),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or_else(|| no_primary("no sentinel to ask".to_owned())))
     }
 
-    async fn ask(&self, node: &(String, u16)) -> RedisResult<Client> {
+    async fn ask(&self, node: &(String, u16)) -> RedisResult<(Client, (String, u16))> {
         let sentinel = self.client(&self.url.sentinel_url(node))?;
         let mut conn = sentinel
             .get_multiplexed_async_connection_with_config(&self.config)
@@ -230,7 +326,7 @@ impl Resolver {
                 self.url.service
             )));
         }
-        Ok(client)
+        Ok((client, (host, port)))
     }
 }
 
@@ -264,10 +360,19 @@ pub(crate) struct PrimaryConn {
 struct Slot {
     resolver: Arc<Resolver>,
     config: AsyncConnectionConfig,
-    /// The connection and its generation (to drop only the one that failed).
-    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    /// The connection, its generation (to drop only the one that failed)
+    /// and the resolver's epoch it was made in.
+    current: Mutex<Option<Current>>,
     /// One reconnect at a time.
     connecting: tokio::sync::Mutex<Attempts>,
+}
+
+/// A live connection.
+#[derive(Clone)]
+struct Current {
+    generation: u64,
+    epoch: u64,
+    conn: MultiplexedConnection,
 }
 
 /// What the reconnects did.
@@ -315,14 +420,14 @@ impl PrimaryConn {
             }
         }
         let connected = async {
-            let client = self.slot.resolver.primary().await?;
+            let (client, epoch) = self.slot.resolver.primary().await?;
             let conn = client
                 .get_multiplexed_async_connection_with_config(&self.slot.config)
                 .await?;
-            Ok::<_, RedisError>((client, conn))
+            Ok::<_, RedisError>((client, epoch, conn))
         }
         .await;
-        let (client, conn) = match connected {
+        let (client, epoch, conn) = match connected {
             Ok(c) => c,
             Err(e) => {
                 attempts.failed = Some((Instant::now(), e.clone()));
@@ -339,16 +444,28 @@ impl PrimaryConn {
         } else {
             tracing::debug!(service = %service, primary = %addr, "connected to the primary");
         }
-        *self.lock() = Some((generation, conn.clone()));
+        *self.lock() = Some(Current {
+            generation,
+            epoch,
+            conn: conn.clone(),
+        });
         Ok((generation, conn))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, MultiplexedConnection)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Current>> {
         self.slot.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The connection, unless the sentinels named another primary since it
+    /// was made (then it is dropped).
     fn current(&self) -> Option<(u64, MultiplexedConnection)> {
-        self.lock().clone()
+        let mut current = self.lock();
+        let c = current.as_ref()?;
+        if c.epoch != self.slot.resolver.epoch() {
+            *current = None;
+            return None;
+        }
+        Some((c.generation, c.conn.clone()))
     }
 
     /// Drops connection `generation` after `e`, when `e` says it no longer
@@ -358,7 +475,7 @@ impl PrimaryConn {
             return;
         }
         let mut current = self.lock();
-        if current.as_ref().is_some_and(|(g, _)| *g == generation) {
+        if current.as_ref().is_some_and(|c| c.generation == generation) {
             tracing::warn!(error = %e, service = %self.slot.resolver.service(), "lost the primary: asking the sentinels again");
             *current = None;
         }

@@ -147,6 +147,57 @@ impl SentinelGroup {
         port
     }
 
+    /// Asks the sentinels for a failover while the primary runs (`SENTINEL
+    /// FAILOVER`, as an operator would); returns the primary's port. The
+    /// old primary stays up, still a primary in its own eyes until the
+    /// sentinels make it a replica, some seconds after the switch.
+    ///
+    /// # Panics
+    /// When no sentinel names a primary or accepts the request.
+    pub fn switch_over(&self) -> u16 {
+        let port = self.primary_port().expect("a primary");
+        let accepted = self.sentinels.iter().any(|s| {
+            connection(s.port).is_some_and(|mut c| {
+                redis::cmd("SENTINEL")
+                    .arg("FAILOVER")
+                    .arg(&self.service)
+                    .query::<()>(&mut c)
+                    .is_ok()
+            })
+        });
+        assert!(accepted, "no sentinel accepted SENTINEL FAILOVER");
+        port
+    }
+
+    /// Waits until every server but `primary` and `except` is a replica
+    /// of `primary`, in sync (after a failover, the sentinels move the
+    /// other replicas to the new primary).
+    ///
+    /// # Panics
+    /// After 30 s.
+    pub fn await_followers(&self, primary: u16, except: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = primary.to_string();
+        wait_until(deadline, "the replicas to follow the new primary", || {
+            self.servers
+                .iter()
+                .map(RedisServer::port)
+                .filter(|&p| p != primary && p != except)
+                .all(|p| {
+                    info(p, "replication").is_some_and(|i| {
+                        i.get("master_port") == Some(&port)
+                            && i.get("master_link_status").map(String::as_str) == Some("up")
+                    })
+                })
+        });
+    }
+
+    /// The role (`master`, `slave`) the server on `port` reports, if it
+    /// answers.
+    pub fn role(&self, port: u16) -> Option<String> {
+        role(port)
+    }
+
     /// Waits until the sentinels name a primary other than `old` that says
     /// it is one; returns its port.
     ///
