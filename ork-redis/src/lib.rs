@@ -49,7 +49,12 @@
 //! fails (I/O error, timeout, closed) or whose server answers `READONLY`
 //! (demoted) is dropped, that command fails with a transient backend
 //! error, and the next command asks the sentinels again. A killed primary
-//! that comes back (empty, or stale) is therefore never written to. Workers
+//! that comes back (empty, or stale) is therefore never written to. The
+//! backend also asks the sentinels every second whom they name: when they
+//! name another primary, every connection made before is dropped before its
+//! next command, so a primary replaced while it stays up (a manual
+//! failover, a healed partition) is left within about a second, not when
+//! the sentinels get round to demoting it (seconds later). Workers
 //! retry claims, heartbeats and finishes by themselves; a producer retries
 //! a failed enqueue (under the same job id, which makes it idempotent).
 //! Work goes on against the new primary as soon as the sentinels name it:
@@ -86,6 +91,15 @@
 //! of either server until a replica is back: run two replicas to keep
 //! writing through a failover. `WAIT` holds its connection until the
 //! replicas answer, which delays the commands pipelined behind it.
+//!
+//! `WAIT` does not make Redis strongly consistent, and one window remains:
+//! a failover while the old primary is still up. From the promotion of a
+//! replica until the sentinels move the other replicas to it, a replica
+//! still following the old primary confirms its writes, and drops them
+//! when it moves; the backend leaves the old primary within about a second
+//! of the sentinels naming the new one. A primary that died (the common
+//! case) takes no writes in that window, and then an acknowledged enqueue
+//! is not lost.
 //!
 //! # Startup and timeouts
 //!
