@@ -487,8 +487,14 @@ impl ConnectionLike for PrimaryConn {
         Box::pin(async move {
             let (generation, mut conn) = self.connection().await?;
             let reply = conn.req_packed_command(cmd).await;
-            if let Err(e) = &reply {
-                self.judge(generation, e);
+            match &reply {
+                Err(e) => self.judge(generation, e),
+                // A server error may come back as a value.
+                Ok(value) => {
+                    if let Some(e) = readonly(value) {
+                        self.judge(generation, &e);
+                    }
+                }
             }
             reply
         })
