@@ -1,7 +1,8 @@
-//! The Redis backend at the edges of its connection: a primary that dies
-//! and is replaced through Redis Sentinel (with replicated
-//! acknowledgements), a service that starts before its Redis, and two
-//! worker pools started under one id. Real processes throughout.
+//! The Redis backend at the edges of its connection: a primary that dies,
+//! or is switched over while up, and is replaced through Redis Sentinel
+//! (with replicated acknowledgements); a write short of its replicas; a
+//! service that starts before its Redis; a server that stops answering;
+//! and two worker pools started under one id. Real processes throughout.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -343,6 +344,47 @@ async fn an_enqueue_short_of_its_replicas_is_an_error() {
     assert!(again.to_string().contains("0 of 1 replicas"), "{again}");
     let (_, _, open) = tally(&ork, "lonely").await.unwrap();
     assert_eq!(open, 1, "one job, on the primary");
+}
+
+/// A command that gets no reply within the response timeout fails with a
+/// transient error (here: the server is stopped with SIGSTOP for as long
+/// as the call takes), and the backend works again once the server does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_without_reply_fails_after_the_response_timeout() {
+    let server = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
+    let backend = RedisBackend::builder(server.url())
+        .namespace("slow")
+        .response_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let ork = Ork::with_backend(backend);
+    assert!(ork.counts().await.is_ok());
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .arg(sig)
+            .arg(server.pid().unwrap().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let stalled = ork.counts().await;
+    signal("-CONT");
+    let err = stalled.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ork.counts().await.is_err() {
+        assert!(Instant::now() < deadline, "the backend did not recover");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(RedisBackend::builder(server.url())
+        .response_timeout(Duration::ZERO)
+        .build()
+        .await
+        .is_err());
 }
 
 /// A `tracing` writer into a shared buffer.
