@@ -6,11 +6,20 @@ use std::time::Duration;
 use ork_core::{Error, Result};
 
 use crate::backend::{Inner, RedisBackend, Settings};
-use crate::conn::{connect_error, Blocking, Pool, Target};
+use crate::conn::{connect_error, not_up, probe, Blocking, Pool, Target, Timeouts};
 use crate::keys::Keys;
+use crate::sentinel::{Resolver, SentinelUrl};
 
 /// The largest payload accepted by default: 512 KiB.
 pub const DEFAULT_PAYLOAD_LIMIT: usize = 512 * 1024;
+
+/// How long an ordinary Redis command may take by default before it fails:
+/// 10 seconds.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write waits for its replicas by default, with
+/// [`RedisBackendBuilder::replicas`]: 1 second.
+pub const DEFAULT_REPLICA_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Configures and connects a [`RedisBackend`]. Get one with
 /// [`RedisBackend::builder`].
@@ -33,6 +42,10 @@ pub struct RedisBackendBuilder {
     pool_size: usize,
     result_ttl: Duration,
     payload_limit: usize,
+    response_timeout: Duration,
+    wait_for_server: Duration,
+    replicas: usize,
+    replica_timeout: Duration,
     #[cfg(feature = "tls")]
     root_cert: Option<Vec<u8>>,
 }
@@ -46,6 +59,10 @@ impl RedisBackendBuilder {
             pool_size: 4,
             result_ttl: ork_core::DEFAULT_RESULT_TTL,
             payload_limit: DEFAULT_PAYLOAD_LIMIT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            wait_for_server: Duration::ZERO,
+            replicas: 0,
+            replica_timeout: DEFAULT_REPLICA_TIMEOUT,
             #[cfg(feature = "tls")]
             root_cert: None,
         }
@@ -82,6 +99,54 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// How long an ordinary command may wait for its reply before it fails
+    /// with a backend error (default [`DEFAULT_RESPONSE_TIMEOUT`], 10 s).
+    /// Blocking claims are bounded by the worker instead. A shorter limit
+    /// notices a dead or cut-off server sooner (with Sentinel, the backend
+    /// then asks the sentinels for the primary again); it must stay above
+    /// the slowest command the server runs under load.
+    pub fn response_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Lets [`build`](Self::build) wait up to `limit` for a server that is
+    /// not up yet (connection refused or timed out, still loading its data,
+    /// no primary elected by the sentinels), trying again with a growing
+    /// pause (50 ms doubling to 1 s), so a service may start before its
+    /// Redis. Errors that waiting won't mend (a bad URL, password or
+    /// certificate) still fail at once. Default: zero, fail fast.
+    pub fn wait_for_server(&mut self, limit: Duration) -> &mut Self {
+        self.wait_for_server = limit;
+        self
+    }
+
+    /// Replicated acknowledgements: an enqueue (and a worker's finish)
+    /// returns only once `n` replicas have the write (`WAIT n`), so an
+    /// acknowledged job survives the failover to one of them. When fewer
+    /// replicas confirm within [`replica_timeout`](Self::replica_timeout),
+    /// the call fails with a backend error: the write is on the primary and
+    /// may or may not survive a failover; enqueueing again with the same id
+    /// is safe. Default 0: Redis replicates asynchronously, and a failover
+    /// can lose the writes of the last moments before the primary died
+    /// (see the crate docs).
+    ///
+    /// `WAIT` holds the connection it is sent on until the replicas answer,
+    /// so commands queued behind it on that connection wait too (well under
+    /// a millisecond with healthy replicas nearby, up to the timeout when
+    /// they are missing).
+    pub fn replicas(&mut self, n: usize) -> &mut Self {
+        self.replicas = n;
+        self
+    }
+
+    /// How long a write waits for its [`replicas`](Self::replicas)
+    /// (default [`DEFAULT_REPLICA_TIMEOUT`], 1 s).
+    pub fn replica_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.replica_timeout = timeout;
+        self
+    }
+
     /// Connects to a Redis Cluster instead of one server: the builder's URL
     /// and these are its seed nodes (any reachable primaries will do).
     #[cfg(feature = "cluster")]
@@ -105,8 +170,9 @@ impl RedisBackendBuilder {
     /// Connects, checks the server, loads the scripts.
     ///
     /// # Errors
-    /// A malformed URL or namespace, an unreachable server, or a server
-    /// older than Redis 6.2.
+    /// A malformed URL or namespace, a zero response timeout, an
+    /// unreachable server (after [`wait_for_server`](Self::wait_for_server)),
+    /// or a server older than Redis 6.2.
     pub async fn build(&self) -> Result<RedisBackend> {
         if self.namespace.is_empty() || self.namespace.contains(['{', '}']) {
             return Err(Error::Invalid(format!(
@@ -114,18 +180,40 @@ impl RedisBackendBuilder {
                 self.namespace
             )));
         }
+        if self.response_timeout.is_zero() {
+            return Err(Error::Invalid(
+                "the Redis response timeout must be above zero".to_owned(),
+            ));
+        }
         #[cfg(feature = "tls")]
         install_crypto_provider();
+        let timeouts = Timeouts {
+            connect: crate::conn::CONNECT_TIMEOUT,
+            response: self.response_timeout,
+        };
         let target = self.target()?;
-        let pool = Pool::open(&target, self.pool_size).await?;
+        if !self.wait_for_server.is_zero() {
+            self.await_server(&target, timeouts).await?;
+        }
+        let pool = Pool::open(&target, self.pool_size, timeouts).await?;
+        if let Target::Sentinel(resolver) = &target {
+            resolver.watch();
+        }
         let inner = Inner {
             keys: Keys::new(&self.namespace),
             pool,
-            blocking: Blocking::new(target),
+            timeouts,
+            blocking: Blocking::new(target, timeouts.connect),
             settings: Settings {
                 namespace: self.namespace.clone(),
                 result_ttl_ms: self.result_ttl.as_millis().max(1) as u64,
                 payload_limit: self.payload_limit,
+                replicas: (self.replicas > 0).then(|| {
+                    (
+                        self.replicas,
+                        self.replica_timeout.as_millis().max(1) as u64,
+                    )
+                }),
             },
         };
         inner.check_server().await?;
@@ -135,8 +223,44 @@ impl RedisBackendBuilder {
         })
     }
 
+    /// Tries the server until it answers or [`wait_for_server`] is spent.
+    ///
+    /// [`wait_for_server`]: Self::wait_for_server
+    async fn await_server(&self, target: &Target, timeouts: Timeouts) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.wait_for_server;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let e = match probe(target, timeouts).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let now = tokio::time::Instant::now();
+            if !not_up(&e) || now >= deadline {
+                return Err(connect_error(e));
+            }
+            tracing::info!(error = %e, retry_in = ?pause, "Redis is not up yet: waiting");
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
     fn target(&self) -> Result<Target> {
         let bad_url = |e: redis::RedisError| Error::Invalid(format!("Redis URL: {e}"));
+        if let Some(parsed) = SentinelUrl::parse(&self.url) {
+            let url = parsed.map_err(|e| Error::Invalid(format!("Redis URL: {e}")))?;
+            if self.cluster.is_some() {
+                return Err(Error::Invalid(
+                    "a sentinel URL can't be combined with cluster nodes".to_owned(),
+                ));
+            }
+            return Ok(Target::Sentinel(Arc::new(Resolver::new(
+                url,
+                crate::conn::CONNECT_TIMEOUT,
+                self.response_timeout,
+                #[cfg(feature = "tls")]
+                self.root_cert.clone(),
+            ))));
+        }
         if let Some(nodes) = &self.cluster {
             #[cfg(feature = "cluster")]
             {
@@ -148,7 +272,7 @@ impl RedisBackendBuilder {
                         .response_timeout(if blocking {
                             Duration::from_secs(24 * 3600)
                         } else {
-                            crate::conn::RESPONSE_TIMEOUT
+                            self.response_timeout
                         });
                     #[cfg(feature = "tls")]
                     if let Some(pem) = &self.root_cert {

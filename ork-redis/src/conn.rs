@@ -19,10 +19,27 @@ use redis::aio::{
 };
 use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, Value};
 
-/// How long an ordinary command may take before it fails.
-pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::sentinel::{PrimaryConn, Resolver};
+
 /// How long connecting may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connections' time limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    /// How long connecting may take.
+    pub(crate) connect: Duration,
+    /// How long an ordinary command may take before it fails.
+    pub(crate) response: Duration,
+}
+
+impl Timeouts {
+    fn config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect))
+            .set_response_timeout(Some(self.response))
+    }
+}
 /// Idle blocking connections kept for reuse.
 const MAX_IDLE_BLOCKING: usize = 16;
 
@@ -32,6 +49,8 @@ const MAX_IDLE_BLOCKING: usize = 16;
 pub(crate) enum Target {
     /// One server (or a proxy).
     Single(Client),
+    /// The primary the sentinels name, whichever server that is now.
+    Sentinel(Arc<Resolver>),
     /// A Redis Cluster: one client for shared use, one whose connections
     /// tolerate long blocking commands.
     #[cfg(feature = "cluster")]
@@ -45,6 +64,7 @@ pub(crate) enum Target {
 #[derive(Clone)]
 pub(crate) enum Conn {
     Single(ConnectionManager),
+    Primary(PrimaryConn),
     #[cfg(feature = "cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
 }
@@ -53,6 +73,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Primary(c) => c.req_packed_command(cmd),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
@@ -66,6 +87,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Primary(c) => c.req_packed_commands(cmd, offset, count),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
@@ -74,6 +96,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
+            Conn::Primary(c) => c.get_db(),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.get_db(),
         }
@@ -89,7 +112,7 @@ pub(crate) struct Pool {
 impl Pool {
     /// Opens `size` connections (one for a cluster: its client multiplexes
     /// per node already).
-    pub(crate) async fn open(target: &Target, size: usize) -> Result<Pool> {
+    pub(crate) async fn open(target: &Target, size: usize, timeouts: Timeouts) -> Result<Pool> {
         let mut conns = Vec::with_capacity(size.max(1));
         match target {
             Target::Single(client) => {
@@ -98,11 +121,8 @@ impl Pool {
                 // retry it for seconds (a TLS handshake with a plain-text port,
                 // for most of a minute). Only a refused connection (a server
                 // still starting) goes on to their retries.
-                let probe = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT));
                 if let Err(e) = client
-                    .get_multiplexed_async_connection_with_config(&probe)
+                    .get_multiplexed_async_connection_with_config(&timeouts.config())
                     .await
                 {
                     if !e.is_connection_refusal() {
@@ -110,13 +130,21 @@ impl Pool {
                     }
                 }
                 let config = ConnectionManagerConfig::new()
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT));
+                    .set_response_timeout(Some(timeouts.response))
+                    .set_connection_timeout(Some(timeouts.connect));
                 for _ in 0..size.max(1) {
                     let c = ConnectionManager::new_with_config(client.clone(), config.clone())
                         .await
                         .map_err(connect_error)?;
                     conns.push(Conn::Single(c));
+                }
+            }
+            Target::Sentinel(resolver) => {
+                for _ in 0..size.max(1) {
+                    let c = PrimaryConn::open(resolver.clone(), timeouts.config())
+                        .await
+                        .map_err(connect_error)?;
+                    conns.push(Conn::Primary(c));
                 }
             }
             #[cfg(feature = "cluster")]
@@ -142,6 +170,55 @@ pub(crate) fn connect_error(e: redis::RedisError) -> Error {
     Error::Backend(format!("could not connect to Redis: {e}"))
 }
 
+/// One connection and a `PING`: whether the server is up and answering
+/// (the builder's wait for a server that starts after the application).
+pub(crate) async fn probe(target: &Target, timeouts: Timeouts) -> redis::RedisResult<()> {
+    let config = timeouts.config();
+    let mut conn = match target {
+        Target::Single(client) => {
+            client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?
+        }
+        Target::Sentinel(resolver) => {
+            resolver
+                .primary()
+                .await?
+                .0
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?
+        }
+        #[cfg(feature = "cluster")]
+        Target::Cluster { shared, .. } => {
+            let mut c = shared.get_async_connection().await?;
+            return redis::cmd("PING").query_async(&mut c).await;
+        }
+    };
+    redis::cmd("PING").query_async(&mut conn).await
+}
+
+/// Whether a connection error says the server is not (yet) up: refused,
+/// unreachable, timed out, loading its data, or no primary elected. Bad
+/// credentials, TLS and protocol errors are not: waiting won't mend them.
+pub(crate) fn not_up(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    e.is_connection_refusal()
+        || e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || matches!(
+            e.kind(),
+            ErrorKind::MasterNameNotFoundBySentinel
+                | ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                )
+        )
+}
+
 /// A connection reserved for one blocking wait at a time.
 pub(crate) struct BlockingConn {
     pub(crate) conn: BlockingInner,
@@ -153,6 +230,8 @@ pub(crate) struct BlockingConn {
     /// A second handle on the socket of a plain TCP connection, to shut it
     /// down at once when a wait is abandoned (see [`BlockingGuard`]).
     abandon: Option<std::net::TcpStream>,
+    /// With Sentinel, the resolver's epoch it was made in (else 0).
+    epoch: u64,
 }
 
 impl BlockingConn {
@@ -189,13 +268,15 @@ impl BlockingInner {
 /// Opens and keeps blocking connections.
 pub(crate) struct Blocking {
     target: Target,
+    connect_timeout: Duration,
     idle: Arc<Mutex<Vec<BlockingConn>>>,
 }
 
 impl Blocking {
-    pub(crate) fn new(target: Target) -> Self {
+    pub(crate) fn new(target: Target, connect_timeout: Duration) -> Self {
         Blocking {
             target,
+            connect_timeout,
             idle: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -207,7 +288,15 @@ impl Blocking {
 
     /// An idle connection, or a new one.
     pub(crate) async fn checkout(&self) -> Result<BlockingGuard> {
-        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let reused = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            // With Sentinel, those made before the primary changed go.
+            if let Target::Sentinel(resolver) = &self.target {
+                let epoch = resolver.epoch();
+                idle.retain(|c| c.epoch == epoch);
+            }
+            idle.pop()
+        };
         let conn = match reused {
             Some(c) => c,
             None => self.open().await?,
@@ -221,21 +310,48 @@ impl Blocking {
 
     async fn open(&self) -> Result<BlockingConn> {
         match &self.target {
-            Target::Single(client) => {
+            Target::Single(client) => self.open_single(client).await,
+            Target::Sentinel(resolver) => {
+                let (client, epoch) = resolver.primary().await.map_err(connect_error)?;
+                let mut conn = self.open_single(&client).await?;
+                conn.epoch = epoch;
+                Ok(conn)
+            }
+            #[cfg(feature = "cluster")]
+            Target::Cluster { blocking, .. } => {
+                let c = blocking
+                    .get_async_connection()
+                    .await
+                    .map_err(connect_error)?;
+                Ok(BlockingConn {
+                    conn: BlockingInner::Cluster(c),
+                    client_id: None,
+                    can_unblock: false,
+                    abandon: None,
+                    epoch: 0,
+                })
+            }
+        }
+    }
+
+    async fn open_single(&self, client: &Client) -> Result<BlockingConn> {
+        {
+            {
                 // No response timeout: the caller bounds each wait itself.
                 let config = AsyncConnectionConfig::new()
                     .set_response_timeout(None)
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT));
-                let (mut c, abandon) = match plain_tcp(client, &config).await? {
-                    Some(opened) => opened,
-                    None => (
-                        client
-                            .get_multiplexed_async_connection_with_config(&config)
-                            .await
-                            .map_err(connect_error)?,
-                        None,
-                    ),
-                };
+                    .set_connection_timeout(Some(self.connect_timeout));
+                let (mut c, abandon) =
+                    match plain_tcp(client, &config, self.connect_timeout).await? {
+                        Some(opened) => opened,
+                        None => (
+                            client
+                                .get_multiplexed_async_connection_with_config(&config)
+                                .await
+                                .map_err(connect_error)?,
+                            None,
+                        ),
+                    };
                 let id: Option<i64> = redis::cmd("CLIENT")
                     .arg("ID")
                     .query_async(&mut c)
@@ -257,19 +373,7 @@ impl Blocking {
                     client_id: id,
                     can_unblock,
                     abandon,
-                })
-            }
-            #[cfg(feature = "cluster")]
-            Target::Cluster { blocking, .. } => {
-                let c = blocking
-                    .get_async_connection()
-                    .await
-                    .map_err(connect_error)?;
-                Ok(BlockingConn {
-                    conn: BlockingInner::Cluster(c),
-                    client_id: None,
-                    can_unblock: false,
-                    abandon: None,
+                    epoch: 0,
                 })
             }
         }
@@ -282,6 +386,7 @@ impl Blocking {
 async fn plain_tcp(
     client: &Client,
     config: &AsyncConnectionConfig,
+    connect_timeout: Duration,
 ) -> Result<Option<(MultiplexedConnection, Option<std::net::TcpStream>)>> {
     use std::os::fd::AsFd;
     let info = client.get_connection_info();
@@ -290,7 +395,7 @@ async fn plain_tcp(
     };
     let io = |e: std::io::Error| Error::Backend(format!("could not connect to Redis: {e}"));
     let stream = tokio::time::timeout(
-        CONNECT_TIMEOUT,
+        connect_timeout,
         tokio::net::TcpStream::connect((host.as_str(), *port)),
     )
     .await
@@ -310,6 +415,7 @@ async fn plain_tcp(
 async fn plain_tcp(
     _client: &Client,
     _config: &AsyncConnectionConfig,
+    _connect_timeout: Duration,
 ) -> Result<Option<(MultiplexedConnection, Option<std::net::TcpStream>)>> {
     Ok(None)
 }

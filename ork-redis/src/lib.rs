@@ -20,7 +20,8 @@
 //! Needs Redis 6.2 or newer (`LPOP` with a count). URLs: `redis://` and
 //! `rediss://` (TLS with rustls and the `ring` provider; feature `tls`,
 //! default), an ACL user and password in the URL. Redis Cluster through
-//! [`RedisBackendBuilder::cluster`] (feature `cluster`, default).
+//! [`RedisBackendBuilder::cluster`] (feature `cluster`, default). Redis
+//! Sentinel through a `redis+sentinel://` URL (see [Failover](#failover)).
 //!
 //! # Guarantees
 //!
@@ -34,6 +35,81 @@
 //! A workflow join is queued exactly once: each finished dependency is
 //! added to the join's done-set and a fired-marker is set once, never a
 //! counter.
+//!
+//! # Failover
+//!
+//! `redis+sentinel://[user:password@]host:26379[,host:26379...]/service[/db]`
+//! (`rediss+sentinel://` for TLS) connects through Redis Sentinel: the
+//! backend asks the sentinels, in the order given, for the primary of
+//! `service` (`SENTINEL get-master-addr-by-name`), and uses the first
+//! address whose server answers `ROLE` with `master`. The credentials and
+//! database are the primary's; the sentinels are reached without them.
+//!
+//! Its connections never reconnect to a fixed address: a connection that
+//! fails (I/O error, timeout, closed) or whose server answers `READONLY`
+//! (demoted) is dropped, that command fails with a transient backend
+//! error, and the next command asks the sentinels again. A killed primary
+//! that comes back (empty, or stale) is therefore never written to. The
+//! backend also asks the sentinels every second whom they name: when they
+//! name another primary, every connection made before is dropped before its
+//! next command, so a primary replaced while it stays up (a manual
+//! failover, a healed partition) is left within about a second, not when
+//! the sentinels get round to demoting it (seconds later). Workers
+//! retry claims, heartbeats and finishes by themselves; a producer retries
+//! a failed enqueue (under the same job id, which makes it idempotent).
+//! Work goes on against the new primary as soon as the sentinels name it:
+//! their `down-after-milliseconds`, an election and the promotion, then
+//! the next retry (about 2.5 s in the tests, with `down-after-milliseconds`
+//! 1000). The scripts are loaded again on the new primary when it first
+//! answers `NOSCRIPT`.
+//!
+//! **What a failover can lose.** Redis replicates asynchronously: the
+//! primary acknowledges a write before any replica has it. Without
+//! [`replicas`](RedisBackendBuilder::replicas), a failover loses what the
+//! old primary acknowledged but had not yet sent to the promoted replica:
+//! the replication lag at the moment it died (usually well under a
+//! millisecond on a local network, more under load). A primary that is cut
+//! off rather than dead goes on acknowledging writes until it is demoted,
+//! and all of them are lost: from the start of the partition until it can
+//! talk to the sentinels again (at least `down-after-milliseconds` plus the
+//! failover). The server's `min-replicas-to-write` and
+//! `min-replicas-max-lag` bound that second window. Those writes are
+//! enqueues (the job is gone), finishes (the job runs again: at-least-once
+//! holds), claims and lease renewals (the job runs again).
+//!
+//! **Replicated acknowledgements.** With `.replicas(n)`, every enqueue and
+//! every finish is followed by `WAIT n <timeout>` in the same pipeline, and
+//! returns only once `n` replicas have the write (and every write before
+//! it). A job whose enqueue was acknowledged then survives the loss of the
+//! primary, as long as the sentinels promote a replica that has it (they
+//! promote the most up-to-date replica they can reach). When fewer than
+//! `n` replicas confirm within
+//! [`replica_timeout`](RedisBackendBuilder::replica_timeout), the call
+//! fails with a backend error saying so: the write is on the primary and
+//! may or may not survive a failover; sending the same job (same id) again
+//! is safe. With one replica and `.replicas(1)`, writes fail from the loss
+//! of either server until a replica is back: run two replicas to keep
+//! writing through a failover. `WAIT` holds its connection until the
+//! replicas answer, which delays the commands pipelined behind it.
+//!
+//! `WAIT` does not make Redis strongly consistent, and one window remains:
+//! a failover while the old primary is still up. From the promotion of a
+//! replica until the sentinels move the other replicas to it, a replica
+//! still following the old primary confirms its writes, and drops them
+//! when it moves; the backend leaves the old primary within about a second
+//! of the sentinels naming the new one. A primary that died (the common
+//! case) takes no writes in that window, and then an acknowledged enqueue
+//! is not lost.
+//!
+//! # Startup and timeouts
+//!
+//! [`wait_for_server`](RedisBackendBuilder::wait_for_server) lets `build`
+//! wait for a server (or, with Sentinel, an elected primary) that is not up
+//! yet, retrying with a growing pause, so a service may start before its
+//! Redis; by default `build` fails at once. Every ordinary command fails
+//! after [`response_timeout`](RedisBackendBuilder::response_timeout)
+//! (default 10 s) without a reply; blocking claims are bounded by the
+//! worker instead.
 //!
 //! # Data model
 //!
@@ -173,11 +249,14 @@ mod ext;
 mod keys;
 mod record;
 mod scripts;
+mod sentinel;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use backend::RedisBackend;
-pub use builder::{RedisBackendBuilder, DEFAULT_PAYLOAD_LIMIT};
+pub use builder::{
+    RedisBackendBuilder, DEFAULT_PAYLOAD_LIMIT, DEFAULT_REPLICA_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
+};
 pub use ext::RedisExt;
 
 /// The redis-rs crate this engine is built on.

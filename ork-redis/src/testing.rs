@@ -4,7 +4,8 @@
 //! temporary directory, with `--save '' --appendonly no`, waits until it
 //! answers, and kills it (and removes the directory) on drop. The builder
 //! turns on AOF, TLS (certificates made with `openssl`), an ACL user, or
-//! cluster mode; [`RedisCluster`] makes a cluster of such servers.
+//! cluster mode; [`RedisCluster`] makes a cluster of such servers, and
+//! [`SentinelGroup`] a primary, a replica and three sentinels.
 //!
 //! `ORK_REDIS_SERVER` may name the `redis-server` binary (and
 //! `ORK_REDIS_CLI` the `redis-cli` one, used to form clusters).
@@ -19,6 +20,7 @@
 
 mod backend;
 mod cluster;
+mod sentinel;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,6 +31,7 @@ use std::time::{Duration, Instant};
 
 pub use backend::{backend, ServedBackend};
 pub use cluster::RedisCluster;
+pub use sentinel::{SentinelGroup, DOWN_AFTER};
 
 /// How a [`RedisServer`] is started. Get one with [`RedisServer::builder`].
 #[derive(Debug, Clone, Default)]

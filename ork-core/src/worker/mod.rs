@@ -6,6 +6,7 @@
 
 mod catch;
 mod execute;
+mod ids;
 mod lease;
 mod run;
 
@@ -249,8 +250,15 @@ impl Worker {
     /// When two different tasks share a name, or no queue is given.
     pub fn start(self) -> Result<WorkerHandle> {
         let stop = CancellationToken::new();
+        let (backend, me) = (
+            self.backend.clone(),
+            ids::Starting::now(&self.config.id, &self.config.host),
+        );
         let pool = self.into_pool(stop.clone())?;
-        let join = tokio::spawn(pool.run());
+        let join = tokio::spawn(async move {
+            ids::warn_if_taken(&*backend, &me).await;
+            pool.run().await
+        });
         Ok(WorkerHandle { stop, join })
     }
 

@@ -119,7 +119,7 @@ impl Inner {
                     _ => inv.arg("release").arg("").arg(""),
                 };
             }
-            let reply = expect_array(self.run(&inv).await?, "finish")?;
+            let reply = expect_array(self.run_acked(&inv, "finish").await?, "finish")?;
             out.extend(reply.iter().map(|v| int_of(v) == Some(1)));
         }
         Ok(out)
@@ -251,6 +251,9 @@ impl Inner {
             self.push_records(&mut inv, chunk)?;
             let mut pipe = redis::pipe();
             pipe.invoke_script(&inv);
+            if let Some((replicas, timeout_ms)) = self.settings.replicas {
+                pipe.cmd("WAIT").arg(replicas).arg(timeout_ms);
+            }
             let mut c = conn.clone();
             let mut reply: PendingReply =
                 Box::pin(async move { pipe.query_async::<Vec<Value>>(&mut c).await });
@@ -274,16 +277,22 @@ impl Inner {
                 Pending::Sent(f) => f.await,
             };
             let value = match reply {
-                Ok(mut values) => values.pop().unwrap_or(Value::Nil),
-                // The script cache was flushed (a restart, say): nothing of
-                // this chunk was stored. Load the script and send it again.
+                Ok(values) => {
+                    let mut values = values.into_iter();
+                    let value = values.next().unwrap_or(Value::Nil);
+                    self.check_acked(values.next().as_ref(), "enqueue")?;
+                    value
+                }
+                // The script cache was flushed (a restart or a failover,
+                // say): nothing of this chunk was stored. Load the script
+                // and send it again.
                 Err(e)
                     if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
                 {
                     let mut inv = self.script(&scripts::ENQUEUE);
                     inv.key(self.keys.unique());
                     self.push_records(&mut inv, chunk)?;
-                    self.run(&inv).await?
+                    self.run_acked(&inv, "enqueue").await?
                 }
                 Err(e) => return Err(super::backend_error(e)),
             };

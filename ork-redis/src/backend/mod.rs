@@ -40,13 +40,16 @@ impl fmt::Debug for RedisBackend {
             .field("namespace", &self.inner.settings.namespace)
             .field("result_ttl_ms", &self.inner.settings.result_ttl_ms)
             .field("payload_limit", &self.inner.settings.payload_limit)
+            .field("replicas", &self.inner.settings.replicas)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisBackend {
     /// A builder for a backend on `url`: `redis://[user:password@]host:port[/db]`,
-    /// or `rediss://...` for TLS.
+    /// or `rediss://...` for TLS, or, through Redis Sentinel,
+    /// `redis+sentinel://[user:password@]host:26379[,host:26379...]/service[/db]`
+    /// (`rediss+sentinel://` for TLS; the credentials are the primary's).
     pub fn builder(url: impl Into<String>) -> RedisBackendBuilder {
         RedisBackendBuilder::new(url)
     }
@@ -66,11 +69,15 @@ pub(crate) struct Settings {
     pub(crate) namespace: String,
     pub(crate) result_ttl_ms: u64,
     pub(crate) payload_limit: usize,
+    /// Replicated acknowledgements: (replicas, timeout ms) for `WAIT`.
+    pub(crate) replicas: Option<(usize, u64)>,
 }
 
 pub(crate) struct Inner {
     pub(crate) keys: Keys,
     pub(crate) pool: Pool,
+    /// The connections' time limits, for connections opened later.
+    pub(crate) timeouts: crate::conn::Timeouts,
     pub(crate) blocking: Blocking,
     pub(crate) settings: Settings,
 }
@@ -92,6 +99,51 @@ impl Inner {
     pub(crate) async fn run(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
         let mut conn = self.pool.get();
         inv.invoke_async(&mut conn).await.map_err(backend_error)
+    }
+
+    /// Runs a script whose writes a caller is told are stored (an enqueue,
+    /// a finish). With replicated acknowledgements, `WAIT` follows it in
+    /// the same pipeline, so on the same connection: it covers this write
+    /// (and every write before it in the replication stream).
+    pub(crate) async fn run_acked(&self, inv: &ScriptInvocation<'_>, what: &str) -> Result<Value> {
+        let Some((replicas, timeout_ms)) = self.settings.replicas else {
+            return self.run(inv).await;
+        };
+        let mut conn = self.pool.get();
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(inv)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout_ms);
+        let replies: Vec<Value> = match pipe.query_async(&mut conn).await {
+            // Not in the script cache (a new primary, say): nothing ran.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                inv.load_async(&mut conn).await.map_err(backend_error)?;
+                pipe.query_async(&mut conn).await
+            }
+            other => other,
+        }
+        .map_err(backend_error)?;
+        let mut replies = replies.into_iter();
+        let reply = replies.next().unwrap_or(Value::Nil);
+        self.check_acked(replies.next().as_ref(), what)?;
+        Ok(reply)
+    }
+
+    /// The reply of a `WAIT`: an error when fewer replicas confirmed than
+    /// asked.
+    pub(crate) fn check_acked(&self, wait: Option<&Value>, what: &str) -> Result<()> {
+        let Some((replicas, timeout_ms)) = self.settings.replicas else {
+            return Ok(());
+        };
+        let acked = wait.and_then(int_of).unwrap_or(0).max(0) as usize;
+        if acked >= replicas {
+            return Ok(());
+        }
+        Err(Error::Backend(format!(
+            "{what}: {acked} of {replicas} replicas confirmed the write within {timeout_ms} ms; \
+             it is on the primary and may or may not survive a failover (sending it again is safe)"
+        )))
     }
 
     /// Checks the server version; warns when eviction could drop work.
@@ -307,15 +359,18 @@ impl Backend for RedisBackend {
             // One connection of its own: a worker's lease renewals, reaps
             // and registrations, from the worker's lease thread.
             let target = self.inner.blocking.target().clone();
-            let pool = Pool::open(&target, 1).await?;
+            let timeouts = self.inner.timeouts;
+            let pool = Pool::open(&target, 1, timeouts).await?;
             let inner = Inner {
                 keys: self.inner.keys.clone(),
                 pool,
-                blocking: Blocking::new(target),
+                timeouts,
+                blocking: Blocking::new(target, timeouts.connect),
                 settings: Settings {
                     namespace: self.inner.settings.namespace.clone(),
                     result_ttl_ms: self.inner.settings.result_ttl_ms,
                     payload_limit: self.inner.settings.payload_limit,
+                    replicas: self.inner.settings.replicas,
                 },
             };
             let copy: Arc<dyn Backend> = Arc::new(RedisBackend {
