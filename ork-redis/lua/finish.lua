@@ -9,7 +9,9 @@
 --       changed).
 --
 -- A terminal end releases the unique key and settles dependants exactly
--- once (see terminate() in lib.lua).
+-- once (see terminate() in lib.lua). A success drops the job's payload and,
+-- in the variant run on a full Redis (FULL), keeps the result only if it
+-- fits in what that freed (succeeded_fields() in lib.lua).
 
 local out = {}
 for i = 3, #ARGV, 5 do
@@ -25,7 +27,8 @@ for i = 3, #ARGV, 5 do
       -- The common case (no unique key, no dependants): terminate()'s
       -- steps for it, without its bookkeeping.
       local ttl, expires = expiry_of(f[4])
-      redis.call('HSET', k, 's', 'o', 'ft', now_s(), 'R', a)
+      local res = succeeded_fields(k, a, FULL)
+      redis.call('HSET', k, 's', 'o', 'ft', now_s(), res[1], res[2])
       redis.call('PEXPIRE', k, ttl)
       defer('ZREM', memo(K_run, q), id)
       defer('ZADD', memo(K_ok, q), expires, id)
@@ -33,7 +36,7 @@ for i = 3, #ARGV, 5 do
       -- TERM_FIELDS; priority and allow-failure matter to neither.
       local pre = { 'r', q, nil, f[5], nil, f[4], f[6] }
       if kind == 'ok' then
-        terminate(id, 'o', nil, pre, { 'R', a })
+        terminate(id, 'o', nil, pre, succeeded_fields(k, a, FULL))
       else
         terminate(id, 'c', nil, pre)
       end

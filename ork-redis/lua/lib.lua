@@ -23,6 +23,8 @@
 --   ft  finished at        pg progress (a success reads as 100)
 --   e   last error         R  result                 cr cancel requested
 --   h   "1" when dependants are registered            F  deps fired marker
+-- A succeeded job's `d` has an empty payload (drop_payload), and its `e` is
+-- "result dropped: Redis out of memory" when its result could not be kept.
 -- A job's dependants set ({ns}:dn:<id>) expires with its hash.
 -- State codes: w waiting, s scheduled, q queued, r running,
 --              o succeeded, d dead, c cancelled.
@@ -131,6 +133,54 @@ end
 -- An attempt field.
 local function run_field(fence, attempts, lost, started)
   return str(fence) .. ':' .. str(attempts) .. ':' .. str(lost) .. ':' .. (started or '')
+end
+
+-- A bincode varint (bincode 2, standard config) at byte i of s: below 251
+-- one byte, else a marker (251, 252, 253) and 2, 4 or 8 little-endian
+-- bytes. Returns the value and the index after it, or nil.
+local VARINT_WIDTH = { [251] = 2, [252] = 4, [253] = 8 }
+local function varint_at(s, i)
+  local b = string.byte(s, i)
+  if not b then return nil end
+  if b < 251 then return b, i + 1 end
+  local n = VARINT_WIDTH[b]
+  if not n or i + n > #s then return nil end
+  local v = 0
+  for j = i + n, i + 1, -1 do v = v * 256 + string.byte(s, j) end
+  return v, i + n + 1
+end
+
+-- Drops the payload (the arguments) from the record blob `d` of a job that
+-- succeeded: they are not needed again, and a finish should free memory.
+-- The blob is a version byte (1), then the record in bincode, which starts
+-- with id (written empty), task, queue and payload, each a varint length
+-- and its bytes (src/record.rs); the payload becomes empty (one 0 byte),
+-- the rest stays as it was. Returns the number of bytes freed.
+local function drop_payload(k)
+  local d = redis.call('HGET', k, 'd')
+  if not d or string.byte(d, 1) ~= 1 then return 0 end
+  local i = 2
+  for _ = 1, 3 do
+    local n, j = varint_at(d, i)
+    if not n then return 0 end
+    i = j + n
+  end
+  local n, j = varint_at(d, i)
+  if not n or n == 0 or j + n - 1 > #d then return 0 end
+  redis.call('HSET', k, 'd', string.sub(d, 1, i - 1) .. '\0' .. string.sub(d, j + n))
+  return j + n - i - 1
+end
+
+-- The result fields of a success, after its payload is dropped: the result
+-- `R`, unless Redis is full (`full`: the script's FULL, see src/scripts.rs)
+-- and the result is larger than what dropping the payload freed. Then the
+-- job still succeeds, without its result, and says so in `e`: running it
+-- again would need the memory Redis does not have.
+local RESULT_DROPPED = 'result dropped: Redis out of memory'
+local function succeeded_fields(k, result, full)
+  local freed = drop_payload(k)
+  if full and #result > freed then return { 'e', RESULT_DROPPED } end
+  return { 'R', result }
 end
 
 -- Deferred writes, batched per key into variadic commands (one ZADD for a

@@ -35,6 +35,8 @@ pub struct RedisBackendBuilder {
     payload_limit: usize,
     #[cfg(feature = "tls")]
     root_cert: Option<Vec<u8>>,
+    #[cfg(feature = "testing")]
+    legacy_scripts: bool,
 }
 
 impl RedisBackendBuilder {
@@ -48,6 +50,8 @@ impl RedisBackendBuilder {
             payload_limit: DEFAULT_PAYLOAD_LIMIT,
             #[cfg(feature = "tls")]
             root_cert: None,
+            #[cfg(feature = "testing")]
+            legacy_scripts: false,
         }
     }
 
@@ -102,6 +106,16 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// Runs the Redis 6.2 form of the scripts that must work on a full
+    /// Redis (see `src/scripts.rs`) whatever the server's version, so that
+    /// tests on Redis 7 check it too.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn legacy_scripts(&mut self, yes: bool) -> &mut Self {
+        self.legacy_scripts = yes;
+        self
+    }
+
     /// Connects, checks the server, loads the scripts.
     ///
     /// # Errors
@@ -118,7 +132,7 @@ impl RedisBackendBuilder {
         install_crypto_provider();
         let target = self.target()?;
         let pool = Pool::open(&target, self.pool_size).await?;
-        let inner = Inner {
+        let mut inner = Inner {
             keys: Keys::new(&self.namespace),
             pool,
             blocking: Blocking::new(target),
@@ -127,8 +141,14 @@ impl RedisBackendBuilder {
                 result_ttl_ms: self.result_ttl.as_millis().max(1) as u64,
                 payload_limit: self.payload_limit,
             },
+            flavor: crate::scripts::Flavor::Shebang,
+            memory_watch: crate::memory::Watch::new(),
         };
-        inner.check_server().await?;
+        inner.flavor = inner.check_server().await?;
+        #[cfg(feature = "testing")]
+        if self.legacy_scripts {
+            inner.flavor = crate::scripts::Flavor::Legacy;
+        }
         inner.load_scripts().await?;
         Ok(RedisBackend {
             inner: Arc::new(inner),

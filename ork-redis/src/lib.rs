@@ -167,8 +167,10 @@ mod backend;
 mod builder;
 mod claim;
 mod conn;
+mod error;
 mod ext;
 mod keys;
+mod memory;
 mod record;
 mod scripts;
 #[cfg(feature = "testing")]

@@ -13,17 +13,17 @@ use std::time::Duration;
 
 use ork_core::backend::{
     BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
-    LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
+    LeaseStatus, MemoryUsage, QueueCounts, StoredSchedule, WorkerInfo,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Error, Result};
-use redis::{Script, ScriptInvocation, Value};
+use redis::{ScriptInvocation, Value};
 
 use crate::builder::RedisBackendBuilder;
 use crate::conn::{Blocking, Pool};
 use crate::keys::Keys;
 use crate::record::{bytes_of, int_of};
-use crate::scripts;
+use crate::scripts::{self, Flavor, Lua};
 
 /// The Redis engine. Cheap to clone (clones share connections).
 ///
@@ -72,15 +72,27 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) blocking: Blocking,
     pub(crate) settings: Settings,
+    /// How scripts that must run on a full Redis are written (by the
+    /// server's version, read at build).
+    pub(crate) flavor: Flavor,
+    /// Reads memory use now and then, and warns when it passes 80%.
+    pub(crate) memory_watch: crate::memory::Watch,
 }
 
-pub(crate) fn backend_error(e: redis::RedisError) -> Error {
-    Error::Backend(e.to_string())
-}
+pub(crate) use crate::error::backend_error;
 
 impl Inner {
     /// An invocation with the arguments every script takes.
-    pub(crate) fn script(&self, script: &'static Script) -> ScriptInvocation<'static> {
+    pub(crate) fn script(&self, script: &'static Lua) -> ScriptInvocation<'static> {
+        self.invocation(script.pick(self.flavor))
+    }
+
+    /// An invocation of a script's variant that runs on a full Redis.
+    pub(crate) fn script_full(&self, script: &'static Lua) -> ScriptInvocation<'static> {
+        self.invocation(script.full_variant(self.flavor))
+    }
+
+    fn invocation(&self, script: &'static redis::Script) -> ScriptInvocation<'static> {
         let mut inv = script.prepare_invoke();
         inv.key(self.keys.queues())
             .arg(self.keys.prefix())
@@ -93,8 +105,9 @@ impl Inner {
         inv.invoke_async(&mut conn).await.map_err(backend_error)
     }
 
-    /// Checks the server version; warns when eviction could drop work.
-    pub(crate) async fn check_server(&self) -> Result<()> {
+    /// Checks the server version (and returns the flavor of scripts it
+    /// runs); warns when eviction could drop work.
+    pub(crate) async fn check_server(&self) -> Result<Flavor> {
         let mut conn = self.pool.get();
         // On a cluster these go to every node and come back as a map:
         // every node is checked.
@@ -103,6 +116,7 @@ impl Inner {
             .query_async(&mut conn)
             .await
             .map_err(|e| Error::Backend(format!("could not reach Redis: {e}")))?;
+        let mut flavor = Flavor::Shebang;
         for text in strings_in(&info) {
             let Some(version) = text
                 .lines()
@@ -117,6 +131,9 @@ impl Inner {
                 return Err(Error::Backend(format!(
                     "ork needs Redis 6.2 or newer; the server runs {version}"
                 )));
+            }
+            if major < 7 {
+                flavor = Flavor::Legacy;
             }
         }
         let policy: redis::RedisResult<Value> = redis::cmd("CONFIG")
@@ -135,13 +152,16 @@ impl Inner {
             }
             Err(e) => tracing::debug!(error = %e, "could not read maxmemory-policy"),
         }
-        Ok(())
+        Ok(flavor)
     }
 
     /// Loads every script, so a broken one fails at build, not mid-claim.
     pub(crate) async fn load_scripts(&self) -> Result<()> {
         let mut conn = self.pool.get();
-        for script in scripts::all() {
+        for script in scripts::all()
+            .into_iter()
+            .flat_map(|s| s.variants(self.flavor))
+        {
             script
                 .prepare_invoke()
                 .load_async(&mut conn)
@@ -153,7 +173,7 @@ impl Inner {
 }
 
 /// Every string in a reply, however nested (cluster replies are maps).
-fn strings_in(v: &Value) -> Vec<String> {
+pub(crate) fn strings_in(v: &Value) -> Vec<String> {
     match v {
         Value::Array(items) | Value::Set(items) => items.iter().flat_map(strings_in).collect(),
         Value::Map(pairs) => pairs
@@ -180,6 +200,7 @@ impl Backend for RedisBackend {
     }
 
     fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
+        crate::memory::watch(&self.inner);
         Box::pin(self.inner.enqueue(jobs))
     }
 
@@ -192,6 +213,7 @@ impl Backend for RedisBackend {
         leases: &'a [Lease],
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>>> {
+        crate::memory::watch(&self.inner);
         Box::pin(self.inner.heartbeat(leases, lease))
     }
 
@@ -299,6 +321,10 @@ impl Backend for RedisBackend {
 
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
         Box::pin(self.inner.fire(ticks))
+    }
+
+    fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
+        Box::pin(self.inner.memory())
     }
 }
 
