@@ -150,37 +150,63 @@ local function varint_at(s, i)
   return v, i + n + 1
 end
 
--- Drops the payload (the arguments) from the record blob `d` of a job that
--- succeeded: they are not needed again, and a finish should free memory.
--- The blob is a version byte (1), then the record in bincode, which starts
--- with id (written empty), task, queue and payload, each a varint length
--- and its bytes (src/record.rs); the payload becomes empty (one 0 byte),
--- the rest stays as it was. Returns the number of bytes freed.
-local function drop_payload(k)
-  local d = redis.call('HGET', k, 'd')
-  if not d or string.byte(d, 1) ~= 1 then return 0 end
+-- The record blob `d` of a job that succeeded, without its payload (the
+-- arguments are not needed again, and a finish should free memory); nil
+-- when there is nothing to drop. The blob is a version byte (1), then the
+-- record in bincode, which starts with id (written empty), task, queue and
+-- payload, each a varint length and its bytes (src/record.rs); the payload
+-- becomes empty (one 0 byte), the rest stays as it was.
+local function without_payload(d)
+  if string.byte(d, 1) ~= 1 then return nil end
   local i = 2
   for _ = 1, 3 do
     local n, j = varint_at(d, i)
-    if not n then return 0 end
+    if not n then return nil end
     i = j + n
   end
   local n, j = varint_at(d, i)
-  if not n or n == 0 or j + n - 1 > #d then return 0 end
-  redis.call('HSET', k, 'd', string.sub(d, 1, i - 1) .. '\0' .. string.sub(d, j + n))
-  return j + n - i - 1
+  if not n or n == 0 or j + n - 1 > #d then return nil end
+  return string.sub(d, 1, i - 1) .. '\0' .. string.sub(d, j + n)
 end
 
--- The result fields of a success, after its payload is dropped: the result
--- `R`, unless Redis is full (`full`: the script's FULL, see src/scripts.rs)
--- and the result is larger than what dropping the payload freed. Then the
--- job still succeeds, without its result, and says so in `e`: running it
--- again would need the memory Redis does not have.
+-- A hash value longer than this turns a small hash (one compact listpack)
+-- into a hash table, several times larger; Redis never turns it back
+-- (hash-max-listpack-value, 64 by default).
+local COMPACT_VALUE = 64
+
+-- The result fields of a success, after the job's payload is dropped: the
+-- result `R`, unless Redis is full (`full`: the script's FULL, see
+-- src/scripts.rs) and the result is larger than what dropping the payload
+-- freed. Then the job still succeeds, without its result, and says so in
+-- `e`: running it again would need the memory Redis does not have.
+-- A job hash that its record alone made a hash table is written anew, as a
+-- compact one, when every value now fits (the job has no TTL yet: a
+-- success sets it after this).
 local RESULT_DROPPED = 'result dropped: Redis out of memory'
 local function succeeded_fields(k, result, full)
-  local freed = drop_payload(k)
-  if full and #result > freed then return { 'e', RESULT_DROPPED } end
-  return { 'R', result }
+  local d = redis.call('HGET', k, 'd')
+  local slim = d and without_payload(d)
+  local freed = slim and (#d - #slim) or 0
+  local keep = not (full and #result > freed)
+  if slim then
+    -- The first write of a success grows nothing, but is one Redis checks
+    -- for memory (HSET): the plain finish on a full Redis is refused here,
+    -- before it wrote anything.
+    redis.call('HSET', k, 'd', slim)
+    if #d > COMPACT_VALUE and (not keep or #result <= COMPACT_VALUE) then
+      local all = redis.call('HGETALL', k)
+      local small = true
+      for i = 2, #all, 2 do
+        if #all[i] > COMPACT_VALUE then small = false end
+      end
+      if small then
+        redis.call('DEL', k)
+        redis.call('HSET', k, unpack(all))
+      end
+    end
+  end
+  if keep then return { 'R', result } end
+  return { 'e', RESULT_DROPPED }
 end
 
 -- Deferred writes, batched per key into variadic commands (one ZADD for a

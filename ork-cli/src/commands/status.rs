@@ -202,8 +202,14 @@ mod memory_tests {
             "3.0 MiB of 3.0 MiB maxmemory (100%): full, enqueues are refused"
         );
         let some = MemoryUsage::new(1024 * 1024, Some(4 * 1024 * 1024));
-        assert_eq!(memory_line(&some, Paint::plain()), "1.0 MiB of 4.0 MiB maxmemory (25%)");
+        assert_eq!(
+            memory_line(&some, Paint::plain()),
+            "1.0 MiB of 4.0 MiB maxmemory (25%)"
+        );
         let unlimited = MemoryUsage::new(2048, None);
-        assert_eq!(memory_line(&unlimited, Paint::plain()), "2.0 KiB (no maxmemory limit)");
+        assert_eq!(
+            memory_line(&unlimited, Paint::plain()),
+            "2.0 KiB (no maxmemory limit)"
+        );
     }
 }
