@@ -17,7 +17,7 @@ local out = {}
 for i = 3, #ARGV, 5 do
   local id, fence, kind, a, b = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local k = K_job(id)
-  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h')
+  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h', 'd')
   local q = f[3]
   if f[1] ~= 'r' or fence_of(f[2]) ~= fence or not q then
     out[#out + 1] = 0
@@ -27,8 +27,9 @@ for i = 3, #ARGV, 5 do
       -- The common case (no unique key, no dependants): terminate()'s
       -- steps for it, without its bookkeeping.
       local ttl, expires = expiry_of(f[4])
-      local res = succeeded_fields(k, a, FULL)
-      redis.call('HSET', k, 's', 'o', 'ft', now_s(), res[1], res[2])
+      local res, compact = succeeded_fields(f[7], a, FULL)
+      redis.call('HSET', k, 's', 'o', 'ft', now_s(), unpack(res))
+      if compact then compact_job(k) end
       redis.call('PEXPIRE', k, ttl)
       defer('ZREM', memo(K_run, q), id)
       defer('ZADD', memo(K_ok, q), expires, id)
@@ -36,7 +37,9 @@ for i = 3, #ARGV, 5 do
       -- TERM_FIELDS; priority and allow-failure matter to neither.
       local pre = { 'r', q, nil, f[5], nil, f[4], f[6] }
       if kind == 'ok' then
-        terminate(id, 'o', nil, pre, succeeded_fields(k, a, FULL))
+        local res, compact = succeeded_fields(f[7], a, FULL)
+        terminate(id, 'o', nil, pre, res)
+        if compact then compact_job(k) end
       else
         terminate(id, 'c', nil, pre)
       end

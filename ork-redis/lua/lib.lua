@@ -174,39 +174,37 @@ end
 -- (hash-max-listpack-value, 64 by default).
 local COMPACT_VALUE = 64
 
--- The result fields of a success, after the job's payload is dropped: the
--- result `R`, unless Redis is full (`full`: the script's FULL, see
+-- The fields a success writes besides its state, from the job's record
+-- blob `d` and its result: the record without its payload, and the result
+-- `R`, unless Redis is full (`full`: the script's FULL, see
 -- src/scripts.rs) and the result is larger than what dropping the payload
 -- freed. Then the job still succeeds, without its result, and says so in
 -- `e`: running it again would need the memory Redis does not have.
--- A job hash that its record alone made a hash table is written anew, as a
--- compact one, when every value now fits (the job has no TTL yet: a
--- success sets it after this).
+-- The second value tells whether the job hash should be compacted after
+-- (compact_job): its record alone had made it a hash table.
 local RESULT_DROPPED = 'result dropped: Redis out of memory'
-local function succeeded_fields(k, result, full)
-  local d = redis.call('HGET', k, 'd')
+local function succeeded_fields(d, result, full)
   local slim = d and without_payload(d)
   local freed = slim and (#d - #slim) or 0
   local keep = not (full and #result > freed)
-  if slim then
-    -- The first write of a success grows nothing, but is one Redis checks
-    -- for memory (HSET): the plain finish on a full Redis is refused here,
-    -- before it wrote anything.
-    redis.call('HSET', k, 'd', slim)
-    if #d > COMPACT_VALUE and (not keep or #result <= COMPACT_VALUE) then
-      local all = redis.call('HGETALL', k)
-      local small = true
-      for i = 2, #all, 2 do
-        if #all[i] > COMPACT_VALUE then small = false end
-      end
-      if small then
-        redis.call('DEL', k)
-        redis.call('HSET', k, unpack(all))
-      end
-    end
+  local fields = {}
+  if slim then append(fields, 'd', slim) end
+  if keep then append(fields, 'R', result) else append(fields, 'e', RESULT_DROPPED) end
+  local compact = slim ~= nil and #d > COMPACT_VALUE and (not keep or #result <= COMPACT_VALUE)
+  return fields, compact
+end
+
+-- Writes a job hash anew, with the same fields and TTL, so that Redis
+-- stores it compactly again (a listpack), when every value fits.
+local function compact_job(k)
+  local all = redis.call('HGETALL', k)
+  for i = 2, #all, 2 do
+    if #all[i] > COMPACT_VALUE then return end
   end
-  if keep then return { 'R', result } end
-  return { 'e', RESULT_DROPPED }
+  local ttl = redis.call('PTTL', k)
+  redis.call('DEL', k)
+  redis.call('HSET', k, unpack(all))
+  if ttl > 0 then redis.call('PEXPIRE', k, ttl) end
 end
 
 -- Deferred writes, batched per key into variadic commands (one ZADD for a
