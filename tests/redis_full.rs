@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, Fleet};
-use ork::backend::{ClaimRequest, Finish, MemoryUsage, Outcome};
+use ork::backend::{CancelOutcome, ClaimRequest, Finish, LeaseStatus, MemoryUsage, Outcome};
 use ork::prelude::*;
 use ork::{Codec, Error, JobId, JobState};
 use ork_redis::testing::RedisServer;
@@ -182,10 +182,11 @@ async fn a_full_redis_refuses_enqueues_with_a_typed_error_and_writes_nothing() {
     assert_eq!(counts(&ork, queue).await, (ids.len() as u64, 0, 0));
 }
 
-/// On a full Redis, a claimed job still finishes (the allow-oom script, or
-/// its Redis 6.2 form): its payload is dropped, and a result larger than
-/// the payload is dropped too, the job succeeding without it; a result no
-/// larger is kept. Each for both forms of the scripts.
+/// On a full Redis, claims, heartbeats, the reaper and cancels run, and a
+/// claimed job still finishes (the allow-oom scripts, or their Redis 6.2
+/// form): its payload is dropped, and a result larger than the payload is
+/// dropped too, the job succeeding without it; a result no larger is kept.
+/// Each for both forms of the scripts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finish_on_a_full_redis_succeeds_and_drops_what_does_not_fit() {
     let server = full_server(3).await;
@@ -201,6 +202,13 @@ async fn a_finish_on_a_full_redis_succeeds_and_drops_what_does_not_fit() {
             .enqueue(bulky::call(1, "s".repeat(PAD)).queue("bulky"))
             .await
             .unwrap();
+        ork.enqueue(bulky::call(1, String::new()).queue("later"))
+            .await
+            .unwrap();
+        let unwanted = ork
+            .enqueue(bulky::call(1, String::new()).queue("unwanted"))
+            .await
+            .unwrap();
         let req = ClaimRequest::new("test", vec!["bulky".to_owned()], 2, Duration::from_secs(60));
         let claimed = backend.claim(&req).await.unwrap();
         assert_eq!(claimed.len(), 2);
@@ -213,6 +221,30 @@ async fn a_finish_on_a_full_redis_succeeds_and_drops_what_does_not_fit() {
             .await
             .unwrap_err();
         assert!(is_oom(&refused), "{refused:?}");
+
+        // The other scripts that drain work run too: a claim (with a lease
+        // that runs out at once), heartbeats, the reaper, a cancel.
+        let quick = ClaimRequest::new(
+            "test",
+            vec!["later".to_owned()],
+            1,
+            Duration::from_millis(1),
+        );
+        let lapsed = backend.claim(&quick).await.unwrap();
+        assert_eq!(lapsed.len(), 1, "{ns}: a claim on a full Redis");
+        let leases: Vec<_> = claimed.iter().map(|c| c.lease.clone()).collect();
+        let held = backend
+            .heartbeat(&leases, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(held, vec![LeaseStatus::Held, LeaseStatus::Held], "{ns}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(backend.reap().await.unwrap(), 1, "{ns}: the lapsed lease");
+        assert_eq!(
+            backend.cancel(unwanted.id()).await.unwrap(),
+            CancelOutcome::Cancelled,
+            "{ns}"
+        );
 
         let results: HashMap<JobId, Vec<u8>> = [
             (big.id().clone(), vec![7; 4096]),
@@ -322,6 +354,10 @@ async fn two_workers_drain_a_full_redis_and_every_job_runs_once() {
     }
     assert_eq!(log.len(), ids.len(), "one execution per job");
     assert!(ids.iter().all(|id| runs.get(id.as_str()) == Some(&1)));
+
+    // Each worker process warned once that memory passed 80%.
+    let warnings = fleet.grep("Redis memory is past 80% of maxmemory");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
 
     let drained = memory(&ork).await;
     assert!(

@@ -150,6 +150,11 @@ impl RedisBackendBuilder {
             inner.flavor = crate::scripts::Flavor::Legacy;
         }
         inner.load_scripts().await?;
+        // A first reading: a process that starts on a nearly full Redis
+        // says so at once.
+        if let Err(e) = inner.memory().await {
+            tracing::debug!(error = %e, "could not read Redis memory use");
+        }
         Ok(RedisBackend {
             inner: Arc::new(inner),
         })

@@ -3,8 +3,9 @@
 //! when it passes 80%.
 //!
 //! The warning comes from the backend itself, so every process that uses
-//! it notices (a worker pool, or a producer that only enqueues): at most
-//! every [`WATCH_EVERY`], an enqueue or a heartbeat starts one `INFO
+//! it notices (a worker pool, or a producer that only enqueues): the
+//! backend reads memory once when it is built, then at most every
+//! [`WATCH_EVERY`] an enqueue, a claim or a heartbeat starts one `INFO
 //! memory` read in the background (never in the caller's way). A warning
 //! is logged once when usage passes [`WARN_AT`]; it is logged again only
 //! after usage fell below [`REARM_AT`] and passed [`WARN_AT`] again.

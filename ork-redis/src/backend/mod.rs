@@ -205,6 +205,7 @@ impl Backend for RedisBackend {
     }
 
     fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claimed>>> {
+        crate::memory::watch(&self.inner);
         Box::pin(crate::claim::claim(&self.inner, req))
     }
 
