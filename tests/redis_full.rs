@@ -1,6 +1,7 @@
-//! A full Redis (`--maxmemory 3mb --maxmemory-policy noeviction`): enqueues
-//! are refused with a typed error and write nothing, and the queue that
-//! filled it still drains, every job once, with worker processes.
+//! A full Redis (a few MB of `--maxmemory`, `--maxmemory-policy
+//! noeviction`): enqueues are refused with a typed error and write nothing,
+//! the scripts that drain work run past the limit, and the queue that
+//! filled it drains, every job once, with worker processes.
 //!
 //! The worker processes are this test binary run again (the test
 //! `worker_process` does nothing unless `ORK_FAULT_ROLE` is set). They
@@ -118,7 +119,7 @@ async fn fill(ork: &Ork, queue: &str) -> Vec<JobId> {
     let pad = "x".repeat(PAD);
     let mut ids = Vec::new();
     for batch in 0u64.. {
-        assert!(batch < 1000, "3 MB never filled");
+        assert!(batch < 1000, "Redis never filled");
         let calls = (0..100).map(|i| filler::call(batch * 100 + i, pad.clone()).queue(queue));
         match ork.enqueue_many(calls).await {
             Ok(handles) => ids.extend(handles.iter().map(|h| h.id().clone())),
@@ -195,7 +196,15 @@ async fn a_finish_on_a_full_redis_succeeds_and_drops_what_does_not_fit() {
         let ork = connect(&server.url(), ns, legacy).await;
         let backend = ork.backend();
         let big = ork
-            .enqueue(bulky::call(4096, "b".repeat(PAD)).queue("bulky"))
+            .enqueue(
+                // Arguments over 250 bytes: their length takes three bytes
+                // in the record, which the finish script reads.
+                bulky::call(4096, "b".repeat(1000))
+                    .queue("bulky")
+                    .priority(3)
+                    .retries(2)
+                    .timeout(Duration::from_secs(7)),
+            )
             .await
             .unwrap();
         let small = ork
@@ -282,6 +291,14 @@ async fn a_finish_on_a_full_redis_succeeds_and_drops_what_does_not_fit() {
         // The record is still whole, without its arguments.
         assert_eq!(big_info.record.task, claimed[0].record.task);
         assert_eq!(big_info.record.queue, "bulky");
+        assert_eq!(
+            (
+                big_info.record.priority,
+                big_info.record.retries,
+                big_info.record.timeout_ms
+            ),
+            (3, 2, 7000)
+        );
         assert!(big_info.record.payload.is_empty(), "{ns}");
         let err = big.result().await.unwrap_err();
         assert!(
