@@ -48,9 +48,10 @@ pub enum Error {
     // what happened and what was not done; the server's own error, when
     // there is one, is the `source()`.
     /// The server is out of memory and refused a write (Redis: `maxmemory`
-    /// reached under the `noeviction` policy). Nothing of the refused
-    /// request was written. Transient: workers free memory as they finish
-    /// jobs, so a later try can succeed.
+    /// reached under the `noeviction` policy). Nothing of the refused step
+    /// was written; the message says what was not done (for a large batch
+    /// sent in several steps, how many of its jobs were stored). Transient:
+    /// workers free memory as they finish jobs, so a later try can succeed.
     #[error("{message}")]
     OutOfMemory {
         /// What happened and what was not done.
