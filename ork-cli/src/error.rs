@@ -73,8 +73,17 @@ impl fmt::Display for CliError {
 impl From<ork_core::Error> for CliError {
     fn from(e: ork_core::Error) -> Self {
         let transient = e.is_transient();
+        // A refusal (a full or read-only Redis) says itself what to do.
+        let refused = matches!(
+            e,
+            ork_core::Error::OutOfMemory { .. }
+                | ork_core::Error::ReadOnly { .. }
+                | ork_core::Error::Busy { .. }
+        );
         let err = CliError::new(e.to_string());
-        if transient {
+        if refused {
+            err.code_of(UNREACHABLE)
+        } else if transient {
             err.hint("Redis stopped answering; check that it is up and retry")
                 .code_of(UNREACHABLE)
         } else {

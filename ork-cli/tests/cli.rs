@@ -134,10 +134,18 @@ async fn status_shows_queues_throughput_and_workers() {
     assert!(text.contains("throughput (last 60s)"), "{text}");
     assert!(text.contains("workers 1 live"), "{text}");
     assert!(text.contains("status-worker-1"), "{text}");
+    // The test server has no maxmemory.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("memory ") && l.ends_with("(no maxmemory limit)")),
+        "{text}"
+    );
 
     let out = env.ork(&["status", "--json"]).await;
     let v = out.json();
     assert_eq!(v["namespace"], env.ns.as_str());
+    assert!(v["memory"]["used_bytes"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["memory"]["max_bytes"].is_null(), "{v}");
     let q = v["queues"]
         .as_array()
         .unwrap()

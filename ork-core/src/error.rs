@@ -42,13 +42,78 @@ pub enum Error {
     /// The backend (storage) failed.
     #[error("backend error: {0}")]
     Backend(String),
+
+    // Refusals by the backend's server, typed so that callers can match on
+    // them (and back off, fail over or fix a setting). Each message says
+    // what happened and what was not done; the server's own error, when
+    // there is one, is the `source()`.
+    /// The server is out of memory and refused a write (Redis: `maxmemory`
+    /// reached under the `noeviction` policy). Nothing of the refused step
+    /// was written; the message says what was not done (for a large batch
+    /// sent in several steps, how many of its jobs were stored). Transient:
+    /// workers free memory as they finish jobs, so a later try can succeed.
+    #[error("{message}")]
+    OutOfMemory {
+        /// What happened and what was not done.
+        message: String,
+        /// The server's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// The server only accepts reads (Redis: a replica, e.g. a primary
+    /// demoted by a failover). Transient: the new primary takes writes.
+    #[error("{message}")]
+    ReadOnly {
+        /// What happened and what was not done.
+        message: String,
+        /// The server's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// The server's access control forbids a command or key (Redis: an ACL
+    /// `NOPERM`). Not transient: the user's permissions must change.
+    #[error("{message}")]
+    NoPermission {
+        /// What happened and what was not done.
+        message: String,
+        /// The server's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// The server is busy running a long script and answers nothing else
+    /// until it ends (Redis: `BUSY`). Transient.
+    #[error("{message}")]
+    Busy {
+        /// What happened and what was not done.
+        message: String,
+        /// The server's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// A script of the backend failed on the server (a bug, or stored data
+    /// it can't read). Not transient: the same call fails again.
+    #[error("{message}")]
+    Script {
+        /// What happened and what was not done.
+        message: String,
+        /// The server's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 }
 
 impl Error {
     /// Whether trying again later may succeed (a backend hiccup), as opposed
     /// to an error that will repeat (bad input, a failed job).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Backend(_) | Error::Timeout(_))
+        matches!(
+            self,
+            Error::Backend(_)
+                | Error::Timeout(_)
+                | Error::OutOfMemory { .. }
+                | Error::ReadOnly { .. }
+                | Error::Busy { .. }
+        )
     }
 
     /// Builds a backend error from anything displayable.

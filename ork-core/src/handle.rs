@@ -110,10 +110,17 @@ impl<T: DeserializeOwned> JobHandle<T> {
 
     fn decode(&self, info: JobInfo) -> Result<T> {
         match info.state {
-            JobState::Succeeded => {
-                let bytes = info.result.unwrap_or_default();
-                info.record.codec.decode(&bytes)
-            }
+            JobState::Succeeded => match (info.result, info.error) {
+                // A backend that could not keep the result (Redis out of
+                // memory when the job finished) says so in the error.
+                (None, Some(why)) if why.starts_with("result dropped") => {
+                    Err(Error::Codec(format!(
+                        "job {} succeeded, but its result was not kept: {why}",
+                        self.id
+                    )))
+                }
+                (bytes, _) => info.record.codec.decode(&bytes.unwrap_or_default()),
+            },
             JobState::Cancelled => Err(Error::Cancelled(self.id.clone())),
             _ => Err(Error::JobFailed {
                 id: self.id.clone(),

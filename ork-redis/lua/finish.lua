@@ -10,13 +10,15 @@
 --       again still takes its attempt's finish.
 --
 -- A terminal end releases the unique key and settles dependants exactly
--- once (see terminate() in lib.lua).
+-- once (see terminate() in lib.lua). A success drops the job's payload and,
+-- in the variant run on a full Redis (FULL), keeps the result only if it
+-- fits in what that freed (succeeded_fields() in lib.lua).
 
 local out = {}
 for i = 3, #ARGV, 5 do
   local id, fence, kind, a, b = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local k = K_job(id)
-  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h')
+  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h', 'd')
   local q = f[3]
   if f[1] == 'q' and q and fence_of(f[2]) == fence then
     -- Reaped but not claimed again: the attempt is still current.
@@ -31,7 +33,9 @@ for i = 3, #ARGV, 5 do
       -- The common case (no unique key, no dependants): terminate()'s
       -- steps for it, without its bookkeeping.
       local ttl, expires = expiry_of(f[4])
-      redis.call('HSET', k, 's', 'o', 'ft', now_s(), 'R', a)
+      local res, compact = succeeded_fields(f[7], a, FULL)
+      redis.call('HSET', k, 's', 'o', 'ft', now_s(), unpack(res))
+      if compact then compact_job(k) end
       redis.call('PEXPIRE', k, ttl)
       defer('ZREM', memo(K_run, q), id)
       defer('ZADD', memo(K_ok, q), expires, id)
@@ -39,7 +43,9 @@ for i = 3, #ARGV, 5 do
       -- TERM_FIELDS; priority and allow-failure matter to neither.
       local pre = { 'r', q, nil, f[5], nil, f[4], f[6] }
       if kind == 'ok' then
-        terminate(id, 'o', nil, pre, { 'R', a })
+        local res, compact = succeeded_fields(f[7], a, FULL)
+        terminate(id, 'o', nil, pre, res)
+        if compact then compact_job(k) end
       else
         terminate(id, 'c', nil, pre)
       end

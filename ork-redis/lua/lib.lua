@@ -23,6 +23,8 @@
 --   ft  finished at        pg progress (a success reads as 100)
 --   e   last error         R  result                 cr cancel requested
 --   h   "1" when dependants are registered            F  deps fired marker
+-- A succeeded job's `d` has an empty payload (drop_payload), and its `e` is
+-- "result dropped: Redis out of memory" when its result could not be kept.
 -- A job's dependants set ({ns}:dn:<id>) expires with its hash.
 -- State codes: w waiting, s scheduled, q queued, r running,
 --              o succeeded, d dead, c cancelled.
@@ -131,6 +133,78 @@ end
 -- An attempt field.
 local function run_field(fence, attempts, lost, started)
   return str(fence) .. ':' .. str(attempts) .. ':' .. str(lost) .. ':' .. (started or '')
+end
+
+-- A bincode varint (bincode 2, standard config) at byte i of s: below 251
+-- one byte, else a marker (251, 252, 253) and 2, 4 or 8 little-endian
+-- bytes. Returns the value and the index after it, or nil.
+local VARINT_WIDTH = { [251] = 2, [252] = 4, [253] = 8 }
+local function varint_at(s, i)
+  local b = string.byte(s, i)
+  if not b then return nil end
+  if b < 251 then return b, i + 1 end
+  local n = VARINT_WIDTH[b]
+  if not n or i + n > #s then return nil end
+  local v = 0
+  for j = i + n, i + 1, -1 do v = v * 256 + string.byte(s, j) end
+  return v, i + n + 1
+end
+
+-- The record blob `d` of a job that succeeded, without its payload (the
+-- arguments are not needed again, and a finish should free memory); nil
+-- when there is nothing to drop. The blob is a version byte (1), then the
+-- record in bincode, which starts with id (written empty), task, queue and
+-- payload, each a varint length and its bytes (src/record.rs); the payload
+-- becomes empty (one 0 byte), the rest stays as it was.
+local function without_payload(d)
+  if string.byte(d, 1) ~= 1 then return nil end
+  local i = 2
+  for _ = 1, 3 do
+    local n, j = varint_at(d, i)
+    if not n then return nil end
+    i = j + n
+  end
+  local n, j = varint_at(d, i)
+  if not n or n == 0 or j + n - 1 > #d then return nil end
+  return string.sub(d, 1, i - 1) .. '\0' .. string.sub(d, j + n)
+end
+
+-- A hash value longer than this turns a small hash (one compact listpack)
+-- into a hash table, several times larger; Redis never turns it back
+-- (hash-max-listpack-value, 64 by default).
+local COMPACT_VALUE = 64
+
+-- The fields a success writes besides its state, from the job's record
+-- blob `d` and its result: the record without its payload, and the result
+-- `R`, unless Redis is full (`full`: the script's FULL, see
+-- src/scripts.rs) and the result is larger than what dropping the payload
+-- freed. Then the job still succeeds, without its result, and says so in
+-- `e`: running it again would need the memory Redis does not have.
+-- The second value tells whether the job hash should be compacted after
+-- (compact_job): its record alone had made it a hash table.
+local RESULT_DROPPED = 'result dropped: Redis out of memory'
+local function succeeded_fields(d, result, full)
+  local slim = d and without_payload(d)
+  local freed = slim and (#d - #slim) or 0
+  local keep = not (full and #result > freed)
+  local fields = {}
+  if slim then append(fields, 'd', slim) end
+  if keep then append(fields, 'R', result) else append(fields, 'e', RESULT_DROPPED) end
+  local compact = slim ~= nil and #d > COMPACT_VALUE and (not keep or #result <= COMPACT_VALUE)
+  return fields, compact
+end
+
+-- Writes a job hash anew, with the same fields and TTL, so that Redis
+-- stores it compactly again (a listpack), when every value fits.
+local function compact_job(k)
+  local all = redis.call('HGETALL', k)
+  for i = 2, #all, 2 do
+    if #all[i] > COMPACT_VALUE then return end
+  end
+  local ttl = redis.call('PTTL', k)
+  redis.call('DEL', k)
+  redis.call('HSET', k, unpack(all))
+  if ttl > 0 then redis.call('PEXPIRE', k, ttl) end
 end
 
 -- Deferred writes, batched per key into variadic commands (one ZADD for a

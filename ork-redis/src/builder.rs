@@ -48,6 +48,8 @@ pub struct RedisBackendBuilder {
     replica_timeout: Duration,
     #[cfg(feature = "tls")]
     root_cert: Option<Vec<u8>>,
+    #[cfg(feature = "testing")]
+    legacy_scripts: bool,
 }
 
 impl RedisBackendBuilder {
@@ -65,6 +67,8 @@ impl RedisBackendBuilder {
             replica_timeout: DEFAULT_REPLICA_TIMEOUT,
             #[cfg(feature = "tls")]
             root_cert: None,
+            #[cfg(feature = "testing")]
+            legacy_scripts: false,
         }
     }
 
@@ -167,6 +171,16 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// Runs the Redis 6.2 form of the scripts that must work on a full
+    /// Redis (see `src/scripts.rs`) whatever the server's version, so that
+    /// tests on Redis 7 check it too.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn legacy_scripts(&mut self, yes: bool) -> &mut Self {
+        self.legacy_scripts = yes;
+        self
+    }
+
     /// Connects, checks the server, loads the scripts.
     ///
     /// # Errors
@@ -199,7 +213,7 @@ impl RedisBackendBuilder {
         if let Target::Sentinel(resolver) = &target {
             resolver.watch();
         }
-        let inner = Inner {
+        let mut inner = Inner {
             keys: Keys::new(&self.namespace),
             pool,
             timeouts,
@@ -215,9 +229,20 @@ impl RedisBackendBuilder {
                     )
                 }),
             },
+            flavor: crate::scripts::Flavor::Shebang,
+            memory_watch: crate::memory::Watch::new(),
         };
-        inner.check_server().await?;
+        inner.flavor = inner.check_server().await?;
+        #[cfg(feature = "testing")]
+        if self.legacy_scripts {
+            inner.flavor = crate::scripts::Flavor::Legacy;
+        }
         inner.load_scripts().await?;
+        // A first reading: a process that starts on a nearly full Redis
+        // says so at once.
+        if let Err(e) = inner.memory().await {
+            tracing::debug!(error = %e, "could not read Redis memory use");
+        }
         Ok(RedisBackend {
             inner: Arc::new(inner),
         })

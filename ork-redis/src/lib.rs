@@ -17,7 +17,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Needs Redis 6.2 or newer (`LPOP` with a count). URLs: `redis://` and
+//! Needs Redis 6.2 or newer (`LPOP` with a count); on Redis 7 the scripts
+//! that drain work carry the `allow-oom` flag (see "A full Redis"). URLs: `redis://` and
 //! `rediss://` (TLS with rustls and the `ring` provider; feature `tls`,
 //! default), an ACL user and password in the URL. Redis Cluster through
 //! [`RedisBackendBuilder::cluster`] (feature `cluster`, default). Redis
@@ -152,7 +153,9 @@
 //! at, `pg` progress (not written by a success, which reads as 100), `rp` the
 //! fence of an attempt whose lease the reaper took (until the next claim), `e`
 //! last error, `R` result, `cr` cancel requested, `h` has dependants, `F`
-//! fired-marker.
+//! fired-marker. A succeeded job's `d` has an empty payload (see "A full
+//! Redis" below), and its `e` is "result dropped: Redis out of memory"
+//! when its result could not be kept.
 //!
 //! Succeeded and cancelled jobs get a `PEXPIRE` of their result TTL (the
 //! record's, or the builder's [`result_ttl`](RedisBackendBuilder::result_ttl)
@@ -190,7 +193,7 @@
 //! | `enqueue.lua` | stores a batch of records (idempotent by id and by unique key), queues, schedules or parks them, settles deps already finished (`enqueue_records` in `lib.lua`, shared with `fire.lua`) |
 //! | `claim.lua` | promotes due scheduled jobs, pops up to `max` ids (priority 9 to 0, FIFO), leases them, dead-letters garbage entries, reports the next due time |
 //! | `heartbeat.lua` | extends current leases; reports lost ones and cancel requests |
-//! | `finish.lua` | records a batch of outcomes; terminal ones release unique keys and settle dependants |
+//! | `finish.lua` | records a batch of outcomes; terminal ones release unique keys and settle dependants; a success drops the payload |
 //! | `reap.lua` | requeues jobs whose lease expired; trims expired index entries |
 //! | `progress.lua` | records progress of a current lease |
 //! | `jobs.lua` | looks scheduled jobs up with their due time, atomically (other lookups are pipelined `HGETALL`s: reading changes nothing) |
@@ -239,14 +242,83 @@
 //! with a TTL (finished jobs, whose results may then go before their time),
 //! so they don't warn.
 //!
+//! # A full Redis
+//!
+//! With `maxmemory` set and `noeviction`, a backlog can fill Redis. Then:
+//!
+//! - **Enqueues are refused**, with [`Error::OutOfMemory`]: "Redis is out
+//!   of memory (maxmemory reached); the job was not enqueued. …". A
+//!   refused script call writes nothing (Redis refuses a script at its
+//!   first write that could grow memory, and only while it has written
+//!   nothing). A batch goes out in calls of 250 records; when some were
+//!   stored before the refusal, the message says how many (enqueue is
+//!   idempotent by id: the batch can be sent again). So are the other
+//!   steps that only add data: progress reports, retrying a dead job, the
+//!   scheduler's ticks, storing workflows and schedules.
+//! - **Draining goes on.** The scripts that claim, heartbeat, finish
+//!   (success, retry, dead letter, cancel, hand back), reap, cancel and
+//!   purge, and the worker registry run past `maxmemory`: on Redis 7 they
+//!   carry the `#!lua flags=allow-oom` shebang; on Redis 6.2 (where a
+//!   shebang is a syntax error) their first write is a `DEL`, which Redis
+//!   never refuses for memory and after which it refuses nothing. The form
+//!   is chosen by the server's version at build (`src/scripts.rs`).
+//! - **A success frees memory.** It drops the job's payload (its
+//!   arguments) from the record, and a job hash that the payload had made
+//!   a hash table is written anew as a compact listpack. Measured on Redis
+//!   7.0 with 200-byte arguments: a queued job takes 800 bytes, a claim
+//!   adds 233 while it runs, and the succeeded job takes 233 bytes fewer
+//!   than the queued one did. For tiny jobs (no arguments) a success costs
+//!   more than the queued job did (the attempt, the result, the
+//!   succeeded-index entry and the TTL: about 270 bytes each), so draining
+//!   a Redis full of them takes it past `maxmemory` by that much per job
+//!   until their results expire ([`result_ttl`]): leave that headroom.
+//! - **A result that does not fit is dropped.** A finish first runs as
+//!   usual; refused for memory, it runs again in its full form, where a
+//!   result larger than the payload it freed is not stored: the job
+//!   succeeds without it, its error reads "result dropped: Redis out of
+//!   memory" (shown by `ork job`), and a handle's `result()` fails with
+//!   that message. The job is not run again.
+//! - **Claims go on.** A pool keeps claiming while Redis is full, because
+//!   every claimed job can be finished whatever Redis answers (the finish
+//!   runs past `maxmemory`, and drops a result that does not fit), and a
+//!   full queue drains only by claiming. What a claim adds lasts while the
+//!   job runs and is bounded by the pools' concurrency.
+//!
+//! The other refusals a user can meet are typed as well, each with the
+//! Redis error as its `source()`: [`Error::ReadOnly`] (a replica, e.g.
+//! after a failover; transient), [`Error::NoPermission`] (an ACL `NOPERM`;
+//! not transient), [`Error::Busy`] (a long script; transient), and
+//! [`Error::Script`] (a script failed; not transient). Anything else is
+//! [`Error::Backend`]. `src/error.rs` is the one place where Redis errors
+//! are converted.
+//!
+//! [`Backend::memory`](ork_core::Backend::memory) reads `INFO memory`
+//! (`used_memory` against `maxmemory`, `None` for no limit; on a Cluster,
+//! the node nearest its limit); `ork status` shows it. The backend reads
+//! it when built and then at most every 5 seconds, in the background, on
+//! an enqueue, claim or heartbeat, and logs a warning once when usage
+//! passes 80% (again only after it fell below 70%). Redis's own memory
+//! counts: its start, the cached scripts and their Lua VM (about 1.2 MB
+//! for ork's), and the clients' buffers.
+//!
+//! [`Error::OutOfMemory`]: ork_core::Error::OutOfMemory
+//! [`Error::ReadOnly`]: ork_core::Error::ReadOnly
+//! [`Error::NoPermission`]: ork_core::Error::NoPermission
+//! [`Error::Busy`]: ork_core::Error::Busy
+//! [`Error::Script`]: ork_core::Error::Script
+//! [`Error::Backend`]: ork_core::Error::Backend
+//! [`result_ttl`]: RedisBackendBuilder::result_ttl
+//!
 //! [`JobRecord`]: ork_core::JobRecord
 
 mod backend;
 mod builder;
 mod claim;
 mod conn;
+mod error;
 mod ext;
 mod keys;
+mod memory;
 mod record;
 mod scripts;
 mod sentinel;

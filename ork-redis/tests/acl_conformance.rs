@@ -147,7 +147,10 @@ async fn the_restricted_user_is_kept_to_its_namespace() {
         .enqueue(vec![JobRecord::new("t", vec![])])
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::Backend(m) if refused(m)), "{err}");
+    assert!(matches!(&err, Error::NoPermission { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    let source = std::error::Error::source(&err).expect("the Redis error is the source");
+    assert!(refused(&source.to_string()), "{source}");
     // Its own namespace works, including a blocking claim that ends on
     // its own deadline (without CLIENT UNBLOCK).
     let mut late = JobRecord::new("t", vec![1]);

@@ -95,3 +95,14 @@ async fn namespaces_spread_over_the_primaries() {
     }
     assert_eq!(owners.len(), 3, "{owners:?}");
 }
+
+/// Memory is read from every primary; the one nearest its limit (here none
+/// has a limit) is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_is_read_from_the_primaries() {
+    use ork_core::Backend;
+    let b = cluster_backend().await;
+    let m = b.memory().await.unwrap().expect("a reading");
+    assert!(m.used_bytes > 0);
+    assert_eq!(m.max_bytes, None);
+}

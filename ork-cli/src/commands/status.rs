@@ -1,6 +1,6 @@
 //! `ork status` and `ork workers`.
 
-use ork_core::backend::WorkerInfo;
+use ork_core::backend::{MemoryUsage, WorkerInfo};
 use ork_core::metrics;
 use serde_json::json;
 
@@ -13,10 +13,12 @@ use crate::table::Table;
 /// Queues with their counts, throughput and latencies; then the workers.
 pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
     let snap = metrics::snapshot(&conn.ork).await?;
+    let memory = conn.ork.backend().memory().await?;
     if out.json {
         return out.print_json(&json!({
             "namespace": conn.namespace,
             "redis": conn.shown_url(),
+            "memory": memory,
             "now_ms": snap.now_ms,
             "window_ms": metrics::WINDOW.as_millis() as u64,
             "queues": snap.queues,
@@ -30,6 +32,9 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
         conn.namespace,
         conn.shown_url()
     );
+    if let Some(m) = memory {
+        println!("{} {}", p.bold("memory"), memory_line(&m, p));
+    }
     if snap.queues.is_empty() {
         println!("no queues yet");
         if let Some(hint) = conn.empty_namespace_hint().await {
@@ -143,4 +148,68 @@ fn worker_table(workers: &[WorkerInfo], now: u64, p: Paint) -> String {
         ]);
     }
     t.render(p)
+}
+
+/// Redis memory: used against `maxmemory`, with the share, in red past 80%
+/// (the mark the backend warns at) and with what happens at 100%.
+fn memory_line(m: &MemoryUsage, p: Paint) -> String {
+    let used = bytes(m.used_bytes);
+    match (m.max_bytes, m.ratio()) {
+        (Some(max), Some(ratio)) => {
+            let percent = format!("{:.0}%", ratio * 100.0);
+            let line = format!("{used} of {} maxmemory ({percent})", bytes(max));
+            if ratio >= 1.0 {
+                p.sgr("31", &format!("{line}: full, enqueues are refused"))
+            } else if ratio >= 0.8 {
+                p.sgr("33", &line)
+            } else {
+                line
+            }
+        }
+        _ => format!("{used} (no maxmemory limit)"),
+    }
+}
+
+/// A byte count in binary units, as Redis shows them.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::{bytes, memory_line};
+    use crate::format::Paint;
+    use ork_core::backend::MemoryUsage;
+
+    #[test]
+    fn memory_is_shown_against_the_limit() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 * 1024 * 1024), "3.0 MiB");
+        let full = MemoryUsage::new(3 * 1024 * 1024 + 10, Some(3 * 1024 * 1024));
+        assert_eq!(
+            memory_line(&full, Paint::plain()),
+            "3.0 MiB of 3.0 MiB maxmemory (100%): full, enqueues are refused"
+        );
+        let some = MemoryUsage::new(1024 * 1024, Some(4 * 1024 * 1024));
+        assert_eq!(
+            memory_line(&some, Paint::plain()),
+            "1.0 MiB of 4.0 MiB maxmemory (25%)"
+        );
+        let unlimited = MemoryUsage::new(2048, None);
+        assert_eq!(
+            memory_line(&unlimited, Paint::plain()),
+            "2.0 KiB (no maxmemory limit)"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use ork_core::{Error, Result};
 use redis::{ScriptInvocation, Value};
 
 use super::Inner;
+use crate::error::{refusal_of, Refusal};
 use crate::record::{
     array_of, bytes_of, decode_record, encode_record, expect_array, info_from_fields, int_of,
     state_from_code, unreadable,
@@ -103,23 +104,44 @@ impl Inner {
     pub(crate) async fn finish(&self, batch: &[Finish]) -> Result<Vec<bool>> {
         let mut out = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(BATCH_CHUNK) {
-            let mut inv = self.script(&scripts::FINISH);
-            inv.key(self.keys.unique());
-            for Finish { lease, outcome } in chunk {
-                inv.arg(lease.id.as_str()).arg(lease.fence);
-                match outcome {
-                    Outcome::Succeeded { result } => inv.arg("ok").arg(result.as_slice()).arg(""),
-                    Outcome::Retry { delay, error } => inv
-                        .arg("retry")
-                        .arg(delay.as_millis() as u64)
-                        .arg(error.as_str()),
-                    Outcome::Dead { error } => inv.arg("dead").arg(error.as_str()).arg(""),
-                    Outcome::Cancelled => inv.arg("cancel").arg("").arg(""),
-                    // Released, and any outcome added later: handed back.
-                    _ => inv.arg("release").arg("").arg(""),
-                };
-            }
-            let reply = expect_array(self.run_acked(&inv, "finish").await?, "finish")?;
+            let fill = |mut inv: ScriptInvocation<'static>| {
+                inv.key(self.keys.unique());
+                for Finish { lease, outcome } in chunk {
+                    inv.arg(lease.id.as_str()).arg(lease.fence);
+                    match outcome {
+                        Outcome::Succeeded { result } => {
+                            inv.arg("ok").arg(result.as_slice()).arg("")
+                        }
+                        Outcome::Retry { delay, error } => inv
+                            .arg("retry")
+                            .arg(delay.as_millis() as u64)
+                            .arg(error.as_str()),
+                        Outcome::Dead { error } => inv.arg("dead").arg(error.as_str()).arg(""),
+                        Outcome::Cancelled => inv.arg("cancel").arg("").arg(""),
+                        // Released, and any outcome added later: handed back.
+                        _ => inv.arg("release").arg("").arg(""),
+                    };
+                }
+                inv
+            };
+            let inv = fill(self.script(&scripts::FINISH));
+            let reply = match self.invoke_acked(&inv).await {
+                Ok((reply, wait)) => {
+                    self.check_acked(wait.as_ref(), "finish")?;
+                    reply
+                }
+                // Redis is full, and refused the finish before it wrote
+                // anything: the variant for a full Redis records it all the
+                // same, dropping results that don't fit in the memory the
+                // finish frees (src/scripts.rs).
+                Err(e) if refusal_of(&e) == Some(Refusal::OutOfMemory) => {
+                    tracing::debug!("Redis is full: finishing with the allow-oom script");
+                    self.run_acked(&fill(self.script_full(&scripts::FINISH)), "finish")
+                        .await?
+                }
+                Err(e) => return Err(super::backend_error(e)),
+            };
+            let reply = expect_array(reply, "finish")?;
             out.extend(reply.iter().map(|v| int_of(v) == Some(1)));
         }
         Ok(out)
@@ -269,6 +291,9 @@ impl Inner {
         }
         let mut out = Vec::with_capacity(jobs.len());
         let mut at = 0;
+        // Every reply is read, so that a refusal can say how much of the
+        // batch was stored.
+        let mut refused: Option<redis::RedisError> = None;
         for (len, pending) in sent {
             let chunk = &mut jobs[at..at + len];
             at += len;
@@ -292,13 +317,32 @@ impl Inner {
                     let mut inv = self.script(&scripts::ENQUEUE);
                     inv.key(self.keys.unique());
                     self.push_records(&mut inv, chunk)?;
-                    self.run_acked(&inv, "enqueue").await?
+                    match self.invoke_acked(&inv).await {
+                        Ok((v, wait)) => {
+                            self.check_acked(wait.as_ref(), "enqueue")?;
+                            v
+                        }
+                        Err(e) => {
+                            refused.get_or_insert(e);
+                            continue;
+                        }
+                    }
                 }
-                Err(e) => return Err(super::backend_error(e)),
+                Err(e) => {
+                    refused.get_or_insert(e);
+                    continue;
+                }
             };
             out.extend(enqueued_of(chunk, expect_array(value, "enqueue")?));
         }
-        Ok(out)
+        match refused {
+            None => Ok(out),
+            // Each chunk is one script: refused, it wrote nothing.
+            Some(e) => Err(crate::error::error_while(
+                e,
+                &not_enqueued(out.len(), jobs.len()),
+            )),
+        }
     }
 
     pub(super) async fn fire(&self, mut ticks: FireTicks) -> Result<Option<Vec<Enqueued>>> {
@@ -412,6 +456,18 @@ fn payload_size(r: &JobRecord) -> usize {
         })
         .sum();
     r.payload.len() + values
+}
+
+/// What a refused enqueue did not do, for the error's message.
+fn not_enqueued(stored: usize, total: usize) -> String {
+    match (stored, total) {
+        (_, 1) => "the job was not enqueued".to_owned(),
+        (0, n) => format!("none of the {n} jobs was enqueued"),
+        (k, n) => format!(
+            "{k} of the {n} jobs were enqueued and the others were not (enqueue is idempotent \
+             by id: the batch can be sent again)"
+        ),
+    }
 }
 
 /// A chunk's reply, read when its turn comes.

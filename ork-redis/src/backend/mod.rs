@@ -14,17 +14,17 @@ use std::time::Duration;
 
 use ork_core::backend::{
     BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
-    LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
+    LeaseStatus, MemoryUsage, QueueCounts, StoredSchedule, WorkerInfo,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Error, Result};
-use redis::{Script, ScriptInvocation, Value};
+use redis::{ScriptInvocation, Value};
 
 use crate::builder::RedisBackendBuilder;
 use crate::conn::{Blocking, Pool};
 use crate::keys::Keys;
 use crate::record::{bytes_of, int_of};
-use crate::scripts;
+use crate::scripts::{self, Flavor, Lua};
 
 /// The Redis engine. Cheap to clone (clones share connections).
 ///
@@ -80,15 +80,27 @@ pub(crate) struct Inner {
     pub(crate) timeouts: crate::conn::Timeouts,
     pub(crate) blocking: Blocking,
     pub(crate) settings: Settings,
+    /// How scripts that must run on a full Redis are written (by the
+    /// server's version, read at build).
+    pub(crate) flavor: Flavor,
+    /// Reads memory use now and then, and warns when it passes 80%.
+    pub(crate) memory_watch: crate::memory::Watch,
 }
 
-pub(crate) fn backend_error(e: redis::RedisError) -> Error {
-    Error::Backend(e.to_string())
-}
+pub(crate) use crate::error::backend_error;
 
 impl Inner {
     /// An invocation with the arguments every script takes.
-    pub(crate) fn script(&self, script: &'static Script) -> ScriptInvocation<'static> {
+    pub(crate) fn script(&self, script: &'static Lua) -> ScriptInvocation<'static> {
+        self.invocation(script.pick(self.flavor))
+    }
+
+    /// An invocation of a script's variant that runs on a full Redis.
+    pub(crate) fn script_full(&self, script: &'static Lua) -> ScriptInvocation<'static> {
+        self.invocation(script.full_variant(self.flavor))
+    }
+
+    fn invocation(&self, script: &'static redis::Script) -> ScriptInvocation<'static> {
         let mut inv = script.prepare_invoke();
         inv.key(self.keys.queues())
             .arg(self.keys.prefix())
@@ -106,10 +118,21 @@ impl Inner {
     /// the same pipeline, so on the same connection: it covers this write
     /// (and every write before it in the replication stream).
     pub(crate) async fn run_acked(&self, inv: &ScriptInvocation<'_>, what: &str) -> Result<Value> {
-        let Some((replicas, timeout_ms)) = self.settings.replicas else {
-            return self.run(inv).await;
-        };
+        let (reply, wait) = self.invoke_acked(inv).await.map_err(backend_error)?;
+        self.check_acked(wait.as_ref(), what)?;
+        Ok(reply)
+    }
+
+    /// [`run_acked`](Self::run_acked) without judging the replies: the
+    /// script's reply and, with replicated acknowledgements, `WAIT`'s.
+    pub(crate) async fn invoke_acked(
+        &self,
+        inv: &ScriptInvocation<'_>,
+    ) -> redis::RedisResult<(Value, Option<Value>)> {
         let mut conn = self.pool.get();
+        let Some((replicas, timeout_ms)) = self.settings.replicas else {
+            return inv.invoke_async(&mut conn).await.map(|v| (v, None));
+        };
         let mut pipe = redis::pipe();
         pipe.invoke_script(inv)
             .cmd("WAIT")
@@ -118,16 +141,14 @@ impl Inner {
         let replies: Vec<Value> = match pipe.query_async(&mut conn).await {
             // Not in the script cache (a new primary, say): nothing ran.
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                inv.load_async(&mut conn).await.map_err(backend_error)?;
+                inv.load_async(&mut conn).await?;
                 pipe.query_async(&mut conn).await
             }
             other => other,
-        }
-        .map_err(backend_error)?;
+        }?;
         let mut replies = replies.into_iter();
         let reply = replies.next().unwrap_or(Value::Nil);
-        self.check_acked(replies.next().as_ref(), what)?;
-        Ok(reply)
+        Ok((reply, replies.next()))
     }
 
     /// The reply of a `WAIT`: an error when fewer replicas confirmed than
@@ -146,8 +167,9 @@ impl Inner {
         )))
     }
 
-    /// Checks the server version; warns when eviction could drop work.
-    pub(crate) async fn check_server(&self) -> Result<()> {
+    /// Checks the server version (and returns the flavor of scripts it
+    /// runs); warns when eviction could drop work.
+    pub(crate) async fn check_server(&self) -> Result<Flavor> {
         let mut conn = self.pool.get();
         // On a cluster these go to every node and come back as a map:
         // every node is checked.
@@ -156,6 +178,7 @@ impl Inner {
             .query_async(&mut conn)
             .await
             .map_err(|e| Error::Backend(format!("could not reach Redis: {e}")))?;
+        let mut flavor = Flavor::Shebang;
         for text in strings_in(&info) {
             let Some(version) = text
                 .lines()
@@ -170,6 +193,9 @@ impl Inner {
                 return Err(Error::Backend(format!(
                     "ork needs Redis 6.2 or newer; the server runs {version}"
                 )));
+            }
+            if major < 7 {
+                flavor = Flavor::Legacy;
             }
         }
         let policy: redis::RedisResult<Value> = redis::cmd("CONFIG")
@@ -188,13 +214,16 @@ impl Inner {
             }
             Err(e) => tracing::debug!(error = %e, "could not read maxmemory-policy"),
         }
-        Ok(())
+        Ok(flavor)
     }
 
     /// Loads every script, so a broken one fails at build, not mid-claim.
     pub(crate) async fn load_scripts(&self) -> Result<()> {
         let mut conn = self.pool.get();
-        for script in scripts::all() {
+        for script in scripts::all()
+            .into_iter()
+            .flat_map(|s| s.variants(self.flavor))
+        {
             script
                 .prepare_invoke()
                 .load_async(&mut conn)
@@ -206,7 +235,7 @@ impl Inner {
 }
 
 /// Every string in a reply, however nested (cluster replies are maps).
-fn strings_in(v: &Value) -> Vec<String> {
+pub(crate) fn strings_in(v: &Value) -> Vec<String> {
     match v {
         Value::Array(items) | Value::Set(items) => items.iter().flat_map(strings_in).collect(),
         Value::Map(pairs) => pairs
@@ -233,10 +262,12 @@ impl Backend for RedisBackend {
     }
 
     fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
+        crate::memory::watch(&self.inner);
         Box::pin(self.inner.enqueue(jobs))
     }
 
     fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claimed>>> {
+        crate::memory::watch(&self.inner);
         Box::pin(crate::claim::claim(&self.inner, req))
     }
 
@@ -245,6 +276,7 @@ impl Backend for RedisBackend {
         leases: &'a [Lease],
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>>> {
+        crate::memory::watch(&self.inner);
         Box::pin(self.inner.heartbeat(leases, lease))
     }
 
@@ -372,6 +404,8 @@ impl Backend for RedisBackend {
                     payload_limit: self.inner.settings.payload_limit,
                     replicas: self.inner.settings.replicas,
                 },
+                flavor: self.inner.flavor,
+                memory_watch: crate::memory::Watch::new(),
             };
             let copy: Arc<dyn Backend> = Arc::new(RedisBackend {
                 inner: Arc::new(inner),
@@ -389,6 +423,10 @@ impl Backend for RedisBackend {
 
     fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
         Box::pin(self.inner.audit_log(limit))
+    }
+
+    fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
+        Box::pin(self.inner.memory())
     }
 }
 
