@@ -210,6 +210,12 @@ pub struct JobRecord {
     /// When not empty, the arguments are assembled from these at run time
     /// (workflow data edges) and `payload` is unused.
     pub inputs: Vec<ArgSpec>,
+    /// An idempotency key: as long as this job's record is kept (while it
+    /// is unfinished, then for its result TTL), enqueueing a record with the
+    /// same key returns this job instead. Kept by backends beside the
+    /// record, not in it: a record read back has none.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 /// Where one argument of a workflow node comes from.
@@ -250,6 +256,7 @@ impl JobRecord {
             workflow: None,
             parent: None,
             inputs: Vec::new(),
+            idempotency_key: None,
         }
     }
 

@@ -200,6 +200,15 @@ impl Blocking {
         }
     }
 
+    /// The client of a single server (`None` on a cluster).
+    pub(crate) fn single_client(&self) -> Option<Client> {
+        match &self.target {
+            Target::Single(client) => Some(client.clone()),
+            #[cfg(feature = "cluster")]
+            Target::Cluster { .. } => None,
+        }
+    }
+
     /// An idle connection, or a new one.
     pub(crate) async fn checkout(&self) -> Result<BlockingGuard> {
         let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();

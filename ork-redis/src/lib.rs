@@ -165,6 +165,7 @@
 
 mod backend;
 mod builder;
+mod cancels;
 mod claim;
 mod conn;
 mod ext;

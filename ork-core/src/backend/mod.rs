@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 
+mod cancels;
 pub mod memory;
 mod schedule;
 
+pub use cancels::CancelRequests;
 pub use schedule::{FireTicks, StoredSchedule};
 
 /// A boxed, `Send` future: what backend methods return.
@@ -479,5 +481,27 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// (the default, and the memory engine).
     fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
         Box::pin(async { Ok(None) })
+    }
+
+    // Cancel that reaches run-time children, and pushed cancel requests.
+
+    /// The run-time children of a job: what it spawned (`ctx.spawn`,
+    /// `ctx.map`, the items of a `flow.map` node) and the nodes of the
+    /// workflows it was replaced with (`ctx.replace`), in no particular
+    /// order. Recorded at enqueue from each record's `parent`, and kept as
+    /// long as the parent's record. [`cancel`](Self::cancel) reaches them
+    /// and their descendants. The default knows no children.
+    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
+        let _ = id;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// A feed of the ids of jobs whose cancellation is requested, pushed
+    /// as [`cancel`](Self::cancel) happens, so that a running task learns
+    /// of it at once rather than at its worker's next heartbeat. Each pool
+    /// opens one. The default never yields (heartbeats still carry every
+    /// request).
+    fn cancel_requests(&self) -> BoxFuture<'_, Result<CancelRequests>> {
+        Box::pin(async { Ok(CancelRequests::never()) })
     }
 }

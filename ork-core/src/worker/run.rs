@@ -114,6 +114,7 @@ impl Pool {
         let flusher = tokio::spawn(flush(shared.backend.clone(), finished_rx));
         let done = CancellationToken::new();
         let beat = tokio::spawn(heartbeat(shared.clone(), done.clone()));
+        tokio::spawn(super::cancels::listen(shared.clone(), done.clone()));
 
         claim_loop(&shared, &stop, &attempts).await;
         if let Some(scheduler) = scheduler {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ork_core::backend::{
-    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
+    BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
     LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
@@ -299,6 +299,31 @@ impl Backend for RedisBackend {
 
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
         Box::pin(self.inner.fire(ticks))
+    }
+
+    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
+        Box::pin(async move {
+            let mut conn = self.inner.pool.get();
+            let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(self.inner.keys.children(id.as_str()))
+                .query_async(&mut conn)
+                .await
+                .map_err(backend_error)?;
+            ids.sort();
+            Ok(ids.into_iter().map(JobId::from).collect())
+        })
+    }
+
+    /// On a single server, a subscription to the namespace's channel of
+    /// cancel requests (see the crate docs). On a cluster, none yet:
+    /// heartbeats carry the requests.
+    fn cancel_requests(&self) -> BoxFuture<'_, Result<CancelRequests>> {
+        Box::pin(async move {
+            match self.inner.blocking.single_client() {
+                Some(client) => crate::cancels::open(client, self.inner.keys.cancels()).await,
+                None => Ok(CancelRequests::never()),
+            }
+        })
     }
 }
 

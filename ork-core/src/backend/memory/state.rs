@@ -18,6 +18,10 @@ pub(super) struct State {
     pub(super) running: FxHashSet<JobId>,
     pub(super) unique: FxHashMap<String, JobId>,
     pub(super) dependents: FxHashMap<JobId, Vec<JobId>>,
+    /// Run-time children by parent (kept while the parent's entry is).
+    pub(super) children: FxHashMap<JobId, Vec<JobId>>,
+    /// Idempotency keys, each held while its job's entry is kept.
+    pub(super) idempotency: FxHashMap<String, JobId>,
     /// (expires, id) of finished jobs
     pub(super) expiry: BinaryHeap<Reverse<(u64, JobId)>>,
     pub(super) workers: HashMap<String, (WorkerInfo, u64)>,
@@ -57,6 +61,14 @@ impl State {
                 out.push(Enqueued::Existing(record.id));
                 continue;
             }
+            if let Some(key) = &record.idempotency_key {
+                if let Some(holder) = st.idempotency.get(key) {
+                    if st.jobs.contains_key(holder) {
+                        out.push(Enqueued::Existing(holder.clone()));
+                        continue;
+                    }
+                }
+            }
             if let Some(key) = &record.unique {
                 if let Some(holder) = st.unique.get(key) {
                     out.push(Enqueued::Existing(holder.clone()));
@@ -66,6 +78,15 @@ impl State {
             let id = record.id.clone();
             if let Some(key) = &record.unique {
                 st.unique.insert(key.clone(), id.clone());
+            }
+            if let Some(key) = &record.idempotency_key {
+                st.idempotency.insert(key.clone(), id.clone());
+            }
+            if let Some(parent) = &record.parent {
+                st.children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(id.clone());
             }
             let deps = record.deps.clone();
             let due = due_time(&record, now);
@@ -145,11 +166,58 @@ impl State {
             let Reverse((_, id)) = self.expiry.pop().expect("checked");
             if let Some(e) = self.jobs.get(&id) {
                 if e.expires_at.is_some_and(|t| t <= now) {
-                    self.jobs.remove(&id);
-                    self.dependents.remove(&id);
+                    self.forget(&id);
                 }
             }
         }
+    }
+
+    /// Deletes a job's entry and what is kept as long as it is.
+    pub(super) fn forget(&mut self, id: &JobId) {
+        if let Some(e) = self.jobs.remove(id) {
+            if let Some(key) = &e.info.record.idempotency_key {
+                if self.idempotency.get(key) == Some(id) {
+                    self.idempotency.remove(key);
+                }
+            }
+        }
+        self.dependents.remove(id);
+        self.children.remove(id);
+    }
+
+    /// Cancels a job and, recursively, its run-time children: those not
+    /// started end cancelled (with their waiting dependants), running ones
+    /// get a cancel request. Descends from every job that has not
+    /// succeeded or died. Returns the running jobs asked to stop.
+    pub(super) fn cancel_tree(&mut self, id: &JobId, now: u64) -> Vec<JobId> {
+        let mut requested = Vec::new();
+        let mut stack: Vec<(JobId, Option<JobId>)> = vec![(id.clone(), None)];
+        let mut seen = FxHashSet::default();
+        while let Some((jid, parent)) = stack.pop() {
+            if !seen.insert(jid.clone()) {
+                continue;
+            }
+            let Some(state) = self.jobs.get(&jid).map(|e| e.info.state) else {
+                continue;
+            };
+            match state {
+                JobState::Running => {
+                    self.jobs.get_mut(&jid).expect("exists").cancel_requested = true;
+                    requested.push(jid.clone());
+                }
+                JobState::Succeeded | JobState::Dead => continue,
+                JobState::Cancelled => {}
+                _ => {
+                    self.remove_from_ready(&jid);
+                    let why = parent.map(|p| format!("parent {p} was cancelled"));
+                    self.terminate(&jid, JobState::Cancelled, why, now);
+                }
+            }
+            if let Some(children) = self.children.get(&jid) {
+                stack.extend(children.iter().map(|c| (c.clone(), Some(jid.clone()))));
+            }
+        }
+        requested
     }
 
     pub(super) fn remove_from_ready(&mut self, id: &JobId) {
