@@ -35,8 +35,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum Enqueued {
     /// The job was stored.
     Created(JobId),
-    /// A job with the same id, or the same unique key while that job is not
-    /// finished, already exists; nothing was written. Holds that job's id.
+    /// A job with the same id, the same idempotency key, or the same unique
+    /// key while that job is not finished, already exists; nothing was
+    /// written. Holds that job's id.
     Existing(JobId),
 }
 
@@ -353,8 +354,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Stores jobs, in order, atomically per job.
     ///
     /// Idempotent by id: a record whose id exists is not written again
-    /// ([`Enqueued::Existing`]). A record whose `unique` key is held by a job
-    /// that is not finished is not written either. A record with `deps`
+    /// ([`Enqueued::Existing`]). A record whose `idempotency_key` is held by
+    /// a job whose record is still kept (unfinished, or finished within its
+    /// result TTL), or whose `unique` key is held by a job that is not
+    /// finished, is not written either. A record with a `parent` becomes
+    /// one of its [`children`](Self::children). A record with `deps`
     /// starts [`JobState::Waiting`] and is queued exactly once, when every
     /// dependency has succeeded (or failed with `allow_failure`); if a
     /// dependency fails without `allow_failure`, or is cancelled, the record
@@ -400,6 +404,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<Option<JobInfo>>>;
 
     /// Cancels a job that has not started, or asks a running one to stop.
+    /// In the same atomic step, the same happens to its run-time children
+    /// (see [`children`](Self::children)) and their descendants, from every
+    /// job on the way that has not succeeded or died; each running job
+    /// asked to stop is announced on [`cancel_requests`](Self::cancel_requests).
+    /// The outcome is the job's own.
     /// An unknown id is [`Error::UnknownJob`](crate::Error::UnknownJob).
     fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>>;
 
