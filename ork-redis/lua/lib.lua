@@ -421,7 +421,9 @@ local function cancel_tree(id)
       if st and st ~= 'o' and st ~= 'd' then
         if st == 'r' then
           redis.call('HSET', K_job(jid), 'cr', '1')
-          redis.call('PUBLISH', K_CANCELS, jid)
+          -- Best effort: a user without the channel's permission still
+          -- cancels (heartbeats carry the request).
+          redis.pcall('PUBLISH', K_CANCELS, jid)
         elseif st ~= 'c' then
           terminate(jid, 'c', parent and ('parent ' .. parent .. ' was cancelled') or nil)
         end

@@ -28,13 +28,31 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// # Errors
 /// The first subscription failed (later ones are retried by the feed).
 pub(crate) async fn open(client: Client, channel: String) -> Result<CancelRequests> {
-    let stream = subscribe(&client, &channel).await?;
+    let stream = match subscribe(&client, &channel).await {
+        Ok(stream) => stream,
+        Err(Refused::NoPermission(e)) => {
+            tracing::warn!(
+                error = %e,
+                "this Redis user may not subscribe to {channel}: cancellations arrive with heartbeats only"
+            );
+            return Ok(CancelRequests::never());
+        }
+        Err(Refused::Other(e)) => return Err(e),
+    };
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(relay(client, channel, stream, tx));
     Ok(CancelRequests::new(rx))
 }
 
-async fn subscribe(client: &Client, channel: &str) -> Result<PubSubStream> {
+/// Why a subscription failed.
+enum Refused {
+    /// The user lacks the command or the channel (ACL).
+    NoPermission(redis::RedisError),
+    /// Anything else (the server is unreachable, say).
+    Other(Error),
+}
+
+async fn subscribe(client: &Client, channel: &str) -> Result<PubSubStream, Refused> {
     let attempt = async {
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(channel).await?;
@@ -42,12 +60,15 @@ async fn subscribe(client: &Client, channel: &str) -> Result<PubSubStream> {
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(Error::Backend(format!(
+        Ok(Err(e)) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) => {
+            Err(Refused::NoPermission(e))
+        }
+        Ok(Err(e)) => Err(Refused::Other(Error::Backend(format!(
             "could not subscribe to cancel requests: {e}"
-        ))),
-        Err(_) => Err(Error::Backend(format!(
+        )))),
+        Err(_) => Err(Refused::Other(Error::Backend(format!(
             "could not subscribe to cancel requests within {CONNECT_TIMEOUT:?}"
-        ))),
+        )))),
     }
 }
 
@@ -87,7 +108,13 @@ async fn relay(client: Client, channel: String, first: PubSubStream, tx: mpsc::S
                 failures = 0;
                 stream = Some(s);
             }
-            Err(e) => tracing::debug!(error = %e, "subscribing to cancel requests failed"),
+            Err(Refused::NoPermission(e)) => {
+                tracing::warn!(error = %e, "may no longer subscribe to cancel requests");
+                return;
+            }
+            Err(Refused::Other(e)) => {
+                tracing::debug!(error = %e, "subscribing to cancel requests failed");
+            }
         }
     }
 }

@@ -158,4 +158,12 @@ impl Backend for ServedBackend {
     fn memory(&self) -> BoxFuture<'_, Result<Option<ork_core::backend::MemoryUsage>>> {
         self.backend.memory()
     }
+
+    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
+        self.backend.children(id)
+    }
+
+    fn cancel_requests(&self) -> BoxFuture<'_, Result<ork_core::backend::CancelRequests>> {
+        self.backend.cancel_requests()
+    }
 }
