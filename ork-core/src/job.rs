@@ -290,6 +290,10 @@ pub struct JobInfo {
     pub finished_at_ms: Option<u64>,
     /// When it is due, while scheduled.
     pub due_at_ms: Option<u64>,
+    /// Its cancellation was requested while it ran: a running job with
+    /// this set is stopping (tools show it as cancelling).
+    #[serde(default)]
+    pub cancel_requested: bool,
 }
 
 impl JobInfo {
@@ -306,6 +310,7 @@ impl JobInfo {
             started_at_ms: None,
             finished_at_ms: None,
             due_at_ms: None,
+            cancel_requested: false,
         }
     }
 }

@@ -119,6 +119,13 @@ impl Context {
                     .zip(&infos)
                     .find(|(_, info)| info.as_ref().is_some_and(|i| !i.state.is_terminal()));
                 match pending {
+                    None if self.cancelled_here(backend.as_ref(), &infos).await? => {
+                        // The children were cancelled with this job, whose
+                        // own cancel is on its way to this worker: end as
+                        // cancelled, not failed by a cancelled child.
+                        self.cancellation().cancelled().await;
+                        return Err(Error::Cancelled(self.job_id().clone()));
+                    }
                     None => {
                         return ids
                             .iter()
@@ -166,6 +173,32 @@ async fn settle(backend: &dyn Backend, ids: &[JobId]) {
             }
             None => return,
         }
+    }
+}
+
+impl Context {
+    /// Whether a child in `infos` was cancelled and this job's own
+    /// cancellation is requested.
+    async fn cancelled_here(
+        &self,
+        backend: &dyn Backend,
+        infos: &[Option<JobInfo>],
+    ) -> Result<bool> {
+        if self.cancellation().is_cancelled() {
+            return Ok(true);
+        }
+        let child_cancelled = infos
+            .iter()
+            .flatten()
+            .any(|i| i.state == JobState::Cancelled);
+        if !child_cancelled {
+            return Ok(false);
+        }
+        let me = backend.jobs(std::slice::from_ref(self.job_id())).await?;
+        Ok(me
+            .into_iter()
+            .flatten()
+            .any(|i| i.cancel_requested && !i.state.is_terminal()))
     }
 }
 

@@ -408,6 +408,7 @@ impl Backend for MemoryBackend {
                 e.info.attempts = 0;
                 e.lost = 0;
                 e.cancel_requested = false;
+                e.info.cancel_requested = false;
                 e.expires_at = None;
                 e.info.finished_at_ms = None;
                 e.info.state = JobState::Waiting;

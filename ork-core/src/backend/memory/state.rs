@@ -202,7 +202,9 @@ impl State {
             };
             match state {
                 JobState::Running => {
-                    self.jobs.get_mut(&jid).expect("exists").cancel_requested = true;
+                    let e = self.jobs.get_mut(&jid).expect("exists");
+                    e.cancel_requested = true;
+                    e.info.cancel_requested = true;
                     requested.push(jid.clone());
                 }
                 JobState::Succeeded | JobState::Dead => continue,
