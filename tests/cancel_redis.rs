@@ -92,10 +92,10 @@ async fn pushed_cancels_survive_a_redis_restart() {
     }
     let seen = w.cancelled.lock().unwrap()[0].1.duration_since(asked);
     println!("after a restart, the running job saw the cancel {seen:?} after cancel() was called");
-    assert!(seen < Duration::from_secs(1), "pushed, within 1 s: {seen:?}");
-    assert!(matches!(
-        job.result().await,
-        Err(ork::Error::Cancelled(_))
-    ));
+    assert!(
+        seen < Duration::from_secs(1),
+        "pushed, within 1 s: {seen:?}"
+    );
+    assert!(matches!(job.result().await, Err(ork::Error::Cancelled(_))));
     pool.shutdown().await;
 }

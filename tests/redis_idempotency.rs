@@ -23,7 +23,8 @@ use tokio::sync::Notify;
 /// Charges an order once; counts its runs.
 #[ork::task]
 async fn charge(ctx: Context, order: u64) -> ork::Result<u64> {
-    ctx.state::<Arc<AtomicUsize>>().fetch_add(1, Ordering::SeqCst);
+    ctx.state::<Arc<AtomicUsize>>()
+        .fetch_add(1, Ordering::SeqCst);
     Ok(order * 100)
 }
 

@@ -862,10 +862,7 @@ pub async fn idempotency_keys(b: impl Backend) {
     };
     let first = keyed("order-7");
     let id = first.id.clone();
-    assert_eq!(
-        enqueue_one(&b, first).await,
-        Enqueued::Created(id.clone())
-    );
+    assert_eq!(enqueue_one(&b, first).await, Enqueued::Created(id.clone()));
     let retry = keyed("order-7");
     assert_eq!(enqueue_one(&b, retry).await, Enqueued::Existing(id.clone()));
     let c = claim(&b, &["q"], 10).await;

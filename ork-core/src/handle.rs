@@ -108,7 +108,13 @@ impl<T: DeserializeOwned> JobHandle<T> {
     /// record expired are left out.
     pub async fn children(&self) -> Result<Vec<JobInfo>> {
         let ids = self.backend.children(&self.id).await?;
-        Ok(self.backend.jobs(&ids).await?.into_iter().flatten().collect())
+        Ok(self
+            .backend
+            .jobs(&ids)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     async fn wait_slice(&self, timeout: Duration) -> Result<JobInfo> {

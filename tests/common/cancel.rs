@@ -57,7 +57,9 @@ pub async fn numbers(n: i64) -> ork::Result<Vec<i64>> {
 /// Runs after the map: never, once cancelled.
 #[ork::task]
 pub async fn after(ctx: Context, xs: Vec<i64>) -> ork::Result<usize> {
-    ctx.state::<Arc<Watch>>().after.fetch_add(1, Ordering::SeqCst);
+    ctx.state::<Arc<Watch>>()
+        .after
+        .fetch_add(1, Ordering::SeqCst);
     Ok(xs.len())
 }
 
@@ -140,9 +142,11 @@ pub async fn cancel_reaches_everything(ork: Ork) {
         "cancelled or on its way"
     );
 
-    until(Duration::from_secs(5), "every running child to see it", || {
-        w.cancelled.lock().unwrap().len() == 6
-    })
+    until(
+        Duration::from_secs(5),
+        "every running child to see it",
+        || w.cancelled.lock().unwrap().len() == 6,
+    )
     .await;
     let slowest = w
         .cancelled
@@ -153,7 +157,10 @@ pub async fn cancel_reaches_everything(ork: Ork) {
         .max()
         .unwrap();
     println!("slowest running child saw the cancel {slowest:?} after cancel() was called");
-    assert!(slowest < Duration::from_secs(1), "seen within 1 s: {slowest:?}");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "seen within 1 s: {slowest:?}"
+    );
 
     assert_eq!(run.wait().await.unwrap(), WorkflowState::Cancelled);
     assert_eq!(

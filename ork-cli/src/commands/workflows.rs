@@ -68,7 +68,10 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
     for n in &nodes {
         let found = h.children(n.index).await?;
         if !found.is_empty() {
-            children.insert(n.index, found.iter().map(ChildView::new).collect::<Vec<_>>());
+            children.insert(
+                n.index,
+                found.iter().map(ChildView::new).collect::<Vec<_>>(),
+            );
         }
     }
     if out.json {
@@ -106,7 +109,10 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
     );
     print!("{}", tree(&nodes, p));
     for (index, kids) in &children {
-        println!("\nrun-time children of node {index} ({}):", nodes[*index].task);
+        println!(
+            "\nrun-time children of node {index} ({}):",
+            nodes[*index].task
+        );
         let mut t = Table::new(&["ID", "TASK", "STATE", ">ATTEMPTS", "ERROR"]);
         for c in kids {
             t.row(vec![

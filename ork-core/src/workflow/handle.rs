@@ -173,7 +173,13 @@ impl WorkflowHandle {
     /// with. Children whose record expired are left out.
     pub async fn children(&self, index: usize) -> Result<Vec<JobInfo>> {
         let ids = self.backend.children(&self.meta.node_id(index)).await?;
-        Ok(self.backend.jobs(&ids).await?.into_iter().flatten().collect())
+        Ok(self
+            .backend
+            .jobs(&ids)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// A run-time descendant of any node that is not finished, if any.

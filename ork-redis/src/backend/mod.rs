@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ork_core::backend::{
-    BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
-    LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
+    BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish, FireTicks,
+    JobQuery, Lease, LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Error, Result};

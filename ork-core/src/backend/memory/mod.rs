@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
-    BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
-    LeaseStatus, Outcome, QueueCounts, StoredSchedule, WorkerInfo,
+    BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish, FireTicks,
+    JobQuery, Lease, LeaseStatus, Outcome, QueueCounts, StoredSchedule, WorkerInfo,
 };
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
