@@ -390,17 +390,23 @@ end
 -- Records job `id` as a run-time child of `parent`. The children set
 -- expires with the parent's hash: at once if the parent has ended
 -- already, with the default TTL if it is unknown.
+-- A batch of children of one parent reads and marks the parent once.
+local CHILD_TTL = {}
 local function add_child(parent, id)
   local kc = K_children(parent)
   redis.call('SADD', kc, id)
-  local pk = K_job(parent)
-  local pttl = redis.call('PTTL', pk)
+  local pttl = CHILD_TTL[parent]
+  if not pttl then
+    local pk = K_job(parent)
+    pttl = redis.call('PTTL', pk)
+    if pttl ~= -2 then redis.call('HSET', pk, 'C', '1') end
+    CHILD_TTL[parent] = pttl
+  end
   if pttl == -2 then
     redis.call('PEXPIRE', kc, DEFAULT_TTL)
-    return
+  elseif pttl >= 0 then
+    redis.call('PEXPIRE', kc, math.max(pttl, 1))
   end
-  redis.call('HSET', pk, 'C', '1')
-  if pttl >= 0 then redis.call('PEXPIRE', kc, math.max(pttl, 1)) end
 end
 
 -- Cancels job `id` and, recursively, its run-time children: those not
