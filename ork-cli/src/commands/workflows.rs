@@ -18,7 +18,12 @@ pub(crate) async fn list(conn: &Conn, out: Out, limit: usize) -> Result<()> {
     let handles = conn.ork.workflows(0, limit.max(1)).await?;
     let mut rows = Vec::with_capacity(handles.len());
     for h in &handles {
-        rows.push(WorkflowSummary::new(h, &h.nodes().await?));
+        let mut row = WorkflowSummary::new(h, &h.nodes().await?);
+        if row.state == "cancelled" {
+            // Cancelling while run-time work still runs.
+            row.state = h.state().await?.as_str();
+        }
+        rows.push(row);
     }
     if out.json {
         return out.print_json(&rows);

@@ -46,9 +46,10 @@ pub(super) async fn listen(shared: Arc<Shared>, done: CancellationToken) {
                     }
                 }
             },
-            Err(e) => {
+            Err(e) if failures == 0 => {
                 tracing::warn!(error = %e, "could not open the cancel feed; cancellations arrive with heartbeats meanwhile");
             }
+            Err(e) => tracing::debug!(error = %e, "could not open the cancel feed"),
         }
         failures += 1;
         let pause = (Duration::from_millis(50) * 2u32.pow(failures.min(7))).min(MAX_PAUSE);
