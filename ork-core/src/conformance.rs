@@ -792,16 +792,22 @@ pub async fn cancel_reaches_children(b: impl Backend) {
         "nothing of a cancelled parent is handed out"
     );
 
-    // Once the parent has ended cancelled, cancelling it again still
-    // reaches what runs below it; a job that succeeded is left alone.
+    // A child enqueued by a parent being cancelled, or cancelled, is
+    // cancelled at once (a map that spawns its items as the cancel lands).
     let late = child(4, &pid);
-    assert!(finish(&b, &p, Outcome::Cancelled).await);
     enqueue_one(&b, late.clone()).await;
+    assert_eq!(state(&b, &late.id).await, JobState::Cancelled);
+    assert!(finish(&b, &p, Outcome::Cancelled).await);
+    let later = child(5, &pid);
+    enqueue_one(&b, later.clone()).await;
+    assert_eq!(state(&b, &later.id).await, JobState::Cancelled);
+    assert!(claim(&b, &["q"], 10).await.is_empty());
+    // Cancelling it again still reaches what runs below it.
     assert_eq!(
         b.cancel(&pid).await.unwrap(),
         CancelOutcome::AlreadyFinished(JobState::Cancelled)
     );
-    assert_eq!(state(&b, &late.id).await, JobState::Cancelled);
+    // A job that succeeded is left alone.
 
     let done = record("t", "q");
     let did = done.id.clone();

@@ -390,23 +390,28 @@ end
 -- Records job `id` as a run-time child of `parent`. The children set
 -- expires with the parent's hash: at once if the parent has ended
 -- already, with the default TTL if it is unknown.
+-- Returns whether the parent is being cancelled (cancelled, or running
+-- with a cancel request): its new children are then cancelled at once.
 -- A batch of children of one parent reads and marks the parent once.
-local CHILD_TTL = {}
+local CHILD_OF = {}
 local function add_child(parent, id)
   local kc = K_children(parent)
   redis.call('SADD', kc, id)
-  local pttl = CHILD_TTL[parent]
-  if not pttl then
+  local c = CHILD_OF[parent]
+  if not c then
     local pk = K_job(parent)
-    pttl = redis.call('PTTL', pk)
+    local pttl = redis.call('PTTL', pk)
+    local f = redis.call('HMGET', pk, 's', 'cr')
     if pttl ~= -2 then redis.call('HSET', pk, 'C', '1') end
-    CHILD_TTL[parent] = pttl
+    c = { pttl = pttl, stopping = f[1] == 'c' or (f[1] == 'r' and f[2] ~= false) }
+    CHILD_OF[parent] = c
   end
-  if pttl == -2 then
+  if c.pttl == -2 then
     redis.call('PEXPIRE', kc, DEFAULT_TTL)
-  elseif pttl >= 0 then
-    redis.call('PEXPIRE', kc, math.max(pttl, 1))
+  elseif c.pttl >= 0 then
+    redis.call('PEXPIRE', kc, math.max(c.pttl, 1))
   end
+  return c.stopping
 end
 
 -- Cancels job `id` and, recursively, its run-time children: those not
@@ -540,7 +545,7 @@ local function enqueue_records(i)
           append(fields, 'ik', ik)
           redis.call('SET', K_idem(ik), id)
         end
-        if pa then add_child(pa, id) end
+        local stopping = pa and add_child(pa, id)
         if #deps == 0 then
           local due = due_of(delay, run_at)
           if due > now() then
@@ -555,6 +560,12 @@ local function enqueue_records(i)
           redis.call('HSET', k, 's', 'w', unpack(fields))
           defer('ZADD', K_wait(q), t, id)
           settle_deps(id, deps, false)
+        end
+        if stopping then
+          local s = redis.call('HGET', k, 's')
+          if s ~= 'o' and s ~= 'd' and s ~= 'c' then
+            terminate(id, 'c', 'parent ' .. pa .. ' was cancelled')
+          end
         end
       end
     end

@@ -82,12 +82,17 @@ impl State {
             if let Some(key) = &record.idempotency_key {
                 st.idempotency.insert(key.clone(), id.clone());
             }
-            if let Some(parent) = &record.parent {
+            // A child of a parent being cancelled is cancelled at once.
+            let stopping = record.parent.as_ref().is_some_and(|parent| {
                 st.children
                     .entry(parent.clone())
                     .or_default()
                     .push(id.clone());
-            }
+                st.jobs.get(parent).is_some_and(|p| {
+                    p.info.state == JobState::Cancelled
+                        || (p.info.state == JobState::Running && p.cancel_requested)
+                })
+            });
             let deps = record.deps.clone();
             let due = due_time(&record, now);
             st.jobs.insert(
@@ -105,22 +110,33 @@ impl State {
             out.push(Enqueued::Created(id.clone()));
             if deps.is_empty() {
                 if due > now {
-                    st.schedule(id, due);
+                    st.schedule(id.clone(), due);
                 } else {
-                    st.push_ready(id);
+                    st.push_ready(id.clone());
                 }
                 woke = true;
-                continue;
+            } else {
+                // Register with each dependency; one already finished
+                // counts at once, exactly like a later completion.
+                for dep in &deps {
+                    st.dependents
+                        .entry(dep.clone())
+                        .or_default()
+                        .push(id.clone());
+                }
+                woke |= st.settle_deps(&id, now, false);
             }
-            // Register with each dependency; one already finished
-            // counts at once, exactly like a later completion.
-            for dep in &deps {
-                st.dependents
-                    .entry(dep.clone())
-                    .or_default()
-                    .push(id.clone());
+            if stopping
+                && st
+                    .jobs
+                    .get(&id)
+                    .is_some_and(|e| !e.info.state.is_terminal())
+            {
+                let parent = st.jobs[&id].info.record.parent.clone().expect("has one");
+                st.remove_from_ready(&id);
+                let why = format!("parent {parent} was cancelled");
+                st.terminate(&id, JobState::Cancelled, Some(why), now);
             }
-            woke |= st.settle_deps(&id, now, false);
         }
         (out, woke)
     }
