@@ -358,7 +358,8 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// a job whose record is still kept (unfinished, or finished within its
     /// result TTL), or whose `unique` key is held by a job that is not
     /// finished, is not written either. A record with a `parent` becomes
-    /// one of its [`children`](Self::children). A record with `deps`
+    /// one of its [`children`](Self::children); if that parent is cancelled,
+    /// or running with a cancel request, the record ends cancelled at once. A record with `deps`
     /// starts [`JobState::Waiting`] and is queued exactly once, when every
     /// dependency has succeeded (or failed with `allow_failure`); if a
     /// dependency fails without `allow_failure`, or is cancelled, the record
