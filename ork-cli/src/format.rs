@@ -169,7 +169,7 @@ pub(crate) fn state_color(state: &str) -> &'static str {
         "running" => "36",
         "queued" => "34",
         "scheduled" => "35",
-        "cancelled" => "33",
+        "cancelled" | "cancelling" => "33",
         _ => "2",
     }
 }

@@ -760,3 +760,46 @@ async fn an_embedded_worker_exports_its_counters() {
     ));
     w.shutdown().await;
 }
+
+#[ork::task]
+async fn numbers(n: i64) -> ork::Result<Vec<i64>> {
+    Ok((0..n).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_shows_its_run_time_children() {
+    let env = Env::new().await;
+    let (w, _knobs) = worker(&env, "children-worker");
+    let mut flow = Workflow::new("fan");
+    let list = flow.add(numbers::call(3));
+    let items = flow.map(list, |x| add::flow(x, 10));
+    flow.add(sum::flow(items));
+    let run = env.ork.submit(flow).await.unwrap();
+    assert_eq!(run.wait().await.unwrap(), WorkflowState::Succeeded);
+    let id = run.id().to_string();
+
+    let text = env.ork(&["workflow", &id]).await.ok().to_owned();
+    assert!(
+        text.contains("run-time children of node 1 (cli::add):"),
+        "{text}"
+    );
+    let map_node = run.meta().node_id(1);
+    for i in 0..3 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{map_node}.{i} ")))
+            .unwrap_or_else(|| panic!("item {i} listed\n{text}"));
+        assert!(
+            line.contains("cli::add") && line.contains("succeeded"),
+            "{line}"
+        );
+    }
+    let v = env.ork(&["workflow", &id, "--json"]).await.json();
+    assert_eq!(v["children"]["1"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["children"]["1"][0]["state"], "succeeded");
+    assert!(v["children"].get("0").is_none(), "{v}");
+
+    let text = env.ork(&["job", map_node.as_str()]).await.ok().to_owned();
+    assert!(text.contains(&format!("{map_node}.0")), "{text}");
+    w.shutdown().await;
+}

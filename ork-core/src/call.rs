@@ -54,6 +54,8 @@ struct CallOptions {
     retries: Option<u32>,
     timeout: Option<Duration>,
     unique: Option<String>,
+    idempotency_key: Option<String>,
+    idempotency_ttl: Option<Duration>,
 }
 
 impl<T> fmt::Debug for Call<T> {
@@ -179,6 +181,26 @@ impl<T> Call<T> {
         self
     }
 
+    /// An idempotency key: enqueueing another call with the same key, while
+    /// this job is unfinished or up to [`DEFAULT_IDEMPOTENCY_TTL`] (24 h)
+    /// after it ended, returns this job (and so its result) instead of
+    /// making a new one. Unlike [`unique`](Self::unique), the key outlives
+    /// the job: a producer that retries an enqueue whose reply it lost gets
+    /// the first job, even if that job has already run.
+    ///
+    /// The job's record and result are kept at least as long as the key.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.overrides.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// How long the [idempotency key](Self::idempotency_key) is kept after
+    /// the job ends (default [`DEFAULT_IDEMPOTENCY_TTL`]).
+    pub fn idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.overrides.idempotency_ttl = Some(ttl);
+        self
+    }
+
     /// Turns the call into the record a backend stores.
     ///
     /// # Errors
@@ -253,8 +275,18 @@ pub(crate) fn periodic_record(options: &TaskOptions, codec: Codec) -> Result<Job
     ))
 }
 
+/// How long an idempotency key is kept after its job ends, by default.
+pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A record from the task's options and the call's.
 fn record_of(o: &TaskOptions, c: CallOptions, payload: Vec<u8>, codec: Codec) -> JobRecord {
+    let result_ttl = o.result_ttl.unwrap_or(crate::DEFAULT_RESULT_TTL);
+    // The key lives as long as the job's record: keep the record (and
+    // its result) for the key's whole window.
+    let result_ttl = match &c.idempotency_key {
+        Some(_) => result_ttl.max(c.idempotency_ttl.unwrap_or(DEFAULT_IDEMPOTENCY_TTL)),
+        None => result_ttl,
+    };
     JobRecord {
         id: c.id.unwrap_or_default(),
         task: o.name.to_owned(),
@@ -265,10 +297,7 @@ fn record_of(o: &TaskOptions, c: CallOptions, payload: Vec<u8>, codec: Codec) ->
         retries: c.retries.unwrap_or(o.retries),
         backoff: o.backoff,
         timeout_ms: c.timeout.or(o.timeout).map_or(0, |d| d.as_millis() as u64),
-        result_ttl_ms: o
-            .result_ttl
-            .unwrap_or(crate::DEFAULT_RESULT_TTL)
-            .as_millis() as u64,
+        result_ttl_ms: result_ttl.as_millis() as u64,
         unique: c.unique,
         delay_ms: c.delay.map_or(0, |d| d.as_millis() as u64),
         run_at_ms: c.at.map(|t| {
@@ -280,5 +309,6 @@ fn record_of(o: &TaskOptions, c: CallOptions, payload: Vec<u8>, codec: Codec) ->
         workflow: None,
         parent: None,
         inputs: Vec::new(),
+        idempotency_key: c.idempotency_key,
     }
 }

@@ -808,6 +808,182 @@ pub async fn workflow_storage(b: impl Backend) {
     assert_eq!(b.workflow_ids(1, 10).await.unwrap(), vec![w1]);
 }
 
+/// Cancelling a job reaches its run-time children and their descendants
+/// in the same step: those not started end cancelled (with their waiting
+/// dependants), running ones get a cancel request; nothing of it is handed
+/// out afterwards. `children` lists what was enqueued with a parent.
+pub async fn cancel_reaches_children(b: impl Backend) {
+    let parent = record("t", "q");
+    let pid = parent.id.clone();
+    enqueue_one(&b, parent).await;
+    let p = claim(&b, &["q"], 1).await.remove(0);
+
+    let child = |n: usize, of: &JobId| {
+        let mut r = record("t", "q");
+        r.id = of.child(n);
+        r.parent = Some(of.clone());
+        r
+    };
+    // c0 runs (and has a child of its own), c1 is queued, c2 waits for c1
+    // (a replacement workflow's node), c3 is delayed.
+    let c0 = child(0, &pid);
+    let c1 = child(1, &pid);
+    let mut c2 = child(2, &pid);
+    c2.deps = vec![c1.id.clone()];
+    let mut c3 = child(3, &pid);
+    c3.delay_ms = 60_000;
+    enqueue_one(&b, c0.clone()).await;
+    let running = claim(&b, &["q"], 1).await.remove(0);
+    assert_eq!(running.lease.id, c0.id);
+    let g = child(0, &c0.id);
+    b.enqueue(vec![c1.clone(), c2.clone(), c3.clone(), g.clone()])
+        .await
+        .unwrap();
+
+    let mut kids = b.children(&pid).await.unwrap();
+    kids.sort();
+    assert_eq!(
+        kids,
+        vec![c0.id.clone(), c1.id.clone(), c2.id.clone(), c3.id.clone()]
+    );
+    assert_eq!(b.children(&c0.id).await.unwrap(), vec![g.id.clone()]);
+    assert!(b.children(&c1.id).await.unwrap().is_empty());
+
+    assert_eq!(b.cancel(&pid).await.unwrap(), CancelOutcome::Requested);
+    for id in [&c1.id, &c2.id, &c3.id, &g.id] {
+        assert_eq!(state(&b, id).await, JobState::Cancelled, "{id}");
+    }
+    assert_eq!(state(&b, &c0.id).await, JobState::Running);
+    assert_eq!(
+        b.heartbeat(&[p.lease.clone(), running.lease.clone()], LEASE)
+            .await
+            .unwrap(),
+        vec![LeaseStatus::CancelRequested, LeaseStatus::CancelRequested]
+    );
+    assert!(
+        claim(&b, &["q"], 10).await.is_empty(),
+        "nothing of a cancelled parent is handed out"
+    );
+
+    // A child enqueued by a parent being cancelled, or cancelled, is
+    // cancelled at once (a map that spawns its items as the cancel lands).
+    let late = child(4, &pid);
+    enqueue_one(&b, late.clone()).await;
+    assert_eq!(state(&b, &late.id).await, JobState::Cancelled);
+    assert!(finish(&b, &p, Outcome::Cancelled).await);
+    let later = child(5, &pid);
+    enqueue_one(&b, later.clone()).await;
+    assert_eq!(state(&b, &later.id).await, JobState::Cancelled);
+    assert!(claim(&b, &["q"], 10).await.is_empty());
+    // Cancelling it again still reaches what runs below it.
+    assert_eq!(
+        b.cancel(&pid).await.unwrap(),
+        CancelOutcome::AlreadyFinished(JobState::Cancelled)
+    );
+    // A job that succeeded is left alone.
+
+    let done = record("t", "q");
+    let did = done.id.clone();
+    enqueue_one(&b, done).await;
+    let d = claim(&b, &["q"], 1).await.remove(0);
+    let kept = child(0, &did);
+    enqueue_one(&b, kept.clone()).await;
+    assert!(finish(&b, &d, Outcome::Succeeded { result: vec![] }).await);
+    assert_eq!(
+        b.cancel(&did).await.unwrap(),
+        CancelOutcome::AlreadyFinished(JobState::Succeeded)
+    );
+    assert_eq!(state(&b, &kept.id).await, JobState::Queued);
+}
+
+/// A cancel request for a running job (or a running descendant) is pushed
+/// on [`Backend::cancel_requests`] as it happens. Not in
+/// [`backend_conformance!`](crate::backend_conformance): the default feed
+/// never yields, and engines may lack it in some setups (a Redis user
+/// without the channel's permission); call it where the feed is promised.
+pub async fn cancel_pushed(b: impl Backend) {
+    let mut feed = b.cancel_requests().await.expect("open the feed");
+    let parent = record("t", "q");
+    let pid = parent.id.clone();
+    enqueue_one(&b, parent).await;
+    claim(&b, &["q"], 1).await;
+    let mut child = record("t", "q");
+    child.id = pid.child(0);
+    child.parent = Some(pid.clone());
+    let cid = child.id.clone();
+    enqueue_one(&b, child).await;
+    claim(&b, &["q"], 1).await;
+    let queued = record("t", "q");
+    let qid = queued.id.clone();
+    enqueue_one(&b, queued).await;
+    assert_eq!(b.cancel(&qid).await.unwrap(), CancelOutcome::Cancelled);
+
+    assert_eq!(b.cancel(&pid).await.unwrap(), CancelOutcome::Requested);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let next = tokio::time::timeout(Duration::from_secs(5), feed.next())
+            .await
+            .expect("pushed within 5 s")
+            .expect("the feed is open");
+        seen.push(next);
+    }
+    seen.sort();
+    assert_eq!(seen, vec![pid, cid], "only running jobs are pushed");
+}
+
+/// An idempotency key returns the job that holds it for as long as that
+/// job's record is kept, finished or not; then it is free again.
+pub async fn idempotency_keys(b: impl Backend) {
+    let keyed = |key: &str| {
+        let mut r = record("t", "q");
+        r.idempotency_key = Some(key.to_owned());
+        r
+    };
+    let first = keyed("order-7");
+    let id = first.id.clone();
+    assert_eq!(enqueue_one(&b, first).await, Enqueued::Created(id.clone()));
+    let retry = keyed("order-7");
+    assert_eq!(enqueue_one(&b, retry).await, Enqueued::Existing(id.clone()));
+    let c = claim(&b, &["q"], 10).await;
+    assert_eq!(c.len(), 1, "one job for one key");
+    assert!(
+        finish(
+            &b,
+            &c[0],
+            Outcome::Succeeded {
+                result: b"paid".to_vec()
+            }
+        )
+        .await
+    );
+    // After the job ended, unlike a unique key.
+    let late = keyed("order-7");
+    assert_eq!(enqueue_one(&b, late).await, Enqueued::Existing(id.clone()));
+    let info = b.jobs(std::slice::from_ref(&id)).await.unwrap()[0]
+        .clone()
+        .expect("kept");
+    assert_eq!(info.result.as_deref(), Some(&b"paid"[..]));
+    assert!(claim(&b, &["q"], 10).await.is_empty());
+
+    // Another key is another job.
+    let other = keyed("order-8");
+    let oid = other.id.clone();
+    assert_eq!(enqueue_one(&b, other).await, Enqueued::Created(oid));
+
+    // The key goes with the record.
+    let mut short = keyed("order-9");
+    short.result_ttl_ms = 100;
+    let sid = short.id.clone();
+    enqueue_one(&b, short).await;
+    let c = claim(&b, &["q"], 10).await;
+    let mine = c.iter().find(|c| c.lease.id == sid).expect("claimed");
+    assert!(finish(&b, mine, Outcome::Succeeded { result: vec![] }).await);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = keyed("order-9");
+    let aid = again.id.clone();
+    assert_eq!(enqueue_one(&b, again).await, Enqueued::Created(aid));
+}
+
 /// Generates one `#[tokio::test]` per conformance check, each on a fresh
 /// backend made by `$make` (an expression evaluating to a future of a backend).
 #[macro_export]
@@ -818,7 +994,7 @@ macro_rules! backend_conformance {
             blocking_claim_wakes, retry_outcome, fencing, late_ack_after_reap, heartbeat_extends, release, cancel,
             dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
             retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause,
-            audit_trail);
+            audit_trail, cancel_reaches_children, idempotency_keys);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

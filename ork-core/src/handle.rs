@@ -97,8 +97,24 @@ impl<T: DeserializeOwned> JobHandle<T> {
     }
 
     /// Cancels the job if it has not started; a running job is asked to stop.
+    /// Its run-time children (sub-tasks, map items, replacement workflows)
+    /// and their descendants are cancelled the same way.
     pub async fn cancel(&self) -> Result<CancelOutcome> {
         self.backend.cancel(&self.id).await
+    }
+
+    /// The job's run-time children, as they are now: what it spawned, and
+    /// the nodes of the workflows it was replaced with. Children whose
+    /// record expired are left out.
+    pub async fn children(&self) -> Result<Vec<JobInfo>> {
+        let ids = self.backend.children(&self.id).await?;
+        Ok(self
+            .backend
+            .jobs(&ids)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     async fn wait_slice(&self, timeout: Duration) -> Result<JobInfo> {

@@ -210,6 +210,12 @@ pub struct JobRecord {
     /// When not empty, the arguments are assembled from these at run time
     /// (workflow data edges) and `payload` is unused.
     pub inputs: Vec<ArgSpec>,
+    /// An idempotency key: as long as this job's record is kept (while it
+    /// is unfinished, then for its result TTL), enqueueing a record with the
+    /// same key returns this job instead. Kept by backends beside the
+    /// record, not in it: a record read back has none.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 /// Where one argument of a workflow node comes from.
@@ -250,6 +256,7 @@ impl JobRecord {
             workflow: None,
             parent: None,
             inputs: Vec::new(),
+            idempotency_key: None,
         }
     }
 
@@ -283,6 +290,10 @@ pub struct JobInfo {
     pub finished_at_ms: Option<u64>,
     /// When it is due, while scheduled.
     pub due_at_ms: Option<u64>,
+    /// Its cancellation was requested while it ran: a running job with
+    /// this set is stopping (tools show it as cancelling).
+    #[serde(default)]
+    pub cancel_requested: bool,
 }
 
 impl JobInfo {
@@ -299,6 +310,7 @@ impl JobInfo {
             started_at_ms: None,
             finished_at_ms: None,
             due_at_ms: None,
+            cancel_requested: false,
         }
     }
 }

@@ -8,16 +8,15 @@
 --       finished (state is the terminal state code).
 --
 -- Cancelling settles dependants: waiting ones are cancelled, recursively.
+-- It reaches the job's run-time children and their descendants the same
+-- way (cancel_tree in lib.lua); each running one is published on the
+-- channel {ns}:cancels, so its worker stops it at once.
 
 local id = ARGV[3]
-local k = K_job(id)
-local st = redis.call('HGET', k, 's')
+local st = redis.call('HGET', K_job(id), 's')
 if not st then return { 0, '' } end
-if st == 'r' then
-  redis.call('HSET', k, 'cr', '1')
-  return { 2, st }
-end
-if st == 'o' or st == 'd' or st == 'c' then return { 3, st } end
-terminate(id, 'c', nil)
+cancel_tree(id)
 flush()
+if st == 'r' then return { 2, st } end
+if st == 'o' or st == 'd' or st == 'c' then return { 3, st } end
 return { 1, 'c' }

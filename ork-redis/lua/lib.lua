@@ -26,6 +26,10 @@
 -- A succeeded job's `d` has an empty payload (drop_payload), and its `e` is
 -- "result dropped: Redis out of memory" when its result could not be kept.
 -- A job's dependants set ({ns}:dn:<id>) expires with its hash.
+--   C   "1" when run-time children are registered     ik idempotency key
+-- A job's dependants set ({ns}:dn:<id>), its children set ({ns}:ch:<id>:
+-- the jobs enqueued with it as their parent) and its idempotency key
+-- ({ns}:ik:<key>, holding its id) expire with its hash.
 -- State codes: w waiting, s scheduled, q queued, r running,
 --              o succeeded, d dead, c cancelled.
 
@@ -48,6 +52,9 @@ local function K_dead(q) return P .. 'd:' .. q end
 local function K_cancel(q) return P .. 'c:' .. q end
 local function K_wake(q) return P .. 'k:' .. q end
 local function K_dependants(id) return P .. 'dn:' .. id end
+local function K_children(id) return P .. 'ch:' .. id end
+local function K_idem(key) return P .. 'ik:' .. key end
+local K_CANCELS = P .. 'cancels'
 local function K_done_deps(id) return P .. 'dd:' .. id end
 local function K_workflow(id) return P .. 'wf:' .. id end
 local function K_schedule(name) return P .. 'cron:' .. name end
@@ -355,7 +362,7 @@ local function waiting_dependant(dep)
 end
 
 -- The fields terminate() needs, in this order.
-local TERM_FIELDS = { 's', 'q', 'p', 'u', 'af', 'x', 'h' }
+local TERM_FIELDS = { 's', 'q', 'p', 'u', 'af', 'x', 'h', 'C', 'ik' }
 
 -- Moves a job to a terminal state ('o', 'd' or 'c'): indexes, TTL, unique
 -- key, then its dependants, exactly once each: a releasing end adds the job
@@ -385,14 +392,19 @@ local function terminate(id, st, err, pre, extra)
       redis.call('HSET', k, unpack(fields))
       -- The dependants set lives as long as the job: a dead job retried
       -- by hand settles its dependants again when it ends.
+      local ik = f[9] and redis.call('GET', K_idem(f[9])) == jid
       if jst == 'd' then
         redis.call('PERSIST', k)
         if f[7] then redis.call('PERSIST', K_dependants(jid)) end
+        if f[8] then redis.call('PERSIST', K_children(jid)) end
+        if ik then redis.call('PERSIST', K_idem(f[9])) end
         defer('ZADD', K_dead(q), now_s(), jid)
       else
         local ttl, expires = expiry_of(f[6])
         redis.call('PEXPIRE', k, ttl)
         if f[7] then redis.call('PEXPIRE', K_dependants(jid), ttl) end
+        if f[8] then redis.call('PEXPIRE', K_children(jid), ttl) end
+        if ik then redis.call('PEXPIRE', K_idem(f[9]), ttl) end
         defer('ZADD', jst == 'o' and K_ok(q) or K_cancel(q), expires, jid)
       end
       if f[4] and redis.call('HGET', K_UNIQUE, f[4]) == jid then
@@ -468,6 +480,67 @@ local function settle_deps(id, deps, at_once)
   end
 end
 
+-- Records job `id` as a run-time child of `parent`. The children set
+-- expires with the parent's hash: at once if the parent has ended
+-- already, with the default TTL if it is unknown.
+-- Returns whether the parent is being cancelled (cancelled, or running
+-- with a cancel request): its new children are then cancelled at once.
+-- A batch of children of one parent reads and marks the parent once.
+local CHILD_OF = {}
+local function add_child(parent, id)
+  local kc = K_children(parent)
+  redis.call('SADD', kc, id)
+  local c = CHILD_OF[parent]
+  if not c then
+    local pk = K_job(parent)
+    local pttl = redis.call('PTTL', pk)
+    local f = redis.call('HMGET', pk, 's', 'cr')
+    if pttl ~= -2 then redis.call('HSET', pk, 'C', '1') end
+    c = { pttl = pttl, stopping = f[1] == 'c' or (f[1] == 'r' and f[2] ~= false) }
+    CHILD_OF[parent] = c
+  end
+  if c.pttl == -2 then
+    redis.call('PEXPIRE', kc, DEFAULT_TTL)
+  elseif c.pttl >= 0 then
+    redis.call('PEXPIRE', kc, math.max(c.pttl, 1))
+  end
+  return c.stopping
+end
+
+-- Cancels job `id` and, recursively, its run-time children: those not
+-- started end cancelled (with their waiting dependants), running ones get
+-- a cancel request ("cr"), announced on the cancels channel so that their
+-- workers stop them at once. Descends from every job that has not
+-- succeeded or died. The caller flushes.
+local function cancel_tree(id)
+  local stack = { { id, nil } }
+  local seen = {}
+  while #stack > 0 do
+    local item = table.remove(stack)
+    local jid, parent = item[1], item[2]
+    if not seen[jid] then
+      seen[jid] = true
+      local f = redis.call('HMGET', K_job(jid), 's', 'C')
+      local st = f[1]
+      if st and st ~= 'o' and st ~= 'd' then
+        if st == 'r' then
+          redis.call('HSET', K_job(jid), 'cr', '1')
+          -- Best effort: a user without the channel's permission still
+          -- cancels (heartbeats carry the request).
+          redis.pcall('PUBLISH', K_CANCELS, jid)
+        elseif st ~= 'c' then
+          terminate(jid, 'c', parent and ('parent ' .. parent .. ' was cancelled') or nil)
+        end
+        if f[2] then
+          for _, child in ipairs(redis.call('SMEMBERS', K_children(jid))) do
+            stack[#stack + 1] = { child, jid }
+          end
+        end
+      end
+    end
+  end
+end
+
 -- Registers queue names seen by this script in the namespace's registry.
 local SEEN_QUEUES = {}
 local function register_queue(q)
@@ -503,6 +576,7 @@ local function enqueue_records(i)
   for r = 1, count do
     local id, blob, q, nopts = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
     local p, u, delay, run_at, ttl, af = '0', '', '0', '', '', '0'
+    local pa, ik = nil, nil
     local deps, seen = NO_DEPS, nil
     for j = i + 4, i + 2 + 2 * nopts, 2 do
       local o, v = ARGV[j], ARGV[j + 1]
@@ -518,6 +592,8 @@ local function enqueue_records(i)
       elseif o == 'ra' then run_at = v
       elseif o == 'x' then ttl = v
       elseif o == 'af' then af = v
+      elseif o == 'pa' then pa = v
+      elseif o == 'ik' then ik = v
       end
     end
     i = i + 4 + 2 * nopts
@@ -526,7 +602,12 @@ local function enqueue_records(i)
     local holder = nil
     if redis.call('EXISTS', k) == 1 then
       holder = id
-    elseif u ~= '' then
+    end
+    if not holder and ik then
+      local h = redis.call('GET', K_idem(ik))
+      if h and redis.call('EXISTS', K_job(h)) == 1 then holder = h end
+    end
+    if not holder and u ~= '' then
       local h = redis.call('HGET', K_UNIQUE, u)
       if h then
         local hs = redis.call('HGET', K_job(h), 's')
@@ -553,6 +634,11 @@ local function enqueue_records(i)
           append(fields, 'u', u)
           redis.call('HSET', K_UNIQUE, u, id)
         end
+        if ik then
+          append(fields, 'ik', ik)
+          redis.call('SET', K_idem(ik), id)
+        end
+        local stopping = pa and add_child(pa, id)
         if #deps == 0 then
           local due = due_of(delay, run_at)
           if due > now() then
@@ -567,6 +653,12 @@ local function enqueue_records(i)
           redis.call('HSET', k, 's', 'w', unpack(fields))
           defer('ZADD', K_wait(q), t, id)
           settle_deps(id, deps, false)
+        end
+        if stopping then
+          local s = redis.call('HGET', k, 's')
+          if s ~= 'o' and s ~= 'd' and s ~= 'c' then
+            terminate(id, 'c', 'parent ' .. pa .. ' was cancelled')
+          end
         end
       end
     end

@@ -34,6 +34,7 @@ for j = 1, #doomed, 1000 do
     keys[#keys + 1] = K_job(id)
     keys[#keys + 1] = K_done_deps(id)
     keys[#keys + 1] = K_dependants(id)
+    keys[#keys + 1] = K_children(id)
   end
   redis.call('DEL', unpack(keys))
   redis.call('ZREM', K_cancel(q), unpack(chunk))

@@ -27,12 +27,20 @@ end
 
 local id = ARGV[3]
 local k = K_job(id)
-local f = redis.call('HMGET', k, 's', 'q', 'p', 'u', 'h', 'r')
+local f = redis.call('HMGET', k, 's', 'q', 'p', 'u', 'h', 'r', 'C', 'ik')
 if not f[1] then return -1 end
 if (f[1] ~= 'd' and f[1] ~= 'c') or not f[2] then return 0 end
 local q = f[2]
 redis.call('PERSIST', k)
 if f[5] then redis.call('PERSIST', K_dependants(id)) end
+if f[7] then redis.call('PERSIST', K_children(id)) end
+if f[8] then
+  local ki = K_idem(f[8])
+  local h = redis.call('GET', ki)
+  if h == id or not h or redis.call('EXISTS', K_job(h)) == 0 then
+    redis.call('SET', ki, id)
+  end
+end
 unindex(id, f[1], q, f[3])
 redis.call('HDEL', k, 'cr', 'ft', 'F')
 redis.call('DEL', K_done_deps(id))

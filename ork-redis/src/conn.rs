@@ -286,6 +286,18 @@ impl Blocking {
         &self.target
     }
 
+    /// The client of a single server (`None` on a cluster).
+    pub(crate) fn single_client(&self) -> Option<Client> {
+        match &self.target {
+            Target::Single(client) => Some(client.clone()),
+            // Behind sentinels the primary changes: heartbeats carry the
+            // requests.
+            Target::Sentinel(_) => None,
+            #[cfg(feature = "cluster")]
+            Target::Cluster { .. } => None,
+        }
+    }
+
     /// An idle connection, or a new one.
     pub(crate) async fn checkout(&self) -> Result<BlockingGuard> {
         let reused = {

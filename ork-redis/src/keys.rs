@@ -126,6 +126,22 @@ impl Keys {
         self.key("crons")
     }
 
+    /// Set: the run-time children of a job (expires with its hash).
+    pub(crate) fn children(&self, id: &str) -> String {
+        self.key(&format!("ch:{id}"))
+    }
+
+    /// String: the id of the job holding an idempotency key (expires with
+    /// that job's hash).
+    pub(crate) fn idempotency(&self, key: &str) -> String {
+        self.key(&format!("ik:{key}"))
+    }
+
+    /// Pub/sub channel: ids of running jobs whose cancellation was requested.
+    pub(crate) fn cancels(&self) -> String {
+        self.key("cancels")
+    }
+
     /// Hash: worker id to `"<last seen ms>|<WorkerInfo JSON>"`.
     pub(crate) fn workers(&self) -> String {
         self.key("workers")
@@ -158,7 +174,7 @@ mod tests {
             "\nreturn { K_QUEUES, K_UNIQUE, K_job('J'), K_ready('Q', 7), K_sched('Q'),",
             " K_wait('Q'), K_run('Q'), K_ok('Q'), K_dead('Q'), K_cancel('Q'), K_wake('Q'),",
             " K_dependants('J'), K_done_deps('J'), K_workflow('J'), K_schedule('S'),",
-            " K_SCHEDULES }",
+            " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS }",
         ));
         let lua: Vec<String> = script
             .key(keys.queues())
@@ -184,6 +200,9 @@ mod tests {
             keys.workflow("J"),
             keys.schedule("S"),
             keys.schedules(),
+            keys.children("J"),
+            keys.idempotency("K"),
+            keys.cancels(),
         ];
         assert_eq!(lua, rust);
         assert!(rust.iter().all(|k| k.starts_with("{ns}:")));

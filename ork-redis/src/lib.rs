@@ -131,6 +131,9 @@
 //! | `{ns}:k:<queue>` | sorted set | the wake token (at most one member) idle claimers block on |
 //! | `{ns}:dn:<id>` | set | ids of the jobs waiting for job `id` (expires with the job) |
 //! | `{ns}:dd:<id>` | set | the finished dependencies of waiting job `id` |
+//! | `{ns}:ch:<id>` | set | ids of the run-time children of job `id` (enqueued with it as their parent; expires with the job) |
+//! | `{ns}:ik:<key>` | string | the id of the job holding an idempotency key (expires with that job) |
+//! | `{ns}:cancels` | pub/sub channel | ids of running jobs whose cancellation was just requested |
 //! | `{ns}:queues` | set | every queue name used |
 //! | `{ns}:uniq` | hash | unique key → id of the unfinished job holding it |
 //! | `{ns}:workers` | hash | worker id → `<last seen ms>\|<WorkerInfo JSON>` |
@@ -153,9 +156,24 @@
 //! at, `pg` progress (not written by a success, which reads as 100), `rp` the
 //! fence of an attempt whose lease the reaper took (until the next claim), `e`
 //! last error, `R` result, `cr` cancel requested, `h` has dependants, `F`
-//! fired-marker. A succeeded job's `d` has an empty payload (see "A full
-//! Redis" below), and its `e` is "result dropped: Redis out of memory"
-//! when its result could not be kept.
+//! fired-marker, `C` has run-time children, `ik` idempotency key. A
+//! succeeded job's `d` has an empty payload (see "A full Redis" below), and
+//! its `e` is "result dropped: Redis out of memory" when its result could
+//! not be kept.
+//!
+//! # Cancel
+//!
+//! `cancel.lua` cancels a job and, in the same step, its run-time children
+//! (`{ns}:ch:<id>`: map items, sub-tasks, the nodes of replacement
+//! workflows) and their descendants: unstarted ones end cancelled with
+//! their waiting dependants, running ones get `cr` (their heartbeats answer
+//! "cancel requested") and their id is published on `{ns}:cancels`. Each
+//! worker pool holds one subscriber connection to that channel and stops
+//! the job at once; after a lost connection it subscribes again with a
+//! growing pause, heartbeats carrying the requests meanwhile. A Redis user
+//! needs `+publish +subscribe &{ns}:cancels` for the push (without it,
+//! cancel works at heartbeat speed). On a Cluster, requests arrive with
+//! heartbeats only.
 //!
 //! Succeeded and cancelled jobs get a `PEXPIRE` of their result TTL (the
 //! record's, or the builder's [`result_ttl`](RedisBackendBuilder::result_ttl)
@@ -190,14 +208,14 @@
 //!
 //! | script | does |
 //! |--------|------|
-//! | `enqueue.lua` | stores a batch of records (idempotent by id and by unique key), queues, schedules or parks them, settles deps already finished (`enqueue_records` in `lib.lua`, shared with `fire.lua`) |
+//! | `enqueue.lua` | stores a batch of records (idempotent by id, idempotency key and unique key), records run-time children, queues, schedules or parks them, settles deps already finished (`enqueue_records` in `lib.lua`, shared with `fire.lua`) |
 //! | `claim.lua` | promotes due scheduled jobs, pops up to `max` ids (priority 9 to 0, FIFO), leases them, dead-letters garbage entries, reports the next due time |
 //! | `heartbeat.lua` | extends current leases; reports lost ones and cancel requests |
 //! | `finish.lua` | records a batch of outcomes; terminal ones release unique keys and settle dependants; a success drops the payload |
 //! | `reap.lua` | requeues jobs whose lease expired; trims expired index entries |
 //! | `progress.lua` | records progress of a current lease |
 //! | `jobs.lua` | looks scheduled jobs up with their due time, atomically (other lookups are pipelined `HGETALL`s: reading changes nothing) |
-//! | `cancel.lua` | cancels an unstarted job or flags a running one |
+//! | `cancel.lua` | cancels an unstarted job or flags a running one, and its run-time descendants; publishes running ones |
 //! | `retry.lua` | gives a dead or cancelled job a fresh attempt count and settles its deps again |
 //! | `purge.lua` | cancels and deletes a queue's unstarted jobs |
 //! | `counts.lua` | counts per queue and state |
@@ -313,6 +331,7 @@
 
 mod backend;
 mod builder;
+mod cancels;
 mod claim;
 mod conn;
 mod error;

@@ -97,6 +97,7 @@ pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> 
     let mut started_at = None;
     let mut finished_at = None;
     let mut due_at = None;
+    let mut cancel_requested = false;
     let mut it = fields.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
         // Taken, not copied: a lookup of many jobs moves a lot of bytes.
@@ -118,6 +119,7 @@ pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> 
             b"pg" => progress = num(&v).unwrap_or(0),
             b"t" => enqueued_at = num(&v).unwrap_or(0),
             b"ft" => finished_at = num(&v),
+            b"cr" => cancel_requested = true,
             b"due" => due_at = num::<f64>(&v).map(|d| d as u64),
             _ => {}
         }
@@ -146,6 +148,7 @@ pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> 
     info.enqueued_at_ms = enqueued_at;
     info.started_at_ms = started_at;
     info.finished_at_ms = finished_at;
+    info.cancel_requested = cancel_requested;
     info.due_at_ms = if state == JobState::Scheduled {
         due_at
     } else {

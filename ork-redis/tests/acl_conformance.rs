@@ -51,6 +51,7 @@ const ENGINE_COMMANDS: &[&str] = &[
     "rpush",
     "persist",
     "pexpire",
+    "pttl",
     "sadd",
     "scard",
     "smembers",

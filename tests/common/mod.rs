@@ -1,4 +1,5 @@
 //! Shared test code.
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
+pub mod cancel;
 pub mod shapes;

@@ -128,10 +128,12 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
             p.state(info.state.as_str()),
             info.attempts,
             r.retries + 1,
-            if info.state == JobState::Running {
-                format!("  progress {}%", info.progress)
-            } else {
-                String::new()
+            match info.state {
+                JobState::Running if info.cancel_requested => {
+                    format!("  progress {}%  cancelling", info.progress)
+                }
+                JobState::Running => format!("  progress {}%", info.progress),
+                _ => String::new(),
             }
         ),
     );
@@ -168,6 +170,15 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
     }
     if let Some(parent) = &r.parent {
         field("parent", parent.to_string());
+    }
+    let children = conn.ork.backend().children(&r.id).await?;
+    if !children.is_empty() {
+        let shown: Vec<String> = children.iter().take(5).map(|c| c.to_string()).collect();
+        let more = match children.len() {
+            n if n > 5 => format!(" and {} more", n - 5),
+            _ => String::new(),
+        };
+        field("children", format!("{}{more}", shown.join(", ")));
     }
     if !r.deps.is_empty() {
         let deps: Vec<String> = r.deps.iter().map(|d| d.to_string()).collect();

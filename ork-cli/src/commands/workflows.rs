@@ -1,6 +1,9 @@
 //! `ork workflows` and `ork workflow`.
 
-use ork_core::JobId;
+use std::collections::BTreeMap;
+
+use ork_core::{JobId, JobInfo};
+use serde::Serialize;
 
 use super::{unknown_id, Out};
 use crate::connect::Conn;
@@ -15,7 +18,12 @@ pub(crate) async fn list(conn: &Conn, out: Out, limit: usize) -> Result<()> {
     let handles = conn.ork.workflows(0, limit.max(1)).await?;
     let mut rows = Vec::with_capacity(handles.len());
     for h in &handles {
-        rows.push(WorkflowSummary::new(h, &h.nodes().await?));
+        let mut row = WorkflowSummary::new(h, &h.nodes().await?);
+        if row.state == "cancelled" {
+            // Cancelling while run-time work still runs.
+            row.state = h.state().await?.as_str();
+        }
+        rows.push(row);
     }
     if out.json {
         return out.print_json(&rows);
@@ -58,9 +66,24 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
         return Err(unknown_id(conn, "workflow", id).await);
     };
     let nodes = h.nodes().await?;
-    let view = WorkflowView::new(&h, &nodes);
+    let mut view = WorkflowView::new(&h, &nodes);
+    // The handle's state also sees run-time work still running (cancelling).
+    view.state = h.state().await?.as_str();
+    let mut children = BTreeMap::new();
+    for n in &nodes {
+        let found = h.children(n.index).await?;
+        if !found.is_empty() {
+            children.insert(
+                n.index,
+                found.iter().map(ChildView::new).collect::<Vec<_>>(),
+            );
+        }
+    }
     if out.json {
-        return out.print_json(&view);
+        return out.print_json(&ShowView {
+            workflow: view,
+            children,
+        });
     }
     let now = conn.ork.backend().now_ms().await?;
     let p = out.paint;
@@ -90,5 +113,54 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
         ago(now, view.created_at_ms)
     );
     print!("{}", tree(&nodes, p));
+    for (index, kids) in &children {
+        println!(
+            "\nrun-time children of node {index} ({}):",
+            nodes[*index].task
+        );
+        let mut t = Table::new(&["ID", "TASK", "STATE", ">ATTEMPTS", "ERROR"]);
+        for c in kids {
+            t.row(vec![
+                c.id.clone(),
+                c.task.clone(),
+                p.state(c.state),
+                c.attempts.to_string(),
+                c.error.clone().unwrap_or_default(),
+            ]);
+        }
+        print!("{}", t.render(p));
+    }
     Ok(())
+}
+
+/// `ork workflow <id> --json`: the workflow and its nodes' run-time children.
+#[derive(Debug, Serialize)]
+struct ShowView {
+    #[serde(flatten)]
+    workflow: WorkflowView,
+    /// Node index to the jobs it made at run time (map items, sub-tasks,
+    /// replacement workflow nodes).
+    children: BTreeMap<usize, Vec<ChildView>>,
+}
+
+/// One run-time child of a node.
+#[derive(Debug, Serialize)]
+struct ChildView {
+    id: String,
+    task: String,
+    state: &'static str,
+    attempts: u32,
+    error: Option<String>,
+}
+
+impl ChildView {
+    fn new(info: &JobInfo) -> ChildView {
+        ChildView {
+            id: info.record.id.to_string(),
+            task: info.record.task.clone(),
+            state: info.state.as_str(),
+            attempts: info.attempts,
+            error: info.error.clone(),
+        }
+    }
 }

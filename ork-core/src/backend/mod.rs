@@ -20,10 +20,12 @@ use crate::error::Result;
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 
 mod audit;
+mod cancels;
 pub mod memory;
 mod schedule;
 
 pub use audit::{AuditEntry, AUDIT_LIMIT};
+pub use cancels::CancelRequests;
 pub use schedule::{FireTicks, StoredSchedule};
 
 /// A boxed, `Send` future: what backend methods return.
@@ -35,8 +37,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum Enqueued {
     /// The job was stored.
     Created(JobId),
-    /// A job with the same id, or the same unique key while that job is not
-    /// finished, already exists; nothing was written. Holds that job's id.
+    /// A job with the same id, the same idempotency key, or the same unique
+    /// key while that job is not finished, already exists; nothing was
+    /// written. Holds that job's id.
     Existing(JobId),
 }
 
@@ -353,8 +356,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Stores jobs, in order, atomically per job.
     ///
     /// Idempotent by id: a record whose id exists is not written again
-    /// ([`Enqueued::Existing`]). A record whose `unique` key is held by a job
-    /// that is not finished is not written either. A record with `deps`
+    /// ([`Enqueued::Existing`]). A record whose `idempotency_key` is held by
+    /// a job whose record is still kept (unfinished, or finished within its
+    /// result TTL), or whose `unique` key is held by a job that is not
+    /// finished, is not written either. A record with a `parent` becomes
+    /// one of its [`children`](Self::children); if that parent is cancelled,
+    /// or running with a cancel request, the record ends cancelled at once. A record with `deps`
     /// starts [`JobState::Waiting`] and is queued exactly once, when every
     /// dependency has succeeded (or failed with `allow_failure`); if a
     /// dependency fails without `allow_failure`, or is cancelled, the record
@@ -400,6 +407,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<Option<JobInfo>>>;
 
     /// Cancels a job that has not started, or asks a running one to stop.
+    /// In the same atomic step, the same happens to its run-time children
+    /// (see [`children`](Self::children)) and their descendants, from every
+    /// job on the way that has not succeeded or died; each running job
+    /// asked to stop is announced on [`cancel_requests`](Self::cancel_requests).
+    /// The outcome is the job's own.
     /// An unknown id is [`Error::UnknownJob`](crate::Error::UnknownJob).
     fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>>;
 
@@ -507,5 +519,27 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>>> {
         let _ = limit;
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    // Cancel that reaches run-time children, and pushed cancel requests.
+
+    /// The run-time children of a job: what it spawned (`ctx.spawn`,
+    /// `ctx.map`, the items of a `flow.map` node) and the nodes of the
+    /// workflows it was replaced with (`ctx.replace`), in no particular
+    /// order. Recorded at enqueue from each record's `parent`, and kept as
+    /// long as the parent's record. [`cancel`](Self::cancel) reaches them
+    /// and their descendants. The default knows no children.
+    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
+        let _ = id;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// A feed of the ids of jobs whose cancellation is requested, pushed
+    /// as [`cancel`](Self::cancel) happens, so that a running task learns
+    /// of it at once rather than at its worker's next heartbeat. Each pool
+    /// opens one. The default never yields (heartbeats still carry every
+    /// request).
+    fn cancel_requests(&self) -> BoxFuture<'_, Result<CancelRequests>> {
+        Box::pin(async { Ok(CancelRequests::never()) })
     }
 }

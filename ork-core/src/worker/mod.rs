@@ -4,6 +4,7 @@
 //! [`Worker::start`] spawns it and returns a [`WorkerHandle`], and
 //! [`Worker::run_until`] runs it as a future until a shutdown signal.
 
+mod cancels;
 mod catch;
 mod execute;
 mod ids;

@@ -127,6 +127,7 @@ impl Pool {
                 None
             }
         };
+        tokio::spawn(super::cancels::listen(shared.clone(), done.clone()));
 
         claim_loop(&shared, &stop, &attempts).await;
 

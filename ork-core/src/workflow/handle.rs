@@ -23,8 +23,11 @@ pub enum WorkflowState {
     Succeeded,
     /// A node failed for good; its dependants will not run.
     Failed,
-    /// Cancelled.
+    /// Cancelled: nothing of it runs any more.
     Cancelled,
+    /// Cancelled, but some of its work (a node, or a node's run-time
+    /// children) still runs: it has been asked to stop and will.
+    Cancelling,
 }
 
 impl WorkflowState {
@@ -35,12 +38,13 @@ impl WorkflowState {
             WorkflowState::Succeeded => "succeeded",
             WorkflowState::Failed => "failed",
             WorkflowState::Cancelled => "cancelled",
+            WorkflowState::Cancelling => "cancelling",
         }
     }
 
     /// Whether nothing more will happen.
     pub fn is_terminal(self) -> bool {
-        self != WorkflowState::Running
+        !matches!(self, WorkflowState::Running | WorkflowState::Cancelling)
     }
 }
 
@@ -147,9 +151,57 @@ impl WorkflowHandle {
             .collect())
     }
 
-    /// The workflow's state now.
+    /// The workflow's state now. A cancelled workflow is
+    /// [`Cancelling`](WorkflowState::Cancelling) while any of its nodes, or
+    /// of their run-time children and descendants, still runs.
     pub async fn state(&self) -> Result<WorkflowState> {
-        Ok(state_of(&self.nodes().await?))
+        let nodes = self.nodes().await?;
+        let state = state_of(&nodes);
+        if state == WorkflowState::Cancelled {
+            let busy = nodes
+                .iter()
+                .any(|n| n.state().is_some_and(|s| !s.is_terminal()));
+            if busy || self.unfinished_descendant().await?.is_some() {
+                return Ok(WorkflowState::Cancelling);
+            }
+        }
+        Ok(state)
+    }
+
+    /// The run-time children of node `index`: the items of a map node, the
+    /// sub-tasks its task spawned, the nodes of the workflow it was replaced
+    /// with. Children whose record expired are left out.
+    pub async fn children(&self, index: usize) -> Result<Vec<JobInfo>> {
+        let ids = self.backend.children(&self.meta.node_id(index)).await?;
+        Ok(self
+            .backend
+            .jobs(&ids)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// A run-time descendant of any node that is not finished, if any.
+    async fn unfinished_descendant(&self) -> Result<Option<JobId>> {
+        let mut frontier = self.meta.node_ids();
+        let mut seen: std::collections::HashSet<JobId> = frontier.iter().cloned().collect();
+        while !frontier.is_empty() {
+            let mut next = Vec::new();
+            for id in &frontier {
+                for child in self.backend.children(id).await? {
+                    if seen.insert(child.clone()) {
+                        next.push(child);
+                    }
+                }
+            }
+            let infos = self.backend.jobs(&next).await?;
+            if let Some(info) = infos.into_iter().flatten().find(|i| !i.state.is_terminal()) {
+                return Ok(Some(info.record.id));
+            }
+            frontier = next;
+        }
+        Ok(None)
     }
 
     /// A typed handle to one node's job.
@@ -176,13 +228,28 @@ impl WorkflowHandle {
                 Some((id, _)) => {
                     self.backend.wait(id, Duration::from_secs(1)).await?;
                 }
-                None => return self.state().await,
+                None => {
+                    // A cancelled workflow is done once its run-time work is.
+                    if state_of(&self.nodes().await?) != WorkflowState::Cancelled {
+                        return self.state().await;
+                    }
+                    match self.unfinished_descendant().await? {
+                        Some(id) => {
+                            self.backend.wait(&id, Duration::from_secs(1)).await?;
+                        }
+                        None => return self.state().await,
+                    }
+                }
             }
         }
     }
 
     /// Cancels the workflow: nodes not started never run; running tasks see
-    /// the cancellation through their `Context`.
+    /// the cancellation through their `Context`. It reaches the nodes'
+    /// run-time children and their descendants too (map items, sub-tasks,
+    /// replacement workflows). The workflow is
+    /// [`Cancelling`](WorkflowState::Cancelling) until nothing of it runs,
+    /// then [`Cancelled`](WorkflowState::Cancelled).
     pub async fn cancel(&self) -> Result<()> {
         for id in self.meta.node_ids().iter().rev() {
             match self.backend.cancel(id).await {

@@ -320,8 +320,25 @@ pub(crate) async fn submit(
     flow: Workflow,
     id: JobId,
 ) -> Result<WorkflowMeta> {
+    submit_under(backend, codec, flow, id, None).await
+}
+
+/// Like [`submit`], with every node a run-time child of `parent` (a
+/// replacement workflow), so that cancelling the parent reaches them.
+pub(crate) async fn submit_under(
+    backend: &dyn Backend,
+    codec: Codec,
+    flow: Workflow,
+    id: JobId,
+    parent: Option<&JobId>,
+) -> Result<WorkflowMeta> {
     let now = backend.now_ms().await?;
-    let (meta, records) = flow.into_records(&id, codec, now)?;
+    let (meta, mut records) = flow.into_records(&id, codec, now)?;
+    if let Some(parent) = parent {
+        for r in &mut records {
+            r.parent = Some(parent.clone());
+        }
+    }
     let description = meta.encode()?;
     backend.enqueue(records).await?;
     backend.put_workflow(&meta.id, description).await?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use super::{submit, Node, Workflow};
+use super::{submit_under, Node, Workflow};
 use crate::backend::{Backend, Enqueued};
 use crate::call::Call;
 use crate::context::Context;
@@ -94,7 +94,14 @@ impl Context {
     pub async fn replace<T: DeserializeOwned>(&self, flow: Workflow, output: Node<T>) -> Result<T> {
         let backend = self.require_backend()?.clone();
         let id = JobId::from(format!("{}.w{}", self.job_id(), self.next_child()));
-        let meta = submit(backend.as_ref(), self.codec(), flow, id).await?;
+        let meta = submit_under(
+            backend.as_ref(),
+            self.codec(),
+            flow,
+            id,
+            Some(self.job_id()),
+        )
+        .await?;
         let node = meta.node_id(output.index());
         let info = self.wait_all(std::slice::from_ref(&node)).await?.remove(0);
         decode_child(info)
@@ -112,6 +119,13 @@ impl Context {
                     .zip(&infos)
                     .find(|(_, info)| info.as_ref().is_some_and(|i| !i.state.is_terminal()));
                 match pending {
+                    None if self.cancelled_here(backend.as_ref(), &infos).await? => {
+                        // The children were cancelled with this job, whose
+                        // own cancel is on its way to this worker: end as
+                        // cancelled, not failed by a cancelled child.
+                        self.cancellation().cancelled().await;
+                        return Err(Error::Cancelled(self.job_id().clone()));
+                    }
                     None => {
                         return ids
                             .iter()
@@ -122,6 +136,10 @@ impl Context {
                     Some((id, _)) => {
                         tokio::select! {
                             _ = self.cancellation().cancelled() => {
+                                // The cancel reached the children too: the
+                                // parent ends once they have, so that it
+                                // reads cancelled only when none runs.
+                                settle(backend.as_ref(), ids).await;
                                 return Err(Error::Cancelled(self.job_id().clone()));
                             }
                             r = backend.wait(id, WAIT_SLICE) => { r?; }
@@ -133,6 +151,54 @@ impl Context {
         .await;
         self.reacquire_slot().await;
         result
+    }
+}
+
+/// Waits until none of `ids` runs (a lookup error ends the wait early: the
+/// parent is being cancelled either way).
+async fn settle(backend: &dyn Backend, ids: &[JobId]) {
+    loop {
+        let Ok(infos) = backend.jobs(ids).await else {
+            return;
+        };
+        let running = ids
+            .iter()
+            .zip(&infos)
+            .find(|(_, i)| i.as_ref().is_some_and(|i| !i.state.is_terminal()));
+        match running {
+            Some((id, _)) => {
+                if backend.wait(id, WAIT_SLICE).await.is_err() {
+                    return;
+                }
+            }
+            None => return,
+        }
+    }
+}
+
+impl Context {
+    /// Whether a child in `infos` was cancelled and this job's own
+    /// cancellation is requested.
+    async fn cancelled_here(
+        &self,
+        backend: &dyn Backend,
+        infos: &[Option<JobInfo>],
+    ) -> Result<bool> {
+        if self.cancellation().is_cancelled() {
+            return Ok(true);
+        }
+        let child_cancelled = infos
+            .iter()
+            .flatten()
+            .any(|i| i.state == JobState::Cancelled);
+        if !child_cancelled {
+            return Ok(false);
+        }
+        let me = backend.jobs(std::slice::from_ref(self.job_id())).await?;
+        Ok(me
+            .into_iter()
+            .flatten()
+            .any(|i| i.cancel_requested && !i.state.is_terminal()))
     }
 }
 

@@ -227,6 +227,8 @@ impl Inner {
                 + usize::from(r.run_at_ms.is_some())
                 + usize::from(ttl.is_some())
                 + usize::from(r.allow_failure)
+                + usize::from(r.parent.is_some())
+                + usize::from(r.idempotency_key.is_some())
                 + r.deps.len();
             inv.arg(r.id.as_str())
                 .arg(blob)
@@ -252,6 +254,12 @@ impl Inner {
             }
             for d in &r.deps {
                 inv.arg("dep").arg(d.as_str());
+            }
+            if let Some(parent) = &r.parent {
+                inv.arg("pa").arg(parent.as_str());
+            }
+            if let Some(key) = &r.idempotency_key {
+                inv.arg("ik").arg(key.as_str());
             }
         }
         Ok(())

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ork_core::backend::{
-    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
-    LeaseStatus, MemoryUsage, QueueCounts, StoredSchedule, WorkerInfo,
+    BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish, FireTicks,
+    JobQuery, Lease, LeaseStatus, MemoryUsage, QueueCounts, StoredSchedule, WorkerInfo,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Error, Result};
@@ -427,6 +427,31 @@ impl Backend for RedisBackend {
 
     fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
         Box::pin(self.inner.memory())
+    }
+
+    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
+        Box::pin(async move {
+            let mut conn = self.inner.pool.get();
+            let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(self.inner.keys.children(id.as_str()))
+                .query_async(&mut conn)
+                .await
+                .map_err(backend_error)?;
+            ids.sort();
+            Ok(ids.into_iter().map(JobId::from).collect())
+        })
+    }
+
+    /// On a single server, a subscription to the namespace's channel of
+    /// cancel requests (see the crate docs). On a cluster, none yet:
+    /// heartbeats carry the requests.
+    fn cancel_requests(&self) -> BoxFuture<'_, Result<CancelRequests>> {
+        Box::pin(async move {
+            match self.inner.blocking.single_client() {
+                Some(client) => crate::cancels::open(client, self.inner.keys.cancels()).await,
+                None => Ok(CancelRequests::never()),
+            }
+        })
     }
 }
 

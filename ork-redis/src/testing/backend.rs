@@ -171,4 +171,12 @@ impl Backend for ServedBackend {
     fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
         self.backend.audit_log(limit)
     }
+
+    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
+        self.backend.children(id)
+    }
+
+    fn cancel_requests(&self) -> BoxFuture<'_, Result<ork_core::backend::CancelRequests>> {
+        self.backend.cancel_requests()
+    }
 }

@@ -8,11 +8,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
-    AuditEntry, BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks,
-    JobQuery, Lease, LeaseStatus, Outcome, QueueCounts, StoredSchedule, WorkerInfo, AUDIT_LIMIT,
+    AuditEntry, BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
+    FireTicks, JobQuery, Lease, LeaseStatus, Outcome, QueueCounts, StoredSchedule, WorkerInfo,
+    AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
@@ -37,6 +38,8 @@ struct Shared {
     work: Notify,
     /// Woken when a job reached a terminal state.
     done: Notify,
+    /// Ids of running jobs whose cancellation was requested.
+    cancels: broadcast::Sender<JobId>,
     base_ms: u64,
     start: tokio::time::Instant,
     /// The audit trail, newest first.
@@ -68,6 +71,7 @@ impl MemoryBackend {
                 state: Mutex::new(State::default()),
                 work: Notify::new(),
                 done: Notify::new(),
+                cancels: broadcast::channel(1024).0,
                 base_ms,
                 start: tokio::time::Instant::now(),
                 audit: Mutex::new(VecDeque::new()),
@@ -349,29 +353,25 @@ impl Backend for MemoryBackend {
     fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
         Box::pin(async move {
             let now = self.now();
-            let outcome = {
+            let (outcome, requested) = {
                 let mut st = self.lock();
                 let state = st
                     .jobs
                     .get(id)
                     .map(|e| e.info.state)
                     .ok_or_else(|| Error::UnknownJob(id.clone()))?;
-                match state {
-                    JobState::Running => {
-                        st.jobs.get_mut(id).expect("exists").cancel_requested = true;
-                        CancelOutcome::Requested
-                    }
+                let outcome = match state {
+                    JobState::Running => CancelOutcome::Requested,
                     s if s.is_terminal() => CancelOutcome::AlreadyFinished(s),
-                    _ => {
-                        st.remove_from_ready(id);
-                        st.terminate(id, JobState::Cancelled, None, now);
-                        CancelOutcome::Cancelled
-                    }
-                }
+                    _ => CancelOutcome::Cancelled,
+                };
+                (outcome, st.cancel_tree(id, now))
             };
-            if outcome == CancelOutcome::Cancelled {
-                self.shared.done.notify_waiters();
+            for id in requested {
+                // No receiver (no pool running) is fine.
+                let _ = self.shared.cancels.send(id);
             }
+            self.shared.done.notify_waiters();
             Ok(outcome)
         })
     }
@@ -411,6 +411,7 @@ impl Backend for MemoryBackend {
                 e.info.attempts = 0;
                 e.lost = 0;
                 e.cancel_requested = false;
+                e.info.cancel_requested = false;
                 e.expires_at = None;
                 e.info.finished_at_ms = None;
                 e.info.state = JobState::Waiting;
@@ -449,7 +450,7 @@ impl Backend for MemoryBackend {
             }
             for id in &doomed {
                 st.terminate(id, JobState::Cancelled, Some("purged".to_owned()), now);
-                st.jobs.remove(id);
+                st.forget(id);
             }
             Ok(doomed.len() as u64)
         })
@@ -622,6 +623,36 @@ impl Backend for MemoryBackend {
                 self.shared.work.notify_waiters();
             }
             Ok(Some(out))
+        })
+    }
+
+    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
+        Box::pin(async move { Ok(self.lock().children.get(id).cloned().unwrap_or_default()) })
+    }
+
+    fn cancel_requests(&self) -> BoxFuture<'_, Result<CancelRequests>> {
+        Box::pin(async move {
+            let mut from = self.shared.cancels.subscribe();
+            let (tx, rx) = mpsc::channel(256);
+            tokio::spawn(async move {
+                loop {
+                    let next = tokio::select! {
+                        _ = tx.closed() => return,
+                        next = from.recv() => next,
+                    };
+                    match next {
+                        Ok(id) => {
+                            if tx.send(id).await.is_err() {
+                                return;
+                            }
+                        }
+                        // Missed ids are still seen at the next heartbeat.
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+            Ok(CancelRequests::new(rx))
         })
     }
 }

@@ -18,6 +18,10 @@ pub(super) struct State {
     pub(super) running: FxHashSet<JobId>,
     pub(super) unique: FxHashMap<String, JobId>,
     pub(super) dependents: FxHashMap<JobId, Vec<JobId>>,
+    /// Run-time children by parent (kept while the parent's entry is).
+    pub(super) children: FxHashMap<JobId, Vec<JobId>>,
+    /// Idempotency keys, each held while its job's entry is kept.
+    pub(super) idempotency: FxHashMap<String, JobId>,
     /// (expires, id) of finished jobs
     pub(super) expiry: BinaryHeap<Reverse<(u64, JobId)>>,
     pub(super) workers: HashMap<String, (WorkerInfo, u64)>,
@@ -60,6 +64,14 @@ impl State {
                 out.push(Enqueued::Existing(record.id));
                 continue;
             }
+            if let Some(key) = &record.idempotency_key {
+                if let Some(holder) = st.idempotency.get(key) {
+                    if st.jobs.contains_key(holder) {
+                        out.push(Enqueued::Existing(holder.clone()));
+                        continue;
+                    }
+                }
+            }
             if let Some(key) = &record.unique {
                 if let Some(holder) = st.unique.get(key) {
                     out.push(Enqueued::Existing(holder.clone()));
@@ -70,6 +82,20 @@ impl State {
             if let Some(key) = &record.unique {
                 st.unique.insert(key.clone(), id.clone());
             }
+            if let Some(key) = &record.idempotency_key {
+                st.idempotency.insert(key.clone(), id.clone());
+            }
+            // A child of a parent being cancelled is cancelled at once.
+            let stopping = record.parent.as_ref().is_some_and(|parent| {
+                st.children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(id.clone());
+                st.jobs.get(parent).is_some_and(|p| {
+                    p.info.state == JobState::Cancelled
+                        || (p.info.state == JobState::Running && p.cancel_requested)
+                })
+            });
             let deps = record.deps.clone();
             let due = due_time(&record, now);
             st.jobs.insert(
@@ -88,22 +114,33 @@ impl State {
             out.push(Enqueued::Created(id.clone()));
             if deps.is_empty() {
                 if due > now {
-                    st.schedule(id, due);
+                    st.schedule(id.clone(), due);
                 } else {
-                    st.push_ready(id);
+                    st.push_ready(id.clone());
                 }
                 woke = true;
-                continue;
+            } else {
+                // Register with each dependency; one already finished
+                // counts at once, exactly like a later completion.
+                for dep in &deps {
+                    st.dependents
+                        .entry(dep.clone())
+                        .or_default()
+                        .push(id.clone());
+                }
+                woke |= st.settle_deps(&id, now, false);
             }
-            // Register with each dependency; one already finished
-            // counts at once, exactly like a later completion.
-            for dep in &deps {
-                st.dependents
-                    .entry(dep.clone())
-                    .or_default()
-                    .push(id.clone());
+            if stopping
+                && st
+                    .jobs
+                    .get(&id)
+                    .is_some_and(|e| !e.info.state.is_terminal())
+            {
+                let parent = st.jobs[&id].info.record.parent.clone().expect("has one");
+                st.remove_from_ready(&id);
+                let why = format!("parent {parent} was cancelled");
+                st.terminate(&id, JobState::Cancelled, Some(why), now);
             }
-            woke |= st.settle_deps(&id, now, false);
         }
         (out, woke)
     }
@@ -149,8 +186,7 @@ impl State {
             let Reverse((_, id)) = self.expiry.pop().expect("checked");
             if let Some(e) = self.jobs.get(&id) {
                 if e.expires_at.is_some_and(|t| t <= now) {
-                    self.jobs.remove(&id);
-                    self.dependents.remove(&id);
+                    self.forget(&id);
                 }
             }
         }
@@ -182,6 +218,56 @@ impl State {
             }
             _ => false,
         }
+    }
+
+    /// Deletes a job's entry and what is kept as long as it is.
+    pub(super) fn forget(&mut self, id: &JobId) {
+        if let Some(e) = self.jobs.remove(id) {
+            if let Some(key) = &e.info.record.idempotency_key {
+                if self.idempotency.get(key) == Some(id) {
+                    self.idempotency.remove(key);
+                }
+            }
+        }
+        self.dependents.remove(id);
+        self.children.remove(id);
+    }
+
+    /// Cancels a job and, recursively, its run-time children: those not
+    /// started end cancelled (with their waiting dependants), running ones
+    /// get a cancel request. Descends from every job that has not
+    /// succeeded or died. Returns the running jobs asked to stop.
+    pub(super) fn cancel_tree(&mut self, id: &JobId, now: u64) -> Vec<JobId> {
+        let mut requested = Vec::new();
+        let mut stack: Vec<(JobId, Option<JobId>)> = vec![(id.clone(), None)];
+        let mut seen = FxHashSet::default();
+        while let Some((jid, parent)) = stack.pop() {
+            if !seen.insert(jid.clone()) {
+                continue;
+            }
+            let Some(state) = self.jobs.get(&jid).map(|e| e.info.state) else {
+                continue;
+            };
+            match state {
+                JobState::Running => {
+                    let e = self.jobs.get_mut(&jid).expect("exists");
+                    e.cancel_requested = true;
+                    e.info.cancel_requested = true;
+                    requested.push(jid.clone());
+                }
+                JobState::Succeeded | JobState::Dead => continue,
+                JobState::Cancelled => {}
+                _ => {
+                    self.remove_from_ready(&jid);
+                    let why = parent.map(|p| format!("parent {p} was cancelled"));
+                    self.terminate(&jid, JobState::Cancelled, why, now);
+                }
+            }
+            if let Some(children) = self.children.get(&jid) {
+                stack.extend(children.iter().map(|c| (c.clone(), Some(jid.clone()))));
+            }
+        }
+        requested
     }
 
     pub(super) fn remove_from_ready(&mut self, id: &JobId) {

@@ -1,0 +1,206 @@
+//! A producer whose enqueue reply is lost retries with an idempotency key:
+//! one job, one run.
+//!
+//! The reply is lost for sure, not by chance: the producer talks to Redis
+//! through a small TCP relay that, once armed, drops what the server sends
+//! back. The relay sees the enqueue's reply arrive (so the job was stored,
+//! and with `appendfsync always`, on disk), drops it, and the server is
+//! SIGKILLed and restarted from its AOF. The producer's enqueue fails, it
+//! retries with the same key, and gets the job it had made.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ork::prelude::*;
+use ork_redis::redis::{self, AsyncCommands};
+use ork_redis::testing::RedisServer;
+use ork_redis::RedisBackend;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// Charges an order once; counts its runs.
+#[ork::task]
+async fn charge(ctx: Context, order: u64) -> ork::Result<u64> {
+    ctx.state::<Arc<AtomicUsize>>()
+        .fetch_add(1, Ordering::SeqCst);
+    Ok(order * 100)
+}
+
+/// A TCP relay to a server; when `drop_replies` is set it swallows what
+/// the server sends and signals `dropped`.
+struct Relay {
+    port: u16,
+    drop_replies: Arc<AtomicBool>,
+    dropped: Arc<Notify>,
+}
+
+impl Relay {
+    async fn start(server_port: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let drop_replies = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(Notify::new());
+        let (d, n) = (drop_replies.clone(), dropped.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", server_port)).await else {
+                    continue; // the server is down: the client sees a closed socket
+                };
+                tokio::spawn(pipe(client, server, d.clone(), n.clone()));
+            }
+        });
+        Relay {
+            port,
+            drop_replies,
+            dropped,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Relays one connection both ways until either side closes.
+async fn pipe(client: TcpStream, server: TcpStream, drop: Arc<AtomicBool>, dropped: Arc<Notify>) {
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match read(&cr, &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if write_all(&sw, &buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let down = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match read(&sr, &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if drop.load(Ordering::SeqCst) {
+                        dropped.notify_one();
+                        continue;
+                    }
+                    if write_all(&cw, &buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
+
+async fn read(r: &OwnedReadHalf, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        r.readable().await?;
+        match r.try_read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn write_all(w: &OwnedWriteHalf, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        w.writable().await?;
+        match w.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_enqueue_whose_reply_was_lost_runs_once() {
+    let ns = "idem";
+    let mut server = tokio::task::spawn_blocking(|| RedisServer::builder().aof(true).start())
+        .await
+        .unwrap();
+    let relay = Relay::start(server.port()).await;
+    let producer = Ork::with_backend(
+        RedisBackend::builder(relay.url())
+            .namespace(ns)
+            .build()
+            .await
+            .unwrap(),
+    );
+    let call = || charge::call(7).idempotency_key("order-7");
+
+    // The enqueue lands; its reply is swallowed; the server dies.
+    relay.drop_replies.store(true, Ordering::SeqCst);
+    let first = tokio::spawn({
+        let producer = producer.clone();
+        async move { producer.enqueue(call()).await.map(|h| h.id().clone()) }
+    });
+    tokio::time::timeout(Duration::from_secs(10), relay.dropped.notified())
+        .await
+        .expect("the server answered the enqueue");
+    tokio::task::block_in_place(|| server.kill());
+    let first = tokio::time::timeout(Duration::from_secs(15), first)
+        .await
+        .expect("the lost reply ends the enqueue")
+        .unwrap();
+    let err = first.expect_err("the producer never saw the reply");
+    assert!(err.is_transient(), "{err}");
+    relay.drop_replies.store(false, Ordering::SeqCst);
+    tokio::task::block_in_place(|| server.restart());
+
+    // The job survived the restart (AOF, fsync always).
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let stored: Vec<String> = raw.keys(format!("{{{ns}}}:job:*")).await.unwrap();
+    assert_eq!(stored.len(), 1, "the first enqueue was stored: {stored:?}");
+
+    // The producer retries with the same key until the server answers.
+    let started = Instant::now();
+    let handle = loop {
+        match producer.enqueue(call()).await {
+            Ok(h) => break h,
+            Err(e) => {
+                assert!(e.is_transient(), "{e}");
+                assert!(started.elapsed() < Duration::from_secs(15), "retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(
+        format!("{{{ns}}}:job:{}", handle.id()),
+        stored[0],
+        "the retry returned the job the lost enqueue made"
+    );
+
+    let runs = Arc::new(AtomicUsize::new(0));
+    let worker = Ork::with_backend(
+        RedisBackend::builder(server.url())
+            .namespace(ns)
+            .build()
+            .await
+            .unwrap(),
+    );
+    let pool = worker.worker().state(runs.clone()).start().unwrap();
+    assert_eq!(handle.result().await.unwrap(), 700);
+
+    // A retry after the job ran still finds it, with its result.
+    let late = producer.enqueue(call()).await.unwrap();
+    assert_eq!(late.id(), handle.id());
+    assert_eq!(late.result().await.unwrap(), 700);
+    pool.shutdown().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "one job, one run");
+    let all: Vec<String> = raw.keys(format!("{{{ns}}}:job:*")).await.unwrap();
+    assert_eq!(all.len(), 1, "one job");
+}
