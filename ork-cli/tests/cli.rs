@@ -183,7 +183,12 @@ async fn jobs_and_job_show_payloads_readably() {
     let dead = dead_job(&env, "jobs").await;
     let later = env
         .ork
-        .enqueue(add::call(1, 1).delay(Duration::from_secs(3600)))
+        .enqueue(add::call(40, 2).delay(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    // Arguments are kept until a job succeeds (then Redis drops them).
+    let waiting = json
+        .enqueue(greet::call("ada".into(), 3).delay(Duration::from_secs(3600)))
         .await
         .unwrap();
 
@@ -226,34 +231,46 @@ async fn jobs_and_job_show_payloads_readably() {
     assert!(text.contains("cli::greet"), "{text}");
     assert!(text.contains("succeeded  attempts 1/1"), "{text}");
     assert!(text.contains("codec      json"), "{text}");
+    // A succeeded job's arguments are dropped on Redis, to free memory.
     assert!(
-        text.contains("arguments\n  [\n    \"ada\",\n    3\n  ]"),
+        text.contains("arguments\n  (not kept after the job succeeded)"),
         "{text}"
     );
     assert!(text.contains("result\n  \"adaadaada\""), "{text}");
     assert!(text.contains("ran "), "timings: {text}");
+    let text = env
+        .ork(&["job", waiting.id().as_str()])
+        .await
+        .ok()
+        .to_owned();
+    assert!(
+        text.contains("arguments\n  [\n    \"ada\",\n    3\n  ]"),
+        "{text}"
+    );
     let v = env
         .ork(&["job", readable.id().as_str(), "--json"])
         .await
         .json();
-    assert_eq!(v["args"]["value"], serde_json::json!(["ada", 3]));
+    assert_eq!(v["args"]["kind"], "dropped");
     assert_eq!(v["result"]["value"], "adaadaada");
     assert_eq!(v["state"], "succeeded");
     assert!(v["finished_at_ms"].as_u64() >= v["started_at_ms"].as_u64());
 
-    // bincode: bytes, with a note.
-    let text = env
-        .ork(&["job", opaque.id().as_str()])
+    let v = env
+        .ork(&["job", waiting.id().as_str(), "--json"])
         .await
-        .ok()
-        .to_owned();
+        .json();
+    assert_eq!(v["args"]["value"], serde_json::json!(["ada", 3]));
+
+    // bincode: bytes, with a note.
+    let text = env.ork(&["job", later.id().as_str()]).await.ok().to_owned();
     assert!(text.contains("bincode is not self-describing"), "{text}");
     assert!(
         text.contains("00000000  50 04"),
         "40 and 2 as bincode varints: {text}"
     );
     let v = env
-        .ork(&["job", opaque.id().as_str(), "--json"])
+        .ork(&["job", later.id().as_str(), "--json"])
         .await
         .json();
     assert_eq!(v["args"]["kind"], "bytes");

@@ -230,7 +230,7 @@ impl RedisBackendBuilder {
                 }),
             },
             flavor: crate::scripts::Flavor::Shebang,
-            memory_watch: crate::memory::Watch::new(),
+            memory_watch: Arc::new(crate::memory::Watch::new()),
         };
         inner.flavor = inner.check_server().await?;
         #[cfg(feature = "testing")]

@@ -202,6 +202,7 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
 /// A payload view (see `view::payload`) as text.
 fn payload_text(v: &Value) -> String {
     match v["kind"].as_str() {
+        Some("dropped") => format!("({})\n", v["note"].as_str().unwrap_or("")),
         Some("json") => {
             let mut s = serde_json::to_string_pretty(&v["value"]).unwrap_or_default();
             s.push('\n');

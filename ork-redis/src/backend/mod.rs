@@ -84,7 +84,7 @@ pub(crate) struct Inner {
     /// server's version, read at build).
     pub(crate) flavor: Flavor,
     /// Reads memory use now and then, and warns when it passes 80%.
-    pub(crate) memory_watch: crate::memory::Watch,
+    pub(crate) memory_watch: Arc<crate::memory::Watch>,
 }
 
 pub(crate) use crate::error::backend_error;
@@ -405,7 +405,8 @@ impl Backend for RedisBackend {
                     replicas: self.inner.settings.replicas,
                 },
                 flavor: self.inner.flavor,
-                memory_watch: crate::memory::Watch::new(),
+                // One watch per backend, whatever runtime reads it.
+                memory_watch: self.inner.memory_watch.clone(),
             };
             let copy: Arc<dyn Backend> = Arc::new(RedisBackend {
                 inner: Arc::new(inner),
