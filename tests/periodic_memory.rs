@@ -391,9 +391,11 @@ async fn two_pools_fire_each_tick_once() {
         .collect();
     tokio::time::sleep(Duration::from_millis(10_500)).await;
     let end = now(&ork).await;
-    for p in pools {
-        p.shutdown().await;
-    }
+    // Both at once: on the paused clock, time jumps ahead while one pool
+    // waits for its lease thread, and the other would fire the next tick.
+    let mut pools = pools.into_iter();
+    let (a, b) = (pools.next().unwrap(), pools.next().unwrap());
+    tokio::join!(a.shutdown(), b.shutdown());
     let expected = multiples(t0, end, 1000);
     assert_eq!(ticks(&ork, "shared").await, expected);
     assert_eq!(runs.0.load(Ordering::SeqCst), expected.len());

@@ -150,6 +150,22 @@ async fn a_retried_enqueue_whose_reply_was_lost_runs_once() {
     tokio::time::timeout(Duration::from_secs(10), relay.dropped.notified())
         .await
         .expect("the server answered the enqueue");
+    // The swallowed reply may be another command's (a memory reading, say):
+    // wait, on a connection of the test's own, until the job is stored.
+    let direct = redis::Client::open(server.url()).unwrap();
+    let mut direct = direct.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored: Vec<String> = direct.keys(format!("{{{ns}}}:job:*")).await.unwrap();
+        if !stored.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the enqueue never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     tokio::task::block_in_place(|| server.kill());
     let first = tokio::time::timeout(Duration::from_secs(15), first)
         .await

@@ -381,16 +381,22 @@ async fn the_dashboard_in_a_real_browser() {
         graph["states"],
         json!(["succeeded", "succeeded", "running", "waiting", "waiting"])
     );
-    let text = blocking(|| browser.eval("return document.body.innerText"));
-    let text = text.as_str().unwrap();
-    for want in [
+    // Each panel fills from its own request: wait for all of them.
+    let wants = [
         "default",
         "browser-worker",
         "browser-diamond",
         "switch is off for from the page",
         "daily-report",
         "cron `0 30 6 * * *`",
-    ] {
+    ];
+    let script = format!(
+        "const t = document.body.innerText;
+         return {wants:?}.every(w => t.includes(w)) ? t : false;"
+    );
+    let text = blocking(|| browser.wait_for("every panel", &script));
+    let text = text.as_str().unwrap();
+    for want in wants {
         assert!(text.contains(want), "the page shows {want:?}: {text}");
     }
     assert!(text.contains("actions allowed"), "{text}");
