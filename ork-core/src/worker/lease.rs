@@ -185,8 +185,7 @@ impl<F: Future + Unpin> Future for Watched<F> {
 
 /// Runs the lease thread until `done` fires.
 pub(crate) fn spawn(shared: Arc<Shared>, done: CancellationToken) -> std::io::Result<LeaseThread> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("ork-lease".to_owned())
         .spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -202,20 +201,14 @@ pub(crate) fn spawn(shared: Arc<Shared>, done: CancellationToken) -> std::io::Re
             runtime.block_on(async {
                 tokio::join!(renew(&shared, &done), watch(&shared, &done));
             });
-            let _ = tx.send(());
         })?;
-    Ok(LeaseThread { ended: rx })
+    Ok(LeaseThread { _handle: handle })
 }
 
-/// The lease thread, to wait for its end.
+/// The lease thread; it ends by itself once its `done` token fires.
+#[derive(Debug)]
 pub(crate) struct LeaseThread {
-    ended: tokio::sync::oneshot::Receiver<()>,
-}
-
-impl LeaseThread {
-    pub(crate) async fn join(self) {
-        let _ = self.ended.await;
-    }
+    _handle: std::thread::JoinHandle<()>,
 }
 
 /// Renews every held lease each heartbeat, registers the worker, reaps

@@ -166,10 +166,11 @@ impl Pool {
         *stop_at.lock().expect("stop lock") = Some(until);
         closing.cancel();
         let _ = flusher.await;
+        // The lease thread ends at its next check; nothing waits for it
+        // (a wait here would be on another thread's time, not this
+        // runtime's, which a paused test clock would jump across).
         done.cancel();
-        if let Some(t) = lease_thread {
-            t.join().await;
-        }
+        drop(lease_thread);
         let backend = shared.backend.clone();
         let id = config.id.clone();
         match tokio::time::timeout_at(until, backend.unregister_worker(&id)).await {
