@@ -275,8 +275,15 @@
       ...(j.deps.length ? row('after', j.deps.join(', ')) : []),
       ...(j.unique ? row('unique', j.unique) : []),
       ...row('codec', j.codec));
+    const kids = j.children || [];
+    const children = kids.length ? [
+      el('h3', { text: 'Run-time children (' + j.children_total + ')' }),
+      el('table', { class: 'children' }, el('tbody', {}, ...kids.map(c => el('tr', {
+        class: 'clickable', 'data-child': c.id, onclick: () => showJob(c.id),
+      }, el('td', { class: 'mono', text: c.id }), td(c.task), el('td', {}, badge(c.state))))))] : [];
     $('#detail-body').replaceChildren(
       el('h2', {}, el('span', { text: j.task })), el('div', { class: 'mono muted', text: j.id }), buttons, dl,
+      ...children,
       el('h3', { text: 'Arguments' }), payloadNode(j.args),
       el('h3', { text: 'Result' }), payloadNode(j.result));
     $('#detail').hidden = false;

@@ -124,10 +124,24 @@ pub(crate) async fn jobs(State(app): State<Arc<App>>, Query(p): Query<JobsParams
 
 /// One job, with arguments and result.
 pub(crate) async fn job(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult {
-    match app.ork.job(&JobId::from(id.as_str())).await? {
-        Some(info) => to_json(&JobView::new(&info, true)),
-        None => Err(not_found("job", &id)),
-    }
+    let id = JobId::from(id.as_str());
+    let Some(info) = app.ork.job(&id).await? else {
+        return Err(not_found("job", id.as_str()));
+    };
+    let mut view = JobView::new(&info, true);
+    let backend = app.ork.backend();
+    let mut ids = backend.children(&id).await?;
+    view.children_total = Some(ids.len());
+    ids.truncate(crate::view::CHILDREN_SHOWN);
+    let children = backend.jobs(&ids).await?;
+    view.children = Some(
+        children
+            .iter()
+            .flatten()
+            .map(crate::view::ChildView::new)
+            .collect(),
+    );
+    to_json(&view)
 }
 
 /// A page of workflows.
@@ -157,7 +171,10 @@ pub(crate) async fn workflow(State(app): State<Arc<App>>, Path(id): Path<String>
         return Err(not_found("workflow", &id));
     };
     let nodes = h.nodes().await?;
-    to_json(&WorkflowView::new(&h, &nodes))
+    let mut view = WorkflowView::new(&h, &nodes);
+    // With `cancelling`, which the nodes alone can't tell.
+    view.state = h.state().await?.as_str();
+    to_json(&view)
 }
 
 /// Periodic schedules.

@@ -44,6 +44,36 @@ pub struct JobView {
     pub args: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// Its run-time children (what it spawned, its map items, the nodes of
+    /// the workflow it was replaced with), in the detail view; at most
+    /// [`CHILDREN_SHOWN`] of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<ChildView>>,
+    /// How many run-time children it has in all (detail view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children_total: Option<usize>,
+}
+
+/// The most run-time children a job's detail lists.
+pub const CHILDREN_SHOWN: usize = 200;
+
+/// A run-time child of a job, in its parent's detail.
+#[derive(Debug, Serialize)]
+pub struct ChildView {
+    pub id: String,
+    pub task: String,
+    pub state: &'static str,
+}
+
+impl ChildView {
+    /// The view of a child job.
+    pub fn new(info: &JobInfo) -> ChildView {
+        ChildView {
+            id: info.record.id.to_string(),
+            task: info.record.task.clone(),
+            state: info.state.as_str(),
+        }
+    }
 }
 
 /// The codec's name.
@@ -85,6 +115,8 @@ impl JobView {
             } else {
                 None
             },
+            children: None,
+            children_total: None,
         }
     }
 }

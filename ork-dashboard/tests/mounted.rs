@@ -201,3 +201,42 @@ async fn read_only_by_default() {
         .unwrap()
         .is_empty());
 }
+
+/// A job's detail lists its run-time children with their states, so a
+/// map node's items or a parent's sub-tasks can be found from the page.
+#[tokio::test]
+async fn a_job_lists_its_run_time_children() {
+    let ork = Ork::memory();
+    let b = ork.backend();
+    let parent = JobRecord::new("mounted::parent", vec![]);
+    let parent_id = parent.id.clone();
+    b.enqueue(vec![parent]).await.unwrap();
+    let children: Vec<JobRecord> = (0..3)
+        .map(|i| {
+            let mut child = JobRecord::new("mounted::child", vec![]);
+            child.id = parent_id.child(i);
+            child.parent = Some(parent_id.clone());
+            child
+        })
+        .collect();
+    b.enqueue(children).await.unwrap();
+    let app = Router::new().nest("/jobs", ork_dashboard::router(ork.clone()));
+    let addr = serve(app).await;
+    let j = send(addr, "GET", &format!("/jobs/api/jobs/{parent_id}"), &[])
+        .await
+        .json();
+    assert_eq!(j["children_total"], 3, "{j}");
+    let mut ids: Vec<String> = j["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["task"], "mounted::child");
+            assert_eq!(c["state"], "queued");
+            c["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    ids.sort();
+    let want: Vec<String> = (0..3).map(|i| parent_id.child(i).to_string()).collect();
+    assert_eq!(ids, want);
+}
