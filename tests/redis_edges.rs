@@ -246,10 +246,8 @@ fn signal(pid: u32, sig: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_reruns_nothing() {
     let ns = "pause";
-    let server = start_server().await;
-    let url = server.url();
-    let logs = start_server().await;
-    let log_url = logs.url();
+    let (server, logs) = (start_server().await, start_server().await);
+    let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
     fleet.env(LOG_URL_VAR, &log_url);
@@ -260,11 +258,7 @@ async fn a_paused_redis_reruns_nothing() {
     let handles = ork.enqueue_many(calls).await.expect("enqueue");
     let ids: Vec<ork::JobId> = handles.iter().map(|h| h.id().clone()).collect();
     let mut conn = raw(&log_url).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while executions(&mut conn, ns).await.len() < 100 {
-        assert!(Instant::now() < deadline, "the workers did not start");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_executions(&mut conn, ns, 100, "the workers did not start").await;
     let pid = server.pid().expect("the server's pid");
     signal(pid, "STOP");
     tokio::time::sleep(Duration::from_millis(3000)).await;
@@ -366,6 +360,34 @@ async fn spans(url: &str, ns: &str) -> HashMap<String, Vec<Run>> {
     out
 }
 
+/// Waits until `n` executions are logged.
+async fn wait_executions(
+    conn: &mut redis::aio::MultiplexedConnection,
+    ns: &str,
+    n: usize,
+    what: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while executions(conn, ns).await.len() < n {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until `n` runs have logged their spans (a dropped body logs its
+/// span from a task of its own).
+async fn wait_spans(log_url: &str, ns: &str, n: usize) -> HashMap<String, Vec<Run>> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = spans(log_url, ns).await;
+        if s.values().map(Vec::len).sum::<usize>() >= n {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "spans missing: {s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// No two runs of one job overlap in time.
 fn assert_no_overlap(spans: &HashMap<String, Vec<Run>>) {
     for (job, runs) in spans {
@@ -387,10 +409,8 @@ fn assert_no_overlap(spans: &HashMap<String, Vec<Run>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_worker_stops_before_another_starts() {
     let ns = "partition";
-    let server = start_server().await;
-    let url = server.url();
-    let logs = start_server().await;
-    let log_url = logs.url();
+    let (server, logs) = (start_server().await, start_server().await);
+    let (url, log_url) = (server.url(), logs.url());
     let proxy = Proxy::start(server.port()).await;
     let ork = connect(&url, ns).await;
     let mut cut = Fleet::new("worker_process", &url, ns);
@@ -403,14 +423,7 @@ async fn a_cut_off_worker_stops_before_another_starts() {
     let handles = ork.enqueue_many(calls).await.expect("enqueue");
     let ids: Vec<ork::JobId> = handles.iter().map(|h| h.id().clone()).collect();
     let mut conn = raw(&log_url).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while executions(&mut conn, ns).await.len() < 6 {
-        assert!(
-            Instant::now() < deadline,
-            "the first worker did not start all"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_executions(&mut conn, ns, 6, "the first worker did not start all").await;
     // One fleet, so the two get distinct names; the peer connects directly.
     cut.env(BACKEND_URL_VAR, &url);
     let peer = cut.add("plain");
@@ -418,15 +431,7 @@ async fn a_cut_off_worker_stops_before_another_starts() {
     all_succeeded(&ork, &ids, Duration::from_secs(30)).await;
     proxy.block(false);
     // Let the cut-off worker's dropped bodies write their spans.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let spans = loop {
-        let s = spans(&log_url, ns).await;
-        if s.values().map(Vec::len).sum::<usize>() >= 12 {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "spans missing: {s:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let spans = wait_spans(&log_url, ns, 12).await;
     assert_no_overlap(&spans);
     let (first, second) = (cut.name(0).to_owned(), cut.name(peer).to_owned());
     for id in &ids {
@@ -451,10 +456,8 @@ async fn a_cut_off_worker_stops_before_another_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_worker_drops_its_stale_attempts() {
     let ns = "freeze";
-    let server = start_server().await;
-    let url = server.url();
-    let logs = start_server().await;
-    let log_url = logs.url();
+    let (server, logs) = (start_server().await, start_server().await);
+    let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut frozen = Fleet::new("worker_process", &url, ns);
     frozen.env(LOG_URL_VAR, &log_url);
@@ -464,11 +467,7 @@ async fn a_frozen_worker_drops_its_stale_attempts() {
     let handles = ork.enqueue_many(calls).await.expect("enqueue");
     let ids: Vec<ork::JobId> = handles.iter().map(|h| h.id().clone()).collect();
     let mut conn = raw(&log_url).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while executions(&mut conn, ns).await.len() < 4 {
-        assert!(Instant::now() < deadline, "the worker did not start all");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_executions(&mut conn, ns, 4, "the worker did not start all").await;
     let pid = frozen.pid(0).expect("pid");
     signal(pid, "STOP");
     let peer = frozen.add("plain");
@@ -488,15 +487,7 @@ async fn a_frozen_worker_drops_its_stale_attempts() {
     }
     signal(pid, "CONT");
     all_succeeded(&ork, &ids, Duration::from_secs(30)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let spans = loop {
-        let s = spans(&log_url, ns).await;
-        if s.values().map(Vec::len).sum::<usize>() >= 8 {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "spans missing: {s:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let spans = wait_spans(&log_url, ns, 8).await;
     let stale = frozen.name(0).to_owned();
     for id in &ids {
         let runs = &spans[id.as_str()];
@@ -516,10 +507,8 @@ async fn a_frozen_worker_drops_its_stale_attempts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_answered_too_late_are_never_started() {
     let ns = "late-claim";
-    let server = start_server().await;
-    let url = server.url();
-    let logs = start_server().await;
-    let log_url = logs.url();
+    let (server, logs) = (start_server().await, start_server().await);
+    let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
     fleet.env(LOG_URL_VAR, &log_url);
@@ -552,10 +541,8 @@ async fn claims_answered_too_late_are_never_started() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_blocking_its_runtime_costs_no_rerun() {
     let ns = "hog";
-    let server = start_server().await;
-    let url = server.url();
-    let logs = start_server().await;
-    let log_url = logs.url();
+    let (server, logs) = (start_server().await, start_server().await);
+    let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
     fleet.env(LOG_URL_VAR, &log_url);
@@ -569,14 +556,7 @@ async fn a_task_blocking_its_runtime_costs_no_rerun() {
     let ids: Vec<ork::JobId> = handles.iter().map(|h| h.id().clone()).collect();
     let hog_job = handles.last().expect("the hog").clone();
     let hog_name = fleet.name(hogging).to_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while executions(&mut conn, ns).await.len() < 8 {
-        assert!(
-            Instant::now() < deadline,
-            "the hog's worker did not start all"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_executions(&mut conn, ns, 8, "the hog's worker did not start all").await;
     fleet.add("plain");
     all_succeeded(&ork, &ids, Duration::from_secs(30)).await;
     let runs = runs_per_job(&log_url, ns).await;
@@ -608,10 +588,8 @@ async fn a_task_blocking_its_runtime_costs_no_rerun() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_is_bounded_when_redis_does_not_answer() {
     let ns = "term";
-    let server = start_server().await;
-    let url = server.url();
-    let logs = start_server().await;
-    let log_url = logs.url();
+    let (server, logs) = (start_server().await, start_server().await);
+    let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
     fleet.env(LOG_URL_VAR, &log_url);
@@ -621,11 +599,7 @@ async fn shutdown_is_bounded_when_redis_does_not_answer() {
     let handles = ork.enqueue_many(calls).await.expect("enqueue");
     let ids: Vec<ork::JobId> = handles.iter().map(|h| h.id().clone()).collect();
     let mut conn = raw(&log_url).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while executions(&mut conn, ns).await.len() < 4 {
-        assert!(Instant::now() < deadline, "the worker did not start all");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_executions(&mut conn, ns, 4, "the worker did not start all").await;
     let redis_pid = server.pid().expect("pid");
     signal(redis_pid, "STOP");
     signal(fleet.pid(term).expect("pid"), "TERM");

@@ -238,13 +238,7 @@ async fn renew(shared: &Shared, done: &CancellationToken) {
         }
         let backend = own.clone().unwrap_or_else(|| shared.backend.clone());
         let round = async {
-            let held: Vec<Arc<Held>> = shared
-                .inflight
-                .lock()
-                .expect("inflight lock")
-                .values()
-                .cloned()
-                .collect();
+            let held = snapshot(shared);
             if !held.is_empty() {
                 let leases: Vec<Lease> = held.iter().map(|h| h.lease.clone()).collect();
                 let sent = shared.clock.now();
@@ -285,6 +279,17 @@ async fn renew(shared: &Shared, done: &CancellationToken) {
     }
 }
 
+/// The attempts holding a lease now.
+fn snapshot(shared: &Shared) -> Vec<Arc<Held>> {
+    shared
+        .inflight
+        .lock()
+        .expect("inflight lock")
+        .values()
+        .cloned()
+        .collect()
+}
+
 fn apply(held: &[Arc<Held>], statuses: &[LeaseStatus], sent: u64, lease: Duration) {
     for (h, status) in held.iter().zip(statuses) {
         match status {
@@ -315,13 +320,7 @@ async fn watch(shared: &Shared, done: &CancellationToken) {
             _ = done.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let held: Vec<Arc<Held>> = shared
-            .inflight
-            .lock()
-            .expect("inflight lock")
-            .values()
-            .cloned()
-            .collect();
+        let held = snapshot(shared);
         let now = shared.clock.now();
         for h in &held {
             if h.is_running() && h.expired_at(now) && h.expire() {
