@@ -584,3 +584,41 @@ async fn bad_schedules_are_refused() {
     assert!(ork.schedule("", every, noop::call()).await.is_err());
     assert!(ork.schedules().await.unwrap().is_empty());
 }
+
+/// A periodic task written by hand (the attribute would refuse these
+/// options at compile time), for `Worker::start`'s own check.
+struct HandWritten<const EVERY_MS: u64>;
+
+impl<const EVERY_MS: u64> Task for HandWritten<EVERY_MS> {
+    type Args = ();
+    type Output = ();
+    const OPTIONS: ork::TaskOptions = if EVERY_MS == 0 {
+        ork::TaskOptions::new("bad_cron").cron("0 99 * * * *")
+    } else {
+        ork::TaskOptions::new("too_often").every(Duration::from_millis(EVERY_MS))
+    };
+    fn run(_: Context, _: ()) -> ork::backend::BoxFuture<'static, Result<(), ork::TaskError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn start_refuses_a_periodic_task_it_cant_schedule() {
+    let ork = Ork::memory();
+    let err = ork.worker().task::<HandWritten<0>>().start().unwrap_err();
+    assert!(matches!(err, ork::Error::Invalid(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid input: periodic task `bad_cron` can't be scheduled: cron expression `0 99 * * * *`: bad minute field `99`: 99 is out of range 0-59"
+    );
+    let err = ork.worker().task::<HandWritten<10>>().start().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input: periodic task `too_often` can't be scheduled: an interval of 10ms is too short: at least 100ms"
+    );
+    // Nothing was started, so nothing was stored.
+    assert!(ork.schedules().await.unwrap().is_empty());
+    // A good one still starts.
+    let worker = ork.worker().task::<HandWritten<1000>>().start().unwrap();
+    worker.shutdown().await;
+}

@@ -165,6 +165,15 @@ impl TaskAttr {
                         format!("`{key}` must be longer than zero"),
                     ));
                 }
+                if key == "every" && ms < ork_cron::MIN_INTERVAL_MS {
+                    return Err(Error::new_spanned(
+                        lit,
+                        format!(
+                            "`every` must be at least {}ms, the shortest interval the scheduler accepts",
+                            ork_cron::MIN_INTERVAL_MS
+                        ),
+                    ));
+                }
                 let slot = match key.as_str() {
                     "timeout" => &mut self.timeout,
                     "result_ttl" => &mut self.result_ttl,
@@ -409,20 +418,16 @@ fn parse_backoff(text: &str) -> std::result::Result<BackoffSpec, String> {
     }
 }
 
-/// A light check of a cron expression: six fields (seconds first) or seven
-/// (with years). The schedule parser in ork-core has the last word.
+/// Checks a cron expression with the parser the scheduler uses (ork-cron),
+/// so an expression it would refuse is an error at the string.
 fn cron(lit: &LitStr) -> Result<()> {
     let text = lit.value();
-    let fields = text.split_whitespace().count();
-    if !(6..=7).contains(&fields) {
-        return Err(Error::new(
+    ork_cron::CronFields::parse(&text).map(drop).map_err(|e| {
+        Error::new(
             lit.span(),
-            format!(
-                "`{text}` has {fields} field(s); a cron expression has six, seconds first: \"sec min hour day month weekday\", like \"0 */15 * * * *\""
-            ),
-        ));
-    }
-    Ok(())
+            format!("`{text}` is not a cron expression: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]

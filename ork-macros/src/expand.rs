@@ -18,20 +18,21 @@
 use proc_macro2::{Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
-use syn::{Error, Ident, ItemFn, Result, Type};
+use syn::{Error, Ident, Result, Type};
 
 use crate::attr::{BackoffSpec, TaskAttr};
+use crate::item::TaskFn;
 use crate::sig::TaskSig;
 
 /// Expands `#[ork::task(attr)] item`.
 pub(crate) fn task(attr: TokenStream, item: TokenStream) -> Result<TokenStream> {
-    let func: ItemFn = syn::parse2(item.clone()).map_err(|_| {
+    let func: TaskFn = syn::parse2(item.clone()).map_err(|_| {
         Error::new_spanned(
             &item,
             "`#[ork::task]` goes on a function: `async fn` (or a plain `fn`, run on the blocking pool)",
         )
     })?;
-    let (attr, sig) = match (TaskAttr::parse(attr), TaskSig::parse(&func)) {
+    let (attr, sig) = match (TaskAttr::parse(attr), TaskSig::parse(&func.sig)) {
         (Ok(attr), Ok(sig)) => (attr, sig),
         (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
         (Err(mut e), Err(sig_error)) => {
@@ -55,7 +56,7 @@ pub(crate) fn task(attr: TokenStream, item: TokenStream) -> Result<TokenStream> 
 }
 
 /// The generated items, after the function itself.
-fn generate(func: &ItemFn, attr: &TaskAttr, sig: &TaskSig) -> TokenStream {
+fn generate(func: &TaskFn, attr: &TaskAttr, sig: &TaskSig) -> TokenStream {
     let vis = &func.vis;
     let ident = sig.ident;
     let krate = attr.krate();
@@ -69,7 +70,9 @@ fn generate(func: &ItemFn, attr: &TaskAttr, sig: &TaskSig) -> TokenStream {
         ident.unraw()
     );
     let call_doc = format!(
-        " A call of the task [`{}()`] with these arguments, ready to enqueue.",
+        " A call of the task [`{0}()`] with these arguments, ready to enqueue. In a \
+         workflow, a node whose inputs come from other nodes is built with \
+         [`{0}::flow`](Self::flow) instead.",
         ident.unraw()
     );
     let flow_doc = format!(

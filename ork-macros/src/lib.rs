@@ -9,6 +9,7 @@ use proc_macro::TokenStream;
 
 mod attr;
 mod expand;
+mod item;
 mod sig;
 
 /// Makes a function a task: `#[ork::task]` on an `async fn` (or on a plain
@@ -63,8 +64,8 @@ mod sig;
 /// | `priority` | 0 (lowest) to 9 | `0` |
 /// | `result_ttl` | how long the result is kept | the engine's |
 /// | `concurrency` | the most runs at once per worker process (1 or more) | no limit |
-/// | `cron` | a six-field cron expression, seconds first: `"0 */15 * * * *"` | none |
-/// | `every` | an interval: `"30s"` | none |
+/// | `cron` | a six-field cron expression, seconds first: `"0 */15 * * * *"` (checked by the scheduler's own parser) | none |
+/// | `every` | an interval of 100 ms or more: `"30s"` | none |
 /// | `crate` | the path of the `ork` crate, if renamed | `"::ork"` |
 ///
 /// `backoff = "fixed"` waits 1 s; `"exponential:500ms"` is capped at 1 h (or

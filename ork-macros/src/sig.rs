@@ -2,7 +2,7 @@
 //! and return type, with errors spanned at the user's tokens.
 
 use syn::{
-    Error, FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, Result, ReturnType, Type,
+    Error, FnArg, GenericArgument, Ident, Pat, PathArguments, Result, ReturnType, Signature, Type,
 };
 
 use crate::expand::Site;
@@ -28,8 +28,7 @@ pub(crate) struct TaskSig<'a> {
 }
 
 impl<'a> TaskSig<'a> {
-    pub(crate) fn parse(func: &'a ItemFn) -> Result<Self> {
-        let sig = &func.sig;
+    pub(crate) fn parse(sig: &'a Signature) -> Result<Self> {
         let mut errors = Errors::default();
         if let Some(unsafety) = &sig.unsafety {
             errors.push(Error::new_spanned(

@@ -52,115 +52,23 @@ pub(crate) struct Cron {
     years: Option<Vec<i64>>,
 }
 
-const MONTHS: &[&str] = &[
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const WEEKDAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-
-/// One field: its values, and whether it was `*`/`?` or has `L`.
-struct Field {
-    values: Vec<u32>,
-    any: bool,
-    last: bool,
-}
-
-impl Field {
-    fn bits(&self) -> u64 {
-        self.values.iter().fold(0, |b, v| b | 1 << v)
-    }
-}
-
-/// What a field accepts.
-struct Spec {
-    what: &'static str,
-    min: u32,
-    max: u32,
-    names: &'static [&'static str],
-    /// `?` and (for days of the month) `L` are allowed.
-    day: bool,
-    last: bool,
-}
-
 impl Cron {
-    /// Parses an expression; the error says what is wrong.
+    /// Parses an expression (with the grammar shared with the attribute
+    /// macro, in ork-cron); the error says what is wrong.
     pub(crate) fn parse(expr: &str) -> Result<Cron, String> {
-        let expanded = match expr.trim().to_ascii_lowercase().as_str() {
-            "@yearly" | "@annually" => "0 0 0 1 1 *".to_owned(),
-            "@monthly" => "0 0 0 1 * *".to_owned(),
-            "@weekly" => "0 0 0 * * 0".to_owned(),
-            "@daily" | "@midnight" => "0 0 0 * * *".to_owned(),
-            "@hourly" => "0 0 * * * *".to_owned(),
-            s if s.starts_with('@') => return Err(format!("unknown shorthand `{s}`")),
-            _ => expr.trim().to_owned(),
-        };
-        let fields: Vec<&str> = expanded.split_whitespace().collect();
-        if fields.len() == 5 {
-            return Err(
-                "five fields: ork's cron expressions start with seconds (\"sec min hour day month weekday\"), e.g. \"0 */15 * * * *\""
-                    .to_owned(),
-            );
-        }
-        if !(6..=7).contains(&fields.len()) {
-            return Err(format!(
-                "{} field(s): a cron expression has six, seconds first (\"sec min hour day month weekday\"), and optionally a year",
-                fields.len()
-            ));
-        }
-        let spec = |what, min, max| Spec {
-            what,
-            min,
-            max,
-            names: &[],
-            day: false,
-            last: false,
-        };
-        let sec = field(fields[0], &spec("second", 0, 59))?;
-        let min = field(fields[1], &spec("minute", 0, 59))?;
-        let hour = field(fields[2], &spec("hour", 0, 23))?;
-        let day = field(
-            fields[3],
-            &Spec {
-                day: true,
-                last: true,
-                ..spec("day of month", 1, 31)
-            },
-        )?;
-        let month = field(
-            fields[4],
-            &Spec {
-                names: MONTHS,
-                ..spec("month", 1, 12)
-            },
-        )?;
-        let weekday = field(
-            fields[5],
-            &Spec {
-                names: WEEKDAYS,
-                day: true,
-                ..spec("day of week", 0, 7)
-            },
-        )?;
-        // 7 is Sunday too.
-        let weekdays = weekday.values.iter().fold(0u8, |b, v| b | 1 << (v % 7));
-        let years = match fields.get(6) {
-            None => None,
-            Some(text) => {
-                let f = field(text, &spec("year", 1970, 2099))?;
-                (!f.any).then(|| f.values.iter().map(|&y| i64::from(y)).collect())
-            }
-        };
+        let f = ork_cron::CronFields::parse(expr)?;
         Ok(Cron {
-            seconds: sec.bits(),
-            minutes: min.bits(),
-            hours: hour.bits() as u32,
-            days: day.bits() as u32,
-            last_day: day.last,
-            months: month.bits() as u16,
-            weekdays,
-            days_any: day.any,
-            weekdays_any: weekday.any,
-            hours_any: hour.any,
-            years,
+            seconds: f.seconds,
+            minutes: f.minutes,
+            hours: f.hours,
+            days: f.days,
+            last_day: f.last_day,
+            months: f.months,
+            weekdays: f.weekdays,
+            days_any: f.days_any,
+            weekdays_any: f.weekdays_any,
+            hours_any: f.hours_any,
+            years: f.years,
         })
     }
 
@@ -291,73 +199,6 @@ fn next_bit(bits: u64, from: u32) -> Option<u32> {
     }
     let masked = bits & (u64::MAX << from);
     (masked != 0).then(|| masked.trailing_zeros())
-}
-
-/// Parses one field.
-fn field(text: &str, spec: &Spec) -> Result<Field, String> {
-    let (min, max) = (spec.min, spec.max);
-    let mut out = Field {
-        values: Vec::new(),
-        any: text == "*" || (text == "?" && spec.day),
-        last: false,
-    };
-    let bad = |why: &str| format!("bad {} field `{text}`: {why}", spec.what);
-    for part in text.split(',') {
-        if spec.last && part.eq_ignore_ascii_case("l") {
-            out.last = true;
-            continue;
-        }
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => {
-                let step: u32 = s.parse().map_err(|_| bad("the step is not a number"))?;
-                if step == 0 {
-                    return Err(bad("the step must be at least 1"));
-                }
-                (r, Some(step))
-            }
-            None => (part, None),
-        };
-        let value = |t: &str| value(t, min, max, spec.names).map_err(|e| bad(&e));
-        let (lo, hi) = if range == "*" || (range == "?" && spec.day) {
-            (min, max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (value(a)?, value(b)?)
-        } else {
-            let v = value(range)?;
-            (v, if step.is_some() { max } else { v })
-        };
-        let step = step.unwrap_or(1) as usize;
-        if lo <= hi {
-            out.values.extend((lo..=hi).step_by(step));
-        } else if spec.names.len() == 7 {
-            // A weekday range may wrap around Sunday: `fri-mon`.
-            out.values.extend((lo..=6).chain(0..=hi).step_by(step));
-        } else {
-            return Err(bad("a range goes from low to high"));
-        }
-    }
-    if out.values.is_empty() && !out.last {
-        return Err(bad("matches nothing"));
-    }
-    out.values.sort_unstable();
-    out.values.dedup();
-    Ok(out)
-}
-
-/// A number or (case-insensitive) name within `min..=max`.
-fn value(text: &str, min: u32, max: u32, names: &[&str]) -> Result<u32, String> {
-    let lower = text.to_ascii_lowercase();
-    if let Some(i) = names.iter().position(|n| *n == lower) {
-        // Month names count from 1, weekday names from 0.
-        return Ok(i as u32 + if names.len() == 12 { 1 } else { 0 });
-    }
-    let v: u32 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number or a name"))?;
-    if v < min || v > max {
-        return Err(format!("{v} is out of range {min}-{max}"));
-    }
-    Ok(v)
 }
 
 /// Days since 1970-01-01 of a date (proleptic Gregorian).

@@ -57,7 +57,7 @@ pub(crate) use def::ScheduleDef;
 pub use scheduler::{Fired, Round, Scheduler, MAX_SLEEP};
 
 /// The shortest interval of [`Schedule::every`].
-pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+pub const MIN_INTERVAL: Duration = Duration::from_millis(ork_cron::MIN_INTERVAL_MS);
 
 /// How late a tick may be fired before it counts as missed, by default.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);

@@ -26,7 +26,8 @@ use super::clock::{Clock, SystemClock};
 use super::{tick_job_id, Schedule, ScheduleDef};
 use crate::backend::{Backend, Enqueued, FireTicks, StoredSchedule};
 use crate::codec::Codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::job::JobRecord;
 use crate::task::TaskEntry;
 
 /// The longest a scheduler sleeps between rounds.
@@ -267,29 +268,63 @@ impl Scheduler {
         Duration::from_millis(target.saturating_sub(backend_now)) + SLACK
     }
 
+    /// Checks that every periodic task given with [`tasks`](Self::tasks)
+    /// can be scheduled, without touching the backend, so that a pool
+    /// refuses to start rather than log and carry on.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first task that can't be scheduled.
+    pub(crate) fn check(&self) -> Result<()> {
+        for task in &self.tasks {
+            plan(task)?;
+        }
+        Ok(())
+    }
+
     /// Stores the schedules of the periodic tasks given with
     /// [`tasks`](Self::tasks).
     async fn register(&self) -> Result<()> {
         for task in &self.tasks {
-            let o = &task.options;
-            let schedule = match (o.cron, o.every) {
-                (Some(expr), _) => Schedule::cron(expr),
-                (None, Some(every)) => Ok(Schedule::every(every)),
-                (None, None) => continue,
-            };
-            let record = schedule.and_then(|s| {
-                s.validate()?;
-                Ok((s, crate::call::periodic_record(o, Codec::default())?))
-            });
-            match record {
-                Ok((schedule, record)) => {
-                    super::store::put(self.backend.as_ref(), o.name, schedule, record).await?;
+            match plan(task) {
+                Ok(Some((schedule, record))) => {
+                    let name = task.options.name;
+                    super::store::put(self.backend.as_ref(), name, schedule, record).await?;
                 }
-                Err(e) => {
-                    tracing::error!(task = o.name, error = %e, "periodic task not scheduled");
-                }
+                Ok(None) => {}
+                // A pool checked this before it started; a scheduler run
+                // alone reports it here.
+                Err(e) => tracing::error!(error = %e, "periodic task not scheduled"),
             }
         }
         Ok(())
     }
+}
+
+/// The schedule of a periodic task and the job each tick enqueues; `None`
+/// for a task that isn't periodic.
+fn plan(task: &TaskEntry) -> Result<Option<(Schedule, JobRecord)>> {
+    let o = &task.options;
+    let schedule = match (o.cron, o.every) {
+        (Some(expr), _) => Schedule::cron(expr),
+        (None, Some(every)) => Ok(Schedule::every(every)),
+        (None, None) => return Ok(None),
+    };
+    schedule
+        .and_then(|s| {
+            s.validate()?;
+            Ok(Some((
+                s,
+                crate::call::periodic_record(o, Codec::default())?,
+            )))
+        })
+        .map_err(|e| {
+            let why = match e {
+                Error::Invalid(why) => why,
+                other => other.to_string(),
+            };
+            Error::Invalid(format!(
+                "periodic task `{}` can't be scheduled: {why}",
+                o.name
+            ))
+        })
 }

@@ -248,7 +248,9 @@ impl Worker {
     /// Starts the pool on the current tokio runtime.
     ///
     /// # Errors
-    /// When two different tasks share a name, or no queue is given.
+    /// When two different tasks share a name, no queue is given, or a
+    /// periodic task can't be scheduled (a bad cron expression or time
+    /// zone, an interval too short).
     pub fn start(self) -> Result<WorkerHandle> {
         let stop = CancellationToken::new();
         let (backend, me) = (
@@ -294,6 +296,7 @@ impl Worker {
         if !self.config.scheduler {
             scheduler = scheduler.store_only();
         }
+        scheduler.check()?;
         Ok(run::Pool::new(
             self.backend,
             self.config,
