@@ -196,9 +196,11 @@ fn payloads<T: DeserializeOwned>(codec: Codec, seed: u64, seeds: &[Vec<u8>]) {
 
 #[test]
 fn payload_decoding_never_panics() {
-    let mut codecs = vec![Codec::Bincode];
-    #[cfg(feature = "json")]
-    codecs.push(Codec::Json);
+    let codecs = vec![
+        Codec::Bincode,
+        #[cfg(feature = "json")]
+        Codec::Json,
+    ];
     for (i, c) in codecs.into_iter().enumerate() {
         let seed = 10 * i as u64;
         let order = c.encode(&(order(), 5u8)).unwrap();

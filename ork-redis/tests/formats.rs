@@ -106,7 +106,12 @@ async fn a_format_1_record_runs_and_its_success_drops_the_payload() {
         outcome: Outcome::Succeeded { result: vec![1] },
     };
     assert_eq!(b.finish(&[ok]).await.unwrap(), [true]);
-    let info = b.jobs(&[r.id.clone()]).await.unwrap().remove(0).unwrap();
+    let info = b
+        .jobs(std::slice::from_ref(&r.id))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
     assert_eq!(info.state, JobState::Succeeded);
     let mut expected = r.clone();
     expected.payload.clear();
@@ -129,7 +134,12 @@ async fn a_success_drops_the_payload_field_of_a_format_2_record() {
         outcome: Outcome::Succeeded { result: vec![1] },
     };
     assert_eq!(b.finish(&[ok]).await.unwrap(), [true]);
-    let info = b.jobs(&[r.id.clone()]).await.unwrap().remove(0).unwrap();
+    let info = b
+        .jobs(std::slice::from_ref(&r.id))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
     let mut expected = r.clone();
     expected.payload.clear();
     assert_eq!(info.record, expected);
