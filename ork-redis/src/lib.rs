@@ -175,7 +175,7 @@
 //! needs no migration and no rewrite of stored records (old records lack
 //! it and read as its default; older workers skip it), and leaving defaults
 //! out makes the common record smaller than before, where a tag per field
-//! would have made it larger. A no-op job's record is 22 bytes (55 in
+//! would have made it larger. A no-op job's record is 22 bytes (56 in
 //! format 1, which wrote every field), and a queued no-op job takes 211
 //! bytes of Redis memory, down from 243 (`tests/cost.rs`); a record with
 //! every field set is a little larger than before (346 bytes against 324

@@ -166,3 +166,13 @@ fn workflows_round_trip() {
     let v1 = Codec::Bincode.encode(&meta).unwrap();
     assert_eq!(decode_workflow(&v1).unwrap(), meta);
 }
+
+#[test]
+fn a_plain_record_is_smaller_than_in_format_1() {
+    let mut r = JobRecord::new("app::tasks::noop", vec![0]);
+    r.id = JobId::from("");
+    let mut v1 = vec![1];
+    v1.extend(Codec::Bincode.encode(&r).unwrap());
+    let v2 = encode_record(&r).unwrap();
+    assert_eq!((v1.len(), v2.len()), (56, 22));
+}
