@@ -18,6 +18,10 @@
 //! (strings, payloads, a nested record), a varint (numbers), nothing (a
 //! flag: present means true) or bincode (lists and enums).
 //!
+//! Each kind's tags and their defaults are listed in its file
+//! (`src/stored/record.rs`, `schedule.rs`, `workflow.rs`); golden bytes of
+//! every format are decoded by the workspace's `tests/golden.rs`.
+//!
 //! The rules that let the format evolve:
 //!
 //! - **Defaults are not written.** A field at its default is left out, and
