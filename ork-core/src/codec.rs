@@ -7,6 +7,11 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The most memory one bincode value may decode to (1 GiB): bincode
+/// allocates a string or list as long as the length it reads, so without a
+/// limit one damaged length byte asks for more memory than exists.
+pub const DECODE_LIMIT: usize = 1 << 30;
+
 /// A serde format for payloads and results.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
@@ -53,13 +58,15 @@ impl Codec {
         }
     }
 
-    /// Decodes a value; trailing bytes are an error.
+    /// Decodes a value; trailing bytes are an error. A bincode value
+    /// decodes to at most [`DECODE_LIMIT`] bytes: a length read from
+    /// damaged bytes is refused, not allocated.
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T> {
         match self {
             Codec::Bincode => {
-                let (value, read) =
-                    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                        .map_err(|e| Error::Codec(e.to_string()))?;
+                let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+                let (value, read) = bincode::serde::decode_from_slice(bytes, config)
+                    .map_err(|e| Error::Codec(e.to_string()))?;
                 if read != bytes.len() {
                     return Err(Error::Codec(format!(
                         "{} trailing bytes after the value",
@@ -163,6 +170,12 @@ mod tests {
             .decode::<(i64, String)>(&[0xff, 0xff, 0xff])
             .is_err());
         assert!(Codec::from_tag(200).is_err());
+        // A length past the limit (here, past what any machine holds) is
+        // refused before anything is allocated.
+        let huge = [253, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(Codec::Bincode.decode::<String>(&huge).is_err());
+        assert!(Codec::Bincode.decode::<Vec<u8>>(&huge).is_err());
+        assert!(Codec::Bincode.decode::<Vec<u64>>(&huge).is_err());
     }
 
     fn codecs() -> Vec<Codec> {

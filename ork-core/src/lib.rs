@@ -21,6 +21,7 @@ pub mod job;
 pub mod metrics;
 pub mod retry;
 pub mod schedule;
+pub mod stored;
 pub mod task;
 pub mod time;
 pub mod worker;

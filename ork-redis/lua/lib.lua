@@ -159,12 +159,29 @@ end
 
 -- The record blob `d` of a job that succeeded, without its payload (the
 -- arguments are not needed again, and a finish should free memory); nil
--- when there is nothing to drop. The blob is a version byte (1), then the
--- record in bincode, which starts with id (written empty), task, queue and
--- payload, each a varint length and its bytes (src/record.rs); the payload
--- becomes empty (one 0 byte), the rest stays as it was.
+-- when there is nothing to drop, or the blob is of a format this script
+-- does not know (ork-core's src/stored/). Format 2: a 2, then fields, each
+-- a tag byte, a varint length and the value; the payload (tag 3) is
+-- dropped, which reads as an empty one. Format 1: a 1, then the record in
+-- bincode, which starts with id (written empty), task, queue and payload,
+-- each a varint length and its bytes; the payload becomes empty (one 0
+-- byte), the rest stays as it was.
+local PAYLOAD_TAG = 3
 local function without_payload(d)
-  if string.byte(d, 1) ~= 1 then return nil end
+  local format = string.byte(d, 1)
+  if format == 2 then
+    local i = 2
+    while i <= #d do
+      local n, j = varint_at(d, i + 1)
+      if not n or j + n - 1 > #d then return nil end
+      if string.byte(d, i) == PAYLOAD_TAG then
+        return string.sub(d, 1, i - 1) .. string.sub(d, j + n)
+      end
+      i = j + n
+    end
+    return nil
+  end
+  if format ~= 1 then return nil end
   local i = 2
   for _ = 1, 3 do
     local n, j = varint_at(d, i)

@@ -145,9 +145,9 @@
 //! | `{ns}:crons` | set | schedule names |
 //! | `{ns}:audit` | list | operator actions taken from the dashboard (`AuditEntry` JSON), newest first, capped by `LPUSH` + `LTRIM` at `AUDIT_LIMIT` |
 //!
-//! Job hash fields, kept few and short (a queued no-op job costs well under
-//! 300 bytes): `d` the record (a version byte, then the [`JobRecord`] in
-//! bincode without its id, which is in the key), `s` the state code, `q`
+//! Job hash fields, kept few and short (a queued no-op job costs about 210
+//! bytes of Redis memory): `d` the record (its stored form, below, without
+//! its id, which is in the key), `s` the state code, `q`
 //! the queue, `t` enqueued at; only when they differ from the default: `p`
 //! priority, `x` result TTL, `u` unique key, `af` allow-failure, `n` the
 //! number of distinct deps, `dl`/`ra` delay and run-at of a waiting job.
@@ -160,6 +160,38 @@
 //! succeeded job's `d` has an empty payload (see "A full Redis" below), and
 //! its `e` is "result dropped: Redis out of memory" when its result could
 //! not be kept.
+//!
+//! ## Stored formats
+//!
+//! A job's record `d`, a workflow's description and a schedule's `def` are
+//! ork-core's stored forms ([`ork_core::stored`]), written and read in
+//! Rust; the scripts treat them as opaque, but for one step: a success
+//! drops the payload from `d` (`without_payload` in `lua/lib.lua`, which
+//! knows formats 1 and 2 and leaves any other as it is).
+//!
+//! Format 2 is a format byte, then tagged fields (a tag byte, a varint
+//! length, the value), each left out when at its default. The choice, over
+//! positional bincode with a migration per version: a field added later
+//! needs no migration and no rewrite of stored records (old records lack
+//! it and read as its default; older workers skip it), and leaving defaults
+//! out makes the common record smaller than before, where a tag per field
+//! would have made it larger. A no-op job's record is 22 bytes (56 in
+//! format 1, which wrote every field), and a queued no-op job takes 211
+//! bytes of Redis memory, down from 243 (`tests/cost.rs`); a record with
+//! every field set is a little larger than before (346 bytes against 324
+//! for the golden one). Redis does the same work per job as before: the
+//! scripts pass `d` through, and a success's payload drop walks the fields
+//! before the payload (one, the task, for most records) instead of three
+//! lengths; the command counts of `tests/cost.rs` are unchanged.
+//!
+//! A change that an older worker must not ignore raises the format, and
+//! only the records that need it are written in the new one. A worker that
+//! claims a record of a format newer than it knows dead-letters the job
+//! with "undecodable job record: written by a newer ork (format N)…" and
+//! keeps the record as it was, to be retried once newer workers run. Format
+//! 1 records (a 1, then the record in positional bincode) are still read.
+//! Golden records of each format are decoded by the test suite
+//! (`tests/golden.rs`).
 //!
 //! # Cancel
 //!
@@ -248,7 +280,8 @@
 //! A queue entry with no job record behind it (bytes pushed into a queue
 //! list by hand) is dead-lettered by the claim script with the error
 //! "undecodable job record: …"; a record that exists but can't be decoded
-//! is dead-lettered by the backend right after its claim. Neither reaches a
+//! is dead-lettered by the backend right after its claim (with "written by
+//! a newer ork (format N)" when a newer ork wrote it). Neither reaches a
 //! worker, and neither is claimed again unless retried. A job for a task no
 //! worker knows is dead-lettered by the worker.
 //!

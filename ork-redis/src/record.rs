@@ -4,41 +4,17 @@ use ork_core::job::{JobId, JobInfo, JobRecord, JobState};
 use ork_core::{Error, Result};
 use redis::Value;
 
-/// The first byte of every record blob: the layout's version.
-const BLOB_V1: u8 = 1;
-
-/// Encodes a record as stored in the job hash's `d` field: a version byte,
-/// then the record in bincode without its id (the id is in the key name).
-pub(crate) fn encode_record(record: &mut JobRecord) -> Result<Vec<u8>> {
-    let id = std::mem::replace(&mut record.id, JobId::from(String::new()));
-    let encoded = bincode::serde::encode_to_vec(&*record, bincode::config::standard());
-    record.id = id;
-    let body = encoded.map_err(|e| Error::Codec(e.to_string()))?;
-    let mut blob = Vec::with_capacity(body.len() + 1);
-    blob.push(BLOB_V1);
-    blob.extend_from_slice(&body);
-    Ok(blob)
+/// Encodes a record as stored in the job hash's `d` field: its stored form
+/// (format 2, see [`ork_core::stored`]), without its id (the id is in the
+/// key name).
+pub(crate) fn encode_record(record: &JobRecord) -> Result<Vec<u8>> {
+    ork_core::stored::encode_record(record)
 }
 
-/// Decodes a record blob of job `id`.
+/// Decodes a record blob of job `id`, of this ork's format or an older
+/// one; a newer one is an error ("written by a newer ork (format N)").
 pub(crate) fn decode_record(id: &str, blob: &[u8]) -> Result<JobRecord> {
-    let Some((&version, body)) = blob.split_first() else {
-        return Err(Error::Codec("empty record".to_owned()));
-    };
-    if version != BLOB_V1 {
-        return Err(Error::Codec(format!("unknown record layout {version}")));
-    }
-    let (mut record, read): (JobRecord, usize) =
-        bincode::serde::decode_from_slice(body, bincode::config::standard())
-            .map_err(|e| Error::Codec(e.to_string()))?;
-    if read != body.len() {
-        return Err(Error::Codec(format!(
-            "{} trailing bytes after the record",
-            body.len() - read
-        )));
-    }
-    record.id = JobId::from(id.to_owned());
-    Ok(record)
+    ork_core::stored::decode_record(id, blob)
 }
 
 /// The state for a state code of the job hash.
@@ -231,15 +207,19 @@ mod tests {
         let mut r = JobRecord::new("t", vec![1, 2, 3]);
         r.priority = 7;
         r.deps = vec![JobId::from("A")];
-        let blob = encode_record(&mut r).unwrap();
+        let blob = encode_record(&r).unwrap();
         assert!(!blob
             .windows(r.id.as_str().len())
             .any(|w| w == r.id.as_str().as_bytes()));
         let back = decode_record(r.id.as_str(), &blob).unwrap();
         assert_eq!(back, r);
         assert!(decode_record("x", &[]).is_err());
-        assert!(decode_record("x", &[9, 1, 2]).is_err());
         assert!(decode_record("x", &[1, 0xff, 0xff, 0xff]).is_err());
+        let newer = decode_record("x", &[9, 1, 2]).unwrap_err().to_string();
+        assert!(
+            newer.contains("written by a newer ork (format 9)"),
+            "{newer}"
+        );
     }
 
     #[test]

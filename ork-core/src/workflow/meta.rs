@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Codec;
 use crate::error::Result;
 use crate::job::JobId;
 
@@ -44,13 +43,13 @@ impl WorkflowMeta {
         (0..self.nodes.len()).map(|i| self.node_id(i)).collect()
     }
 
-    /// The stored form (bincode, whatever the jobs' codec).
+    /// The stored form (see [`crate::stored`]), whatever the jobs' codec.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        Codec::Bincode.encode(self)
+        crate::stored::encode_workflow(self)
     }
 
-    /// Reads the stored form.
+    /// Reads the stored form, of this ork's format or an older one.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        Codec::Bincode.decode(bytes)
+        crate::stored::decode_workflow(bytes)
     }
 }
