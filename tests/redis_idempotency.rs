@@ -179,7 +179,20 @@ async fn a_retried_enqueue_whose_reply_was_lost_runs_once() {
     // The job survived the restart (AOF, fsync always).
     let client = redis::Client::open(server.url()).unwrap();
     let mut raw = client.get_multiplexed_async_connection().await.unwrap();
-    let stored: Vec<String> = raw.keys(format!("{{{ns}}}:job:*")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stored: Vec<String> = loop {
+        // The server answers LOADING while it replays its AOF.
+        match raw.keys(format!("{{{ns}}}:job:*")).await {
+            Ok(keys) => break keys,
+            Err(e)
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("read the restarted server: {e}"),
+        }
+    };
     assert_eq!(stored.len(), 1, "the first enqueue was stored: {stored:?}");
 
     // The producer retries with the same key until the server answers.
