@@ -318,7 +318,10 @@ fn ping(port: u16) -> bool {
         return false;
     }
     let mut buf = [0u8; 64];
+    // `-NOAUTH` is an answer (an ACL server); `-LOADING` is not yet one: a
+    // server replaying its AOF refuses every command.
     matches!(s.read(&mut buf), Ok(n) if n > 0 && (buf[0] == b'+' || buf[0] == b'-'))
+        && !buf.starts_with(b"-LOADING")
 }
 
 fn free_port() -> u16 {
