@@ -140,8 +140,11 @@ async fn acknowledged_enqueues_survive_a_sentinel_failover() {
     assert_eq!(tally(&ork, queue).await.unwrap(), (JOBS, 0, 0));
     let ran = ran.0.lock().unwrap().clone();
     assert_eq!(ran, (0..JOBS).collect::<HashSet<u64>>());
-    // The same backend now talks to the promoted server.
-    assert_eq!(group.primary_port(), Some(new));
+    // The backend followed the sentinels off the dead primary (on a loaded
+    // machine they may have promoted a second time since; every job above
+    // is on whichever primary they name).
+    let now = group.primary_port().expect("the sentinels name a primary");
+    assert_ne!(now, old, "the dead primary is not named again");
     pool.shutdown().await;
     eprintln!(
         "primary {old} killed after {acked_before} acknowledged enqueues; replica {new} \
