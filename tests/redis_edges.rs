@@ -7,17 +7,14 @@
 mod fault_kit;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fault_kit::relay::Relay;
 use fault_kit::{executions, raw, ChildEnv, ExecLog, FinishSpy, Fleet};
 use ork::prelude::*;
 use ork::JobState;
 use ork_redis::testing::RedisServer;
 use ork_redis::RedisBackend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 /// Records its execution, takes `ms`, returns `i`.
 #[ork::task]
@@ -270,64 +267,6 @@ async fn a_paused_redis_reruns_nothing() {
     assert!(twice.is_empty(), "no job ran twice: {twice:?}");
 }
 
-/// A TCP proxy that can stop forwarding (both ways) without closing.
-struct Proxy {
-    port: u16,
-    blocked: Arc<AtomicBool>,
-}
-
-impl Proxy {
-    async fn start(upstream: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let blocked = Arc::new(AtomicBool::new(false));
-        let b = blocked.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
-                    continue;
-                };
-                let (cr, cw) = client.into_split();
-                let (sr, sw) = server.into_split();
-                tokio::spawn(pipe(cr, sw, b.clone()));
-                tokio::spawn(pipe(sr, cw, b.clone()));
-            }
-        });
-        Proxy { port, blocked }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn block(&self, on: bool) {
-        self.blocked.store(on, Ordering::SeqCst);
-    }
-}
-
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    blocked: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        while blocked.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        while blocked.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
 /// One run of a body: who ran it, from when to when (Unix ms), and
 /// whether it ran to its end.
 #[derive(Debug, Clone)]
@@ -411,7 +350,7 @@ async fn a_cut_off_worker_stops_before_another_starts() {
     let ns = "partition";
     let (server, logs) = (start_server().await, start_server().await);
     let (url, log_url) = (server.url(), logs.url());
-    let proxy = Proxy::start(server.port()).await;
+    let proxy = Relay::start(server.port()).await;
     let ork = connect(&url, ns).await;
     let mut cut = Fleet::new("worker_process", &url, ns);
     cut.env(LOG_URL_VAR, &log_url);

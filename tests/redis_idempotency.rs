@@ -8,17 +8,17 @@
 //! SIGKILLed and restarted from its AOF. The producer's enqueue fails, it
 //! retries with the same key, and gets the job it had made.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod fault_kit;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fault_kit::relay::Relay;
 use ork::prelude::*;
 use ork_redis::redis::{self, AsyncCommands};
 use ork_redis::testing::RedisServer;
 use ork_redis::RedisBackend;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 
 /// Charges an order once; counts its runs.
 #[ork::task]
@@ -26,103 +26,6 @@ async fn charge(ctx: Context, order: u64) -> ork::Result<u64> {
     ctx.state::<Arc<AtomicUsize>>()
         .fetch_add(1, Ordering::SeqCst);
     Ok(order * 100)
-}
-
-/// A TCP relay to a server; when `drop_replies` is set it swallows what
-/// the server sends and signals `dropped`.
-struct Relay {
-    port: u16,
-    drop_replies: Arc<AtomicBool>,
-    dropped: Arc<Notify>,
-}
-
-impl Relay {
-    async fn start(server_port: u16) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let drop_replies = Arc::new(AtomicBool::new(false));
-        let dropped = Arc::new(Notify::new());
-        let (d, n) = (drop_replies.clone(), dropped.clone());
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(("127.0.0.1", server_port)).await else {
-                    continue; // the server is down: the client sees a closed socket
-                };
-                tokio::spawn(pipe(client, server, d.clone(), n.clone()));
-            }
-        });
-        Relay {
-            port,
-            drop_replies,
-            dropped,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-/// Relays one connection both ways until either side closes.
-async fn pipe(client: TcpStream, server: TcpStream, drop: Arc<AtomicBool>, dropped: Arc<Notify>) {
-    let (cr, cw) = client.into_split();
-    let (sr, sw) = server.into_split();
-    let up = async {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match read(&cr, &mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if write_all(&sw, &buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    };
-    let down = async {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match read(&sr, &mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if drop.load(Ordering::SeqCst) {
-                        dropped.notify_one();
-                        continue;
-                    }
-                    if write_all(&cw, &buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    };
-    tokio::select! {
-        _ = up => {}
-        _ = down => {}
-    }
-}
-
-async fn read(r: &OwnedReadHalf, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        r.readable().await?;
-        match r.try_read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            other => return other,
-        }
-    }
-}
-
-async fn write_all(w: &OwnedWriteHalf, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        w.writable().await?;
-        match w.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

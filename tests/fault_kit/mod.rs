@@ -5,6 +5,8 @@
 //! what the kills left in flight.
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
+pub mod relay;
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
