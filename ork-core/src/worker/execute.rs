@@ -267,7 +267,7 @@ async fn supervise(
             // lease is still renewed, and still bounds it.
             tokio::select! {
                 _ = tokio::time::timeout(CANCEL_GRACE, &mut run) => {}
-                _ = wait_expired(held) => return Ended::LeaseLost,
+                _ = held.expired() => return Ended::LeaseLost,
             }
             return Ended::Cancelled;
         }
@@ -285,15 +285,5 @@ async fn supervise(
             Ended::Fatal(format!("result could not be encoded: {msg}"))
         }
         Err(panic) => Ended::Failed(format!("panicked: {panic}")),
-    }
-}
-
-/// Resolves once the attempt was stopped for its local deadline.
-async fn wait_expired(held: &Held) {
-    loop {
-        if held.is_expired() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -86,6 +86,8 @@ pub(crate) struct Held {
     /// The attempt's timeout (clock ns), 0 for none.
     timeout_at: AtomicU64,
     reported_timeout: AtomicU8,
+    /// Woken when the attempt is stopped for its deadline.
+    expired: tokio::sync::Notify,
 }
 
 impl Held {
@@ -106,6 +108,7 @@ impl Held {
             reported_blocked: AtomicU64::new(0),
             timeout_at: AtomicU64::new(0),
             reported_timeout: AtomicU8::new(0),
+            expired: tokio::sync::Notify::new(),
         }
     }
 
@@ -131,13 +134,19 @@ impl Held {
         if won {
             self.signal.store(super::run::SIGNAL_LOST, Ordering::SeqCst);
             self.token.cancel();
+            self.expired.notify_waiters();
         }
         won
     }
 
-    /// Whether the attempt was stopped for its local deadline.
-    pub(crate) fn is_expired(&self) -> bool {
-        self.phase.load(Ordering::Acquire) == EXPIRED
+    /// Resolves once the attempt is stopped for its local deadline.
+    pub(crate) async fn expired(&self) {
+        let notified = self.expired.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.phase.load(Ordering::Acquire) != EXPIRED {
+            notified.await;
+        }
     }
 
     fn is_running(&self) -> bool {
