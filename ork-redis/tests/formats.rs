@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ork_core::backend::{ClaimRequest, Finish, JobQuery, Outcome};
+use ork_core::backend::{ClaimRequest, Claimed, Finish, JobQuery, Outcome};
 use ork_core::job::{JobId, JobRecord, JobState};
 use ork_core::Backend;
 use ork_redis::redis::{self, AsyncCommands};
@@ -101,17 +101,7 @@ async fn a_format_1_record_runs_and_its_success_drops_the_payload() {
     let got = b.claim(&request(1)).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].record, r);
-    let ok = Finish {
-        lease: got[0].lease.clone(),
-        outcome: Outcome::Succeeded { result: vec![1] },
-    };
-    assert_eq!(b.finish(&[ok]).await.unwrap(), [true]);
-    let info = b
-        .jobs(std::slice::from_ref(&r.id))
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    let info = succeed(&b, &got[0]).await;
     assert_eq!(info.state, JobState::Succeeded);
     let mut expected = r.clone();
     expected.payload.clear();
@@ -129,20 +119,24 @@ async fn a_success_drops_the_payload_field_of_a_format_2_record() {
 
     let got = b.claim(&request(1)).await.unwrap();
     assert_eq!(got[0].record, r);
-    let ok = Finish {
-        lease: got[0].lease.clone(),
-        outcome: Outcome::Succeeded { result: vec![1] },
-    };
-    assert_eq!(b.finish(&[ok]).await.unwrap(), [true]);
-    let info = b
-        .jobs(std::slice::from_ref(&r.id))
-        .await
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    let info = succeed(&b, &got[0]).await;
     let mut expected = r.clone();
     expected.payload.clear();
     assert_eq!(info.record, expected);
     // The payload field (tag, length, four bytes) is gone, nothing else.
     assert_eq!(stored_blob(&b, "new").await.len(), before.len() - 6);
+}
+
+/// Records the success of a claimed job; its record as stored after.
+async fn succeed(b: &impl Backend, claimed: &Claimed) -> ork_core::JobInfo {
+    let ok = Finish {
+        lease: claimed.lease.clone(),
+        outcome: Outcome::Succeeded { result: vec![1] },
+    };
+    assert_eq!(b.finish(&[ok]).await.unwrap(), [true]);
+    b.jobs(std::slice::from_ref(&claimed.lease.id))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap()
 }
