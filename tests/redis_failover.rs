@@ -112,31 +112,7 @@ async fn acknowledged_enqueues_survive_a_sentinel_failover() {
     let first_after = acked_at[acked_before as usize] - killed;
     // Every job acknowledged, before the kill or after, is there and ends
     // succeeded.
-    let ids: Vec<JobId> = (0..JOBS).map(|i| JobId::from(format!("job-{i}"))).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let infos = ork.backend().jobs(&ids).await.unwrap();
-        let lost: Vec<&JobId> = ids
-            .iter()
-            .zip(&infos)
-            .filter(|(_, i)| i.is_none())
-            .map(|(id, _)| id)
-            .collect();
-        assert!(lost.is_empty(), "acknowledged enqueues lost: {lost:?}");
-        let open = infos
-            .iter()
-            .flatten()
-            .filter(|i| i.state != JobState::Succeeded)
-            .count();
-        if open == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{open} jobs not done a minute after the last enqueue"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    every_job_present_then_succeeded(&ork, JOBS).await;
     assert_eq!(tally(&ork, queue).await.unwrap(), (JOBS, 0, 0));
     let ran = ran.0.lock().unwrap().clone();
     assert_eq!(ran, (0..JOBS).collect::<HashSet<u64>>());
@@ -228,28 +204,7 @@ async fn a_primary_replaced_while_up_is_left_for_the_new_one() {
     let acked_at = producer.await.unwrap();
     let first_after = acked_at[acked_before as usize] - switched;
 
-    let ids: Vec<JobId> = (0..JOBS).map(|i| JobId::from(format!("job-{i}"))).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let infos = ork.backend().jobs(&ids).await.unwrap();
-        let lost: Vec<&JobId> = ids
-            .iter()
-            .zip(&infos)
-            .filter(|(_, i)| i.is_none())
-            .map(|(id, _)| id)
-            .collect();
-        assert!(lost.is_empty(), "acknowledged enqueues lost: {lost:?}");
-        let open = infos
-            .iter()
-            .flatten()
-            .filter(|i| i.state != JobState::Succeeded)
-            .count();
-        if open == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{open} jobs not done");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    every_job_present_then_succeeded(&ork, JOBS).await;
     assert_eq!(tally(&ork, queue).await.unwrap(), (JOBS, 0, 0));
     assert_eq!(
         ran.0.lock().unwrap().clone(),
@@ -462,4 +417,31 @@ async fn a_second_pool_with_a_live_pools_id_is_warned() {
         "{text}"
     );
     assert!(!text.contains("billing-2"), "{text}");
+}
+
+/// Every job the producer had acknowledged (`job-0` ..) is there, and all
+/// end succeeded within a minute.
+async fn every_job_present_then_succeeded(ork: &Ork, jobs: u64) {
+    let ids: Vec<JobId> = (0..jobs).map(|i| JobId::from(format!("job-{i}"))).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let infos = ork.backend().jobs(&ids).await.unwrap();
+        let lost: Vec<&JobId> = ids
+            .iter()
+            .zip(&infos)
+            .filter(|(_, i)| i.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        assert!(lost.is_empty(), "acknowledged enqueues lost: {lost:?}");
+        let open = infos
+            .iter()
+            .flatten()
+            .filter(|i| i.state != JobState::Succeeded)
+            .count();
+        if open == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{open} jobs not done");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
