@@ -65,6 +65,7 @@ impl RedisBackend {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) namespace: String,
     pub(crate) result_ttl_ms: u64,
@@ -398,12 +399,7 @@ impl Backend for RedisBackend {
                 pool,
                 timeouts,
                 blocking: Blocking::new(target, timeouts.connect),
-                settings: Settings {
-                    namespace: self.inner.settings.namespace.clone(),
-                    result_ttl_ms: self.inner.settings.result_ttl_ms,
-                    payload_limit: self.inner.settings.payload_limit,
-                    replicas: self.inner.settings.replicas,
-                },
+                settings: self.inner.settings.clone(),
                 flavor: self.inner.flavor,
                 // One watch per backend, whatever runtime reads it.
                 memory_watch: self.inner.memory_watch.clone(),
