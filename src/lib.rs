@@ -24,10 +24,11 @@
 
 #[doc(inline)]
 pub use ork_core::{
-    backend, codec, job, metrics, retry, workflow, Backend, Backoff, Call, CancellationToken,
-    Codec, Context, DurationExt, Error, JobHandle, JobId, JobInfo, JobState, MemoryBackend, Node,
-    Ork, Result, StateMap, Task, TaskError, TaskOptions, Worker, WorkerHandle, Workflow,
-    WorkflowHandle, WorkflowState,
+    backend, codec, job, metrics, retry, workflow, Backend, Backoff, Call, CancelOutcome,
+    CancellationToken, Codec, Context, DurationExt, Error, JobHandle, JobId, JobInfo, JobQuery,
+    JobState, MemoryBackend, MemoryUsage, Node, Ork, QueueCounts, Result, StateMap, Task,
+    TaskError, TaskOptions, Worker, WorkerHandle, WorkerInfo, Workflow, WorkflowHandle,
+    WorkflowState,
 };
 
 // Periodic tasks: `Schedule::cron(..)`, `Schedule::every(..)`, the

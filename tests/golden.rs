@@ -11,9 +11,10 @@
 use std::time::Duration;
 
 use ork_core::backend::memory::MemoryBackend;
+use ork_core::backend::ScheduleStore;
 use ork_core::job::{ArgSpec, JobId, JobRecord};
 use ork_core::stored::{self, FORMAT};
-use ork_core::{Backend, Backoff, Codec, Missed, Ork, Schedule};
+use ork_core::{Backoff, Codec, Missed, Ork, Schedule};
 
 const RECORD_ID: &str = "01KB0GQ2X8GOLDEN000000000";
 const FLOW: &str = "01KB0GQ2X8FLOW00000000000";

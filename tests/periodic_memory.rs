@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ork::backend::JobQuery;
 use ork::prelude::*;
 use ork::schedule::OffsetClock;
+use ork::JobQuery;
 use ork::{JobState, MemoryBackend, Missed, Task};
 
 #[ork::task(every = "1s", queue = "every-second")]

@@ -12,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ork::backend::JobQuery;
 use ork::prelude::*;
 use ork::schedule::OffsetClock;
+use ork::JobQuery;
 use ork::Missed;
 use ork_redis::testing::{backend, RedisServer};
 use ork_redis::RedisBackend;

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, Fleet, Kills, Rng};
-use ork::backend::JobQuery;
 use ork::job::JobRecord;
 use ork::prelude::*;
+use ork::JobQuery;
 use ork::{Codec, Error, JobId, JobState, Task};
 use ork_redis::testing::RedisServer;
 use ork_redis::RedisBackend;

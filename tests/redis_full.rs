@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, Fleet};
-use ork::backend::{CancelOutcome, ClaimRequest, Finish, LeaseStatus, MemoryUsage, Outcome};
+use ork::backend::{ClaimRequest, Finish, LeaseStatus, Outcome};
 use ork::prelude::*;
+use ork::{CancelOutcome, MemoryUsage};
 use ork::{Codec, Error, JobId, JobState};
 use ork_redis::testing::RedisServer;
 use ork_redis::RedisBackend;

@@ -20,9 +20,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use fault_kit::{executions, raw, ChildEnv, ExecLog, Fleet, Kills, Rng};
-use ork::backend::JobQuery;
 use ork::prelude::*;
 use ork::workflow::Fallible;
+use ork::JobQuery;
 use ork::{Codec, JobId, JobState, TaskError, WorkflowHandle, WorkflowState};
 use ork_redis::testing::RedisServer;
 use ork_redis::RedisBackend;

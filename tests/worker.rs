@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ork::backend::CancelOutcome;
 use ork::job::JobRecord;
 use ork::prelude::*;
+use ork::CancelOutcome;
 use ork::{Error, JobState};
 use tokio::time::Instant;
 

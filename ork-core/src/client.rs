@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Backend, CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
+use crate::backend::Backend;
 use crate::call::Call;
 use crate::codec::Codec;
 use crate::error::Result;
 use crate::handle::JobHandle;
+use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobId, JobInfo, JobState};
 use crate::schedule::{Schedule, ScheduleInfo, Scheduler};
 use crate::worker::Worker;

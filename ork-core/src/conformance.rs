@@ -17,11 +17,9 @@
 
 use std::time::Duration;
 
-use crate::backend::{
-    Backend, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, JobQuery, LeaseStatus,
-    Outcome, WorkerInfo,
-};
+use crate::backend::{Backend, ClaimRequest, Claimed, Enqueued, Finish, LeaseStatus, Outcome};
 use crate::error::Error;
+use crate::inspect::{CancelOutcome, JobQuery, WorkerInfo};
 use crate::job::{JobId, JobRecord, JobState};
 
 mod audit;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Backend, CancelOutcome};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::inspect::CancelOutcome;
 use crate::job::{JobId, JobInfo, JobState};
 
 /// A handle to an enqueued job whose task returns `T`.

@@ -64,9 +64,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{JobQuery, Outcome, QueueCounts, WorkerInfo};
+use crate::backend::Outcome;
 use crate::client::Ork;
 use crate::error::Result;
+use crate::inspect::{JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobInfo, JobState};
 
 /// The window of the rate and latency estimates.
@@ -339,7 +340,7 @@ pub async fn render(ork: &Ork) -> Result<String> {
 }
 
 /// The storage server's memory gauges (the limit only when there is one).
-fn memory_gauges(out: &mut String, usage: &crate::backend::MemoryUsage) {
+fn memory_gauges(out: &mut String, usage: &crate::inspect::MemoryUsage) {
     header(
         out,
         "ork_redis_memory_used_bytes",
@@ -613,14 +614,14 @@ mod tests {
         let mut out = String::new();
         memory_gauges(
             &mut out,
-            &crate::backend::MemoryUsage::new(1_048_576, Some(4_194_304)),
+            &crate::inspect::MemoryUsage::new(1_048_576, Some(4_194_304)),
         );
         assert!(out.contains(
             "# TYPE ork_redis_memory_used_bytes gauge\nork_redis_memory_used_bytes 1048576\n"
         ));
         assert!(out.contains("ork_redis_memory_max_bytes 4194304\n"));
         let mut out = String::new();
-        memory_gauges(&mut out, &crate::backend::MemoryUsage::new(10, None));
+        memory_gauges(&mut out, &crate::inspect::MemoryUsage::new(10, None));
         assert!(out.contains("ork_redis_memory_used_bytes 10\n"));
         assert!(!out.contains("ork_redis_memory_max_bytes"));
     }

@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use ork_core::backend::{AuditEntry, CancelOutcome};
+use ork_core::backend::AuditEntry;
+use ork_core::CancelOutcome;
 use ork_core::JobId;
 use serde_json::{json, Value};
 

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ork_core::backend::JobQuery;
+use ork_core::JobQuery;
 use ork_core::{metrics, JobId, JobState};
 use serde::Deserialize;
 use serde_json::{json, Value};

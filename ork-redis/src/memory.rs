@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ork_core::backend::MemoryUsage;
+use ork_core::MemoryUsage;
 use ork_core::Result;
 use redis::Value;
 

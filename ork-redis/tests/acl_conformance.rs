@@ -10,9 +10,11 @@
 
 use std::sync::Arc;
 
-use ork_core::backend::{ClaimRequest, JobQuery};
+use ork_core::backend::ClaimRequest;
+use ork_core::backend::{JobStore, Queries};
 use ork_core::job::JobRecord;
-use ork_core::{Backend, Error};
+use ork_core::Error;
+use ork_core::JobQuery;
 use ork_redis::redis;
 use ork_redis::testing::{RedisServer, ServedBackend};
 use ork_redis::RedisBackend;

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ork_core::backend::{
-    CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, JobQuery, Outcome,
-};
+use ork_core::backend::{Admin, JobStore, Queries, WorkerRegistry};
+use ork_core::backend::{ClaimRequest, Claimed, Enqueued, Finish, Outcome};
 use ork_core::job::{JobId, JobRecord, JobState};
 use ork_core::{Backend, Error};
+use ork_core::{CancelOutcome, JobQuery};
 use ork_redis::redis::{self, AsyncCommands};
 use ork_redis::testing::{backend, RedisServer, ServedBackend};
 use ork_redis::RedisBackend;
@@ -432,7 +432,7 @@ async fn results_expire_with_their_ttl() {
 #[tokio::test]
 async fn workers_expire() {
     let b = backend().await;
-    let info: ork_core::backend::WorkerInfo = serde_json::from_value(serde_json::json!({
+    let info: ork_core::WorkerInfo = serde_json::from_value(serde_json::json!({
         "id": "w", "host": "h", "pid": 1, "queues": ["q"], "concurrency": 1,
         "started_at_ms": 1, "last_seen_ms": 0, "running": 0, "processed": 0
     }))

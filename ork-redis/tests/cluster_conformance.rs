@@ -100,7 +100,7 @@ async fn namespaces_spread_over_the_primaries() {
 /// has a limit) is reported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_is_read_from_the_primaries() {
-    use ork_core::Backend;
+    use ork_core::backend::Queries;
     let b = cluster_backend().await;
     let m = b.memory().await.unwrap().expect("a reading");
     assert!(m.used_bytes > 0);

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use ork_core::backend::{ClaimRequest, Claimed, Finish, JobQuery, Outcome};
+use ork_core::backend::{ClaimRequest, Claimed, Finish, Outcome};
+use ork_core::backend::{JobStore, Queries};
 use ork_core::job::{JobId, JobRecord, JobState};
 use ork_core::Backend;
+use ork_core::JobQuery;
 use ork_redis::redis::{self, AsyncCommands};
 use ork_redis::testing::{backend, ServedBackend};
 

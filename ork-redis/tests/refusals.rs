@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use ork_core::backend::JobStore;
 use ork_core::job::JobRecord;
-use ork_core::{Backend, Error};
+use ork_core::Error;
 use ork_redis::redis;
 use ork_redis::testing::RedisServer;
 use ork_redis::RedisBackend;

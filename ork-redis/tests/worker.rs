@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use ork_core::backend::{BoxFuture, JobQuery};
+use ork_core::backend::BoxFuture;
+use ork_core::backend::{JobStore, Queries, WorkerRegistry};
 use ork_core::job::{JobRecord, JobState};
-use ork_core::{Backend, Call, Codec, Context, Ork, Task, TaskError, TaskOptions};
+use ork_core::JobQuery;
+use ork_core::{Call, Codec, Context, Ork, Task, TaskError, TaskOptions};
 use ork_redis::testing::backend;
 use ork_redis::RedisExt;
 

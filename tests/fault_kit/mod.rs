@@ -14,12 +14,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ork::backend::{Admin, JobStore, Queries, ScheduleStore, WorkerRegistry, WorkflowStore};
 use ork::backend::{
-    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
-    LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
+    BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
+    StoredSchedule,
 };
 use ork::job::JobRecord;
 use ork::{Backend, Context, JobId, JobInfo, JobState};
+use ork::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 
 /// Which worker process to be; unset in a normal test run.
@@ -541,7 +543,7 @@ impl<B: Backend> FinishSpy<B> {
     }
 }
 
-impl<B: Backend> Backend for FinishSpy<B> {
+impl<B: Backend> JobStore for FinishSpy<B> {
     fn finish<'a>(&'a self, batch: &'a [Finish]) -> BoxFuture<'a, ork::Result<Vec<bool>>> {
         Box::pin(async move {
             let taken = self.inner.finish(batch).await?;
@@ -558,12 +560,15 @@ impl<B: Backend> Backend for FinishSpy<B> {
             Ok(taken)
         })
     }
+
     fn now_ms(&self) -> BoxFuture<'_, ork::Result<u64>> {
         self.inner.now_ms()
     }
+
     fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, ork::Result<Vec<Enqueued>>> {
         self.inner.enqueue(jobs)
     }
+
     fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, ork::Result<Vec<Claimed>>> {
         Box::pin(async move {
             let got = self.inner.claim(req).await?;
@@ -573,9 +578,7 @@ impl<B: Backend> Backend for FinishSpy<B> {
             Ok(got)
         })
     }
-    fn standalone(&self) -> BoxFuture<'_, ork::Result<Option<std::sync::Arc<dyn Backend>>>> {
-        self.inner.standalone()
-    }
+
     fn heartbeat<'a>(
         &'a self,
         leases: &'a [Lease],
@@ -583,15 +586,25 @@ impl<B: Backend> Backend for FinishSpy<B> {
     ) -> BoxFuture<'a, ork::Result<Vec<LeaseStatus>>> {
         self.inner.heartbeat(leases, lease)
     }
+
     fn reap(&self) -> BoxFuture<'_, ork::Result<usize>> {
         self.inner.reap()
     }
+
     fn progress<'a>(&'a self, lease: &'a Lease, percent: u8) -> BoxFuture<'a, ork::Result<()>> {
         self.inner.progress(lease, percent)
     }
+
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<CancelOutcome>> {
+        self.inner.cancel(id)
+    }
+}
+
+impl<B: Backend> Queries for FinishSpy<B> {
     fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, ork::Result<Vec<Option<JobInfo>>>> {
         self.inner.jobs(ids)
     }
+
     fn wait<'a>(
         &'a self,
         id: &'a JobId,
@@ -599,21 +612,27 @@ impl<B: Backend> Backend for FinishSpy<B> {
     ) -> BoxFuture<'a, ork::Result<Option<JobInfo>>> {
         self.inner.wait(id, timeout)
     }
-    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<CancelOutcome>> {
-        self.inner.cancel(id)
-    }
+
     fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, ork::Result<Vec<JobInfo>>> {
         self.inner.list(query)
     }
-    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<bool>> {
-        self.inner.retry(id)
-    }
-    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, ork::Result<u64>> {
-        self.inner.purge(queue)
-    }
+
     fn counts(&self) -> BoxFuture<'_, ork::Result<Vec<QueueCounts>>> {
         self.inner.counts()
     }
+}
+
+impl<B: Backend> Admin for FinishSpy<B> {
+    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<bool>> {
+        self.inner.retry(id)
+    }
+
+    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, ork::Result<u64>> {
+        self.inner.purge(queue)
+    }
+}
+
+impl<B: Backend> WorkerRegistry for FinishSpy<B> {
     fn register_worker<'a>(
         &'a self,
         info: &'a WorkerInfo,
@@ -621,21 +640,31 @@ impl<B: Backend> Backend for FinishSpy<B> {
     ) -> BoxFuture<'a, ork::Result<()>> {
         self.inner.register_worker(info, ttl)
     }
+
     fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, ork::Result<()>> {
         self.inner.unregister_worker(id)
     }
+
     fn workers(&self) -> BoxFuture<'_, ork::Result<Vec<WorkerInfo>>> {
         self.inner.workers()
     }
+}
+
+impl<B: Backend> WorkflowStore for FinishSpy<B> {
     fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, ork::Result<()>> {
         self.inner.put_workflow(id, meta)
     }
+
     fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<Option<Vec<u8>>>> {
         self.inner.workflow(id)
     }
+
     fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, ork::Result<Vec<JobId>>> {
         self.inner.workflow_ids(offset, limit)
     }
+}
+
+impl<B: Backend> ScheduleStore for FinishSpy<B> {
     fn put_schedule<'a>(
         &'a self,
         name: &'a str,
@@ -643,9 +672,11 @@ impl<B: Backend> Backend for FinishSpy<B> {
     ) -> BoxFuture<'a, ork::Result<bool>> {
         self.inner.put_schedule(name, definition)
     }
+
     fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ork::Result<bool>> {
         self.inner.delete_schedule(name)
     }
+
     fn pause_schedule<'a>(
         &'a self,
         name: &'a str,
@@ -653,10 +684,18 @@ impl<B: Backend> Backend for FinishSpy<B> {
     ) -> BoxFuture<'a, ork::Result<bool>> {
         self.inner.pause_schedule(name, paused)
     }
+
     fn schedules(&self) -> BoxFuture<'_, ork::Result<Vec<StoredSchedule>>> {
         self.inner.schedules()
     }
+
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, ork::Result<Option<Vec<Enqueued>>>> {
         self.inner.fire(ticks)
+    }
+}
+
+impl<B: Backend> Backend for FinishSpy<B> {
+    fn standalone(&self) -> BoxFuture<'_, ork::Result<Option<std::sync::Arc<dyn Backend>>>> {
+        self.inner.standalone()
     }
 }

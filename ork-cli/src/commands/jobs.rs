@@ -1,6 +1,6 @@
 //! `ork jobs` and `ork job`.
 
-use ork_core::backend::JobQuery;
+use ork_core::JobQuery;
 use ork_core::{JobId, JobInfo, JobState};
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use ork_core::backend::{CancelOutcome, JobQuery};
+use ork_core::{CancelOutcome, JobQuery};
 use ork_core::{JobId, JobState};
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! `ork status` and `ork workers`.
 
-use ork_core::backend::{MemoryUsage, WorkerInfo};
 use ork_core::metrics;
+use ork_core::{MemoryUsage, WorkerInfo};
 use serde_json::json;
 
 use super::Out;
@@ -190,7 +190,7 @@ fn bytes(n: u64) -> String {
 mod memory_tests {
     use super::{bytes, memory_line};
     use crate::format::Paint;
-    use ork_core::backend::MemoryUsage;
+    use ork_core::MemoryUsage;
 
     #[test]
     fn memory_is_shown_against_the_limit() {

@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, WorkerInfo};
+use crate::backend::Backend;
+use crate::inspect::WorkerInfo;
 
 /// How long the start of a pool waits for the look at the listing.
 const CHECK_LIMIT: Duration = Duration::from_secs(2);
@@ -79,7 +80,9 @@ mod tests {
     use std::time::Duration;
 
     use super::{warn_if_taken, Starting};
-    use crate::backend::{Backend, WorkerInfo};
+
+    use crate::backend::WorkerRegistry;
+    use crate::inspect::WorkerInfo;
     use crate::MemoryBackend;
 
     fn entry(id: &str, host: &str, pid: u32, started_at_ms: u64) -> WorkerInfo {

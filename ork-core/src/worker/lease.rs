@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::run::Shared;
-use crate::backend::{Backend, Lease, LeaseStatus, WorkerInfo};
+use crate::backend::{Backend, Lease, LeaseStatus};
+use crate::inspect::WorkerInfo;
 
 /// The attempt runs (or waits to).
 const RUNNING: u8 = 0;

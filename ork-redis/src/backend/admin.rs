@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use ork_core::backend::{JobQuery, QueueCounts, StoredSchedule, WorkerInfo};
+use ork_core::backend::StoredSchedule;
 use ork_core::job::{JobId, JobInfo};
 use ork_core::{Error, Result};
+use ork_core::{JobQuery, QueueCounts, WorkerInfo};
 use redis::{ScriptInvocation, Value};
 
 use super::Inner;

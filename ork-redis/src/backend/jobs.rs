@@ -5,9 +5,10 @@ use std::task::Poll;
 use std::time::Duration;
 
 use ork_core::backend::{
-    CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Outcome,
+    ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Outcome,
 };
 use ork_core::job::{ArgSpec, JobId, JobInfo, JobRecord, JobState};
+use ork_core::CancelOutcome;
 use ork_core::{Error, Result};
 use redis::{ScriptInvocation, Value};
 

@@ -12,12 +12,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ork_core::backend::{Admin, JobStore, Queries, ScheduleStore, WorkerRegistry, WorkflowStore};
 use ork_core::backend::{
-    BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish, FireTicks,
-    JobQuery, Lease, LeaseStatus, MemoryUsage, QueueCounts, StoredSchedule, WorkerInfo,
+    BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease,
+    LeaseStatus, StoredSchedule,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Error, Result};
+use ork_core::{CancelOutcome, JobQuery, MemoryUsage, QueueCounts, WorkerInfo};
 use redis::{ScriptInvocation, Value};
 
 use crate::builder::RedisBackendBuilder;
@@ -257,7 +259,7 @@ fn evicts_work(policy: &str) -> bool {
     policy.starts_with("allkeys-")
 }
 
-impl Backend for RedisBackend {
+impl JobStore for RedisBackend {
     fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
         Box::pin(self.inner.now_ms())
     }
@@ -302,128 +304,8 @@ impl Backend for RedisBackend {
         })
     }
 
-    fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
-        Box::pin(self.inner.lookup(ids))
-    }
-
-    fn wait<'a>(
-        &'a self,
-        id: &'a JobId,
-        timeout: Duration,
-    ) -> BoxFuture<'a, Result<Option<JobInfo>>> {
-        Box::pin(self.inner.wait(id, timeout))
-    }
-
     fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
         Box::pin(self.inner.cancel(id))
-    }
-
-    fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
-        Box::pin(self.inner.list(query))
-    }
-
-    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.inner.retry(id))
-    }
-
-    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(self.inner.purge(queue))
-    }
-
-    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
-        Box::pin(self.inner.counts())
-    }
-
-    fn register_worker<'a>(
-        &'a self,
-        info: &'a WorkerInfo,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.inner.register_worker(info, ttl))
-    }
-
-    fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.inner.unregister_worker(id))
-    }
-
-    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
-        Box::pin(self.inner.workers())
-    }
-
-    fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.inner.put_workflow(id, meta))
-    }
-
-    fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        Box::pin(self.inner.workflow(id))
-    }
-
-    fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
-        Box::pin(self.inner.workflow_ids(offset, limit))
-    }
-
-    fn put_schedule<'a>(
-        &'a self,
-        name: &'a str,
-        definition: Vec<u8>,
-    ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.inner.schedule_op("put", name, Some(definition)))
-    }
-
-    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.inner.schedule_op("delete", name, None))
-    }
-
-    fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>> {
-        let flag = if paused { b"1".to_vec() } else { b"0".to_vec() };
-        Box::pin(self.inner.schedule_op("pause", name, Some(flag)))
-    }
-
-    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
-        Box::pin(self.inner.schedules())
-    }
-
-    fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
-        Box::pin(self.inner.fire(ticks))
-    }
-
-    fn standalone(&self) -> BoxFuture<'_, Result<Option<Arc<dyn Backend>>>> {
-        Box::pin(async move {
-            // One connection of its own: a worker's lease renewals, reaps
-            // and registrations, from the worker's lease thread.
-            let target = self.inner.blocking.target().clone();
-            let timeouts = self.inner.timeouts;
-            let pool = Pool::open(&target, 1, timeouts).await?;
-            let inner = Inner {
-                keys: self.inner.keys.clone(),
-                pool,
-                timeouts,
-                blocking: Blocking::new(target, timeouts.connect),
-                settings: self.inner.settings.clone(),
-                flavor: self.inner.flavor,
-                // One watch per backend, whatever runtime reads it.
-                memory_watch: self.inner.memory_watch.clone(),
-            };
-            let copy: Arc<dyn Backend> = Arc::new(RedisBackend {
-                inner: Arc::new(inner),
-            });
-            Ok(Some(copy))
-        })
-    }
-
-    fn record_audit<'a>(
-        &'a self,
-        entry: &'a ork_core::backend::AuditEntry,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.inner.record_audit(entry))
-    }
-
-    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
-        Box::pin(self.inner.audit_log(limit))
-    }
-
-    fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
-        Box::pin(self.inner.memory())
     }
 
     fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
@@ -448,6 +330,138 @@ impl Backend for RedisBackend {
                 Some(client) => crate::cancels::open(client, self.inner.keys.cancels()).await,
                 None => Ok(CancelRequests::never()),
             }
+        })
+    }
+}
+
+impl Queries for RedisBackend {
+    fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
+        Box::pin(self.inner.lookup(ids))
+    }
+
+    fn wait<'a>(
+        &'a self,
+        id: &'a JobId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<JobInfo>>> {
+        Box::pin(self.inner.wait(id, timeout))
+    }
+
+    fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
+        Box::pin(self.inner.list(query))
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
+        Box::pin(self.inner.counts())
+    }
+
+    fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
+        Box::pin(self.inner.memory())
+    }
+}
+
+impl Admin for RedisBackend {
+    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.inner.retry(id))
+    }
+
+    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(self.inner.purge(queue))
+    }
+
+    fn record_audit<'a>(
+        &'a self,
+        entry: &'a ork_core::backend::AuditEntry,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.record_audit(entry))
+    }
+
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
+        Box::pin(self.inner.audit_log(limit))
+    }
+}
+
+impl WorkerRegistry for RedisBackend {
+    fn register_worker<'a>(
+        &'a self,
+        info: &'a WorkerInfo,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.register_worker(info, ttl))
+    }
+
+    fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.unregister_worker(id))
+    }
+
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
+        Box::pin(self.inner.workers())
+    }
+}
+
+impl WorkflowStore for RedisBackend {
+    fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.put_workflow(id, meta))
+    }
+
+    fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(self.inner.workflow(id))
+    }
+
+    fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
+        Box::pin(self.inner.workflow_ids(offset, limit))
+    }
+}
+
+impl ScheduleStore for RedisBackend {
+    fn put_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        definition: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.inner.schedule_op("put", name, Some(definition)))
+    }
+
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.inner.schedule_op("delete", name, None))
+    }
+
+    fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>> {
+        let flag = if paused { b"1".to_vec() } else { b"0".to_vec() };
+        Box::pin(self.inner.schedule_op("pause", name, Some(flag)))
+    }
+
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
+        Box::pin(self.inner.schedules())
+    }
+
+    fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
+        Box::pin(self.inner.fire(ticks))
+    }
+}
+
+impl Backend for RedisBackend {
+    fn standalone(&self) -> BoxFuture<'_, Result<Option<Arc<dyn Backend>>>> {
+        Box::pin(async move {
+            // One connection of its own: a worker's lease renewals, reaps
+            // and registrations, from the worker's lease thread.
+            let target = self.inner.blocking.target().clone();
+            let timeouts = self.inner.timeouts;
+            let pool = Pool::open(&target, 1, timeouts).await?;
+            let inner = Inner {
+                keys: self.inner.keys.clone(),
+                pool,
+                timeouts,
+                blocking: Blocking::new(target, timeouts.connect),
+                settings: self.inner.settings.clone(),
+                flavor: self.inner.flavor,
+                // One watch per backend, whatever runtime reads it.
+                memory_watch: self.inner.memory_watch.clone(),
+            };
+            let copy: Arc<dyn Backend> = Arc::new(RedisBackend {
+                inner: Arc::new(inner),
+            });
+            Ok(Some(copy))
         })
     }
 }

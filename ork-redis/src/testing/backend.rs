@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ork_core::backend::{Admin, JobStore, Queries, ScheduleStore, WorkerRegistry, WorkflowStore};
 use ork_core::backend::{
-    BoxFuture, CancelOutcome, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, JobQuery, Lease,
-    LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
+    BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
+    StoredSchedule,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Result};
+use ork_core::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 
 use super::RedisServer;
 use crate::RedisBackend;
@@ -63,16 +65,19 @@ pub async fn backend() -> ServedBackend {
     ServedBackend::new(backend, server)
 }
 
-impl Backend for ServedBackend {
+impl JobStore for ServedBackend {
     fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
         self.backend.now_ms()
     }
+
     fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
         self.backend.enqueue(jobs)
     }
+
     fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claimed>>> {
         self.backend.claim(req)
     }
+
     fn heartbeat<'a>(
         &'a self,
         leases: &'a [Lease],
@@ -80,96 +85,21 @@ impl Backend for ServedBackend {
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>>> {
         self.backend.heartbeat(leases, lease)
     }
+
     fn finish<'a>(&'a self, batch: &'a [Finish]) -> BoxFuture<'a, Result<Vec<bool>>> {
         self.backend.finish(batch)
     }
+
     fn reap(&self) -> BoxFuture<'_, Result<usize>> {
         self.backend.reap()
     }
+
     fn progress<'a>(&'a self, lease: &'a Lease, percent: u8) -> BoxFuture<'a, Result<()>> {
         self.backend.progress(lease, percent)
     }
-    fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
-        self.backend.jobs(ids)
-    }
-    fn wait<'a>(
-        &'a self,
-        id: &'a JobId,
-        timeout: Duration,
-    ) -> BoxFuture<'a, Result<Option<JobInfo>>> {
-        self.backend.wait(id, timeout)
-    }
+
     fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
         self.backend.cancel(id)
-    }
-    fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
-        self.backend.list(query)
-    }
-    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
-        self.backend.retry(id)
-    }
-    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64>> {
-        self.backend.purge(queue)
-    }
-    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
-        self.backend.counts()
-    }
-    fn register_worker<'a>(
-        &'a self,
-        info: &'a WorkerInfo,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<()>> {
-        self.backend.register_worker(info, ttl)
-    }
-    fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        self.backend.unregister_worker(id)
-    }
-    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
-        self.backend.workers()
-    }
-    fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
-        self.backend.put_workflow(id, meta)
-    }
-    fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        self.backend.workflow(id)
-    }
-    fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
-        self.backend.workflow_ids(offset, limit)
-    }
-    fn put_schedule<'a>(
-        &'a self,
-        name: &'a str,
-        definition: Vec<u8>,
-    ) -> BoxFuture<'a, Result<bool>> {
-        self.backend.put_schedule(name, definition)
-    }
-    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
-        self.backend.delete_schedule(name)
-    }
-    fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>> {
-        self.backend.pause_schedule(name, paused)
-    }
-    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
-        self.backend.schedules()
-    }
-    fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
-        self.backend.fire(ticks)
-    }
-    fn memory(&self) -> BoxFuture<'_, Result<Option<ork_core::backend::MemoryUsage>>> {
-        self.backend.memory()
-    }
-    fn standalone(&self) -> BoxFuture<'_, Result<Option<std::sync::Arc<dyn Backend>>>> {
-        self.backend.standalone()
-    }
-
-    fn record_audit<'a>(
-        &'a self,
-        entry: &'a ork_core::backend::AuditEntry,
-    ) -> BoxFuture<'a, Result<()>> {
-        self.backend.record_audit(entry)
-    }
-    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
-        self.backend.audit_log(limit)
     }
 
     fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
@@ -178,5 +108,116 @@ impl Backend for ServedBackend {
 
     fn cancel_requests(&self) -> BoxFuture<'_, Result<ork_core::backend::CancelRequests>> {
         self.backend.cancel_requests()
+    }
+}
+
+impl Queries for ServedBackend {
+    fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
+        self.backend.jobs(ids)
+    }
+
+    fn wait<'a>(
+        &'a self,
+        id: &'a JobId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<JobInfo>>> {
+        self.backend.wait(id, timeout)
+    }
+
+    fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
+        self.backend.list(query)
+    }
+
+    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
+        self.backend.counts()
+    }
+
+    fn memory(&self) -> BoxFuture<'_, Result<Option<ork_core::MemoryUsage>>> {
+        self.backend.memory()
+    }
+}
+
+impl Admin for ServedBackend {
+    fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
+        self.backend.retry(id)
+    }
+
+    fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64>> {
+        self.backend.purge(queue)
+    }
+
+    fn record_audit<'a>(
+        &'a self,
+        entry: &'a ork_core::backend::AuditEntry,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.backend.record_audit(entry)
+    }
+
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<ork_core::backend::AuditEntry>>> {
+        self.backend.audit_log(limit)
+    }
+}
+
+impl WorkerRegistry for ServedBackend {
+    fn register_worker<'a>(
+        &'a self,
+        info: &'a WorkerInfo,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.backend.register_worker(info, ttl)
+    }
+
+    fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+        self.backend.unregister_worker(id)
+    }
+
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
+        self.backend.workers()
+    }
+}
+
+impl WorkflowStore for ServedBackend {
+    fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
+        self.backend.put_workflow(id, meta)
+    }
+
+    fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        self.backend.workflow(id)
+    }
+
+    fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
+        self.backend.workflow_ids(offset, limit)
+    }
+}
+
+impl ScheduleStore for ServedBackend {
+    fn put_schedule<'a>(
+        &'a self,
+        name: &'a str,
+        definition: Vec<u8>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        self.backend.put_schedule(name, definition)
+    }
+
+    fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
+        self.backend.delete_schedule(name)
+    }
+
+    fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>> {
+        self.backend.pause_schedule(name, paused)
+    }
+
+    fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
+        self.backend.schedules()
+    }
+
+    fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
+        self.backend.fire(ticks)
+    }
+}
+
+impl Backend for ServedBackend {
+    fn standalone(&self) -> BoxFuture<'_, Result<Option<std::sync::Arc<dyn Backend>>>> {
+        self.backend.standalone()
     }
 }

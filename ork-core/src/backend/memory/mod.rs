@@ -11,11 +11,12 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
-    AuditEntry, BoxFuture, CancelOutcome, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
-    FireTicks, JobQuery, Lease, LeaseStatus, Outcome, QueueCounts, StoredSchedule, WorkerInfo,
-    AUDIT_LIMIT,
+    Admin, AuditEntry, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
+    FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StoredSchedule,
+    WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
+use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 use crate::Backend;
 
@@ -143,7 +144,7 @@ impl MemoryBackend {
     }
 }
 
-impl Backend for MemoryBackend {
+impl JobStore for MemoryBackend {
     fn now_ms(&self) -> BoxFuture<'_, Result<u64>> {
         let now = self.now();
         Box::pin(async move { Ok(now) })
@@ -309,6 +310,64 @@ impl Backend for MemoryBackend {
         })
     }
 
+    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
+        Box::pin(async move {
+            let now = self.now();
+            let (outcome, requested) = {
+                let mut st = self.lock();
+                let state = st
+                    .jobs
+                    .get(id)
+                    .map(|e| e.info.state)
+                    .ok_or_else(|| Error::UnknownJob(id.clone()))?;
+                let outcome = match state {
+                    JobState::Running => CancelOutcome::Requested,
+                    s if s.is_terminal() => CancelOutcome::AlreadyFinished(s),
+                    _ => CancelOutcome::Cancelled,
+                };
+                (outcome, st.cancel_tree(id, now))
+            };
+            for id in requested {
+                // No receiver (no pool running) is fine.
+                let _ = self.shared.cancels.send(id);
+            }
+            self.shared.done.notify_waiters();
+            Ok(outcome)
+        })
+    }
+
+    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
+        Box::pin(async move { Ok(self.lock().children.get(id).cloned().unwrap_or_default()) })
+    }
+
+    fn cancel_requests(&self) -> BoxFuture<'_, Result<CancelRequests>> {
+        Box::pin(async move {
+            let mut from = self.shared.cancels.subscribe();
+            let (tx, rx) = mpsc::channel(256);
+            tokio::spawn(async move {
+                loop {
+                    let next = tokio::select! {
+                        _ = tx.closed() => return,
+                        next = from.recv() => next,
+                    };
+                    match next {
+                        Ok(id) => {
+                            if tx.send(id).await.is_err() {
+                                return;
+                            }
+                        }
+                        // Missed ids are still seen at the next heartbeat.
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+            Ok(CancelRequests::new(rx))
+        })
+    }
+}
+
+impl Queries for MemoryBackend {
     fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
         Box::pin(async move {
             let now = self.now();
@@ -350,32 +409,6 @@ impl Backend for MemoryBackend {
         })
     }
 
-    fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
-        Box::pin(async move {
-            let now = self.now();
-            let (outcome, requested) = {
-                let mut st = self.lock();
-                let state = st
-                    .jobs
-                    .get(id)
-                    .map(|e| e.info.state)
-                    .ok_or_else(|| Error::UnknownJob(id.clone()))?;
-                let outcome = match state {
-                    JobState::Running => CancelOutcome::Requested,
-                    s if s.is_terminal() => CancelOutcome::AlreadyFinished(s),
-                    _ => CancelOutcome::Cancelled,
-                };
-                (outcome, st.cancel_tree(id, now))
-            };
-            for id in requested {
-                // No receiver (no pool running) is fine.
-                let _ = self.shared.cancels.send(id);
-            }
-            self.shared.done.notify_waiters();
-            Ok(outcome)
-        })
-    }
-
     fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
         Box::pin(async move {
             let st = self.lock();
@@ -398,6 +431,25 @@ impl Backend for MemoryBackend {
         })
     }
 
+    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            let mut by_queue: HashMap<&str, QueueCounts> = HashMap::new();
+            for e in st.jobs.values() {
+                let q = e.info.record.queue.as_str();
+                by_queue
+                    .entry(q)
+                    .or_insert_with(|| QueueCounts::new(q))
+                    .bump(e.info.state);
+            }
+            let mut out: Vec<QueueCounts> = by_queue.into_values().collect();
+            out.sort_by(|a, b| a.queue.cmp(&b.queue));
+            Ok(out)
+        })
+    }
+}
+
+impl Admin for MemoryBackend {
     fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let ok = {
@@ -456,23 +508,29 @@ impl Backend for MemoryBackend {
         })
     }
 
-    fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
-        Box::pin(async move {
-            let st = self.lock();
-            let mut by_queue: HashMap<&str, QueueCounts> = HashMap::new();
-            for e in st.jobs.values() {
-                let q = e.info.record.queue.as_str();
-                by_queue
-                    .entry(q)
-                    .or_insert_with(|| QueueCounts::new(q))
-                    .bump(e.info.state);
-            }
-            let mut out: Vec<QueueCounts> = by_queue.into_values().collect();
-            out.sort_by(|a, b| a.queue.cmp(&b.queue));
-            Ok(out)
-        })
+    fn record_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<()>> {
+        let mut audit = self
+            .shared
+            .audit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        audit.push_front(entry.clone());
+        audit.truncate(AUDIT_LIMIT);
+        Box::pin(async { Ok(()) })
     }
 
+    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>>> {
+        let audit = self
+            .shared
+            .audit
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let out: Vec<AuditEntry> = audit.iter().take(limit).cloned().collect();
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+impl WorkerRegistry for MemoryBackend {
     fn register_worker<'a>(
         &'a self,
         info: &'a WorkerInfo,
@@ -496,6 +554,19 @@ impl Backend for MemoryBackend {
         })
     }
 
+    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut st = self.lock();
+            st.workers.retain(|_, (_, until)| *until > now);
+            let mut out: Vec<WorkerInfo> = st.workers.values().map(|(w, _)| w.clone()).collect();
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(out)
+        })
+    }
+}
+
+impl WorkflowStore for MemoryBackend {
     fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let mut st = self.lock();
@@ -524,18 +595,9 @@ impl Backend for MemoryBackend {
                 .collect())
         })
     }
+}
 
-    fn workers(&self) -> BoxFuture<'_, Result<Vec<WorkerInfo>>> {
-        Box::pin(async move {
-            let now = self.now();
-            let mut st = self.lock();
-            st.workers.retain(|_, (_, until)| *until > now);
-            let mut out: Vec<WorkerInfo> = st.workers.values().map(|(w, _)| w.clone()).collect();
-            out.sort_by(|a, b| a.id.cmp(&b.id));
-            Ok(out)
-        })
-    }
-
+impl ScheduleStore for MemoryBackend {
     fn put_schedule<'a>(
         &'a self,
         name: &'a str,
@@ -581,27 +643,6 @@ impl Backend for MemoryBackend {
         Box::pin(async move { Ok(self.lock().schedules.values().cloned().collect()) })
     }
 
-    fn record_audit<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<()>> {
-        let mut audit = self
-            .shared
-            .audit
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        audit.push_front(entry.clone());
-        audit.truncate(AUDIT_LIMIT);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn audit_log(&self, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>>> {
-        let audit = self
-            .shared
-            .audit
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let out: Vec<AuditEntry> = audit.iter().take(limit).cloned().collect();
-        Box::pin(async move { Ok(out) })
-    }
-
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
         Box::pin(async move {
             let now = self.now();
@@ -625,34 +666,6 @@ impl Backend for MemoryBackend {
             Ok(Some(out))
         })
     }
-
-    fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
-        Box::pin(async move { Ok(self.lock().children.get(id).cloned().unwrap_or_default()) })
-    }
-
-    fn cancel_requests(&self) -> BoxFuture<'_, Result<CancelRequests>> {
-        Box::pin(async move {
-            let mut from = self.shared.cancels.subscribe();
-            let (tx, rx) = mpsc::channel(256);
-            tokio::spawn(async move {
-                loop {
-                    let next = tokio::select! {
-                        _ = tx.closed() => return,
-                        next = from.recv() => next,
-                    };
-                    match next {
-                        Ok(id) => {
-                            if tx.send(id).await.is_err() {
-                                return;
-                            }
-                        }
-                        // Missed ids are still seen at the next heartbeat.
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    }
-                }
-            });
-            Ok(CancelRequests::new(rx))
-        })
-    }
 }
+
+impl Backend for MemoryBackend {}

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::PRIORITIES;
-use crate::backend::{Enqueued, StoredSchedule, WorkerInfo};
+use crate::backend::{Enqueued, StoredSchedule};
+use crate::inspect::WorkerInfo;
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 
 #[derive(Debug, Default)]
