@@ -617,7 +617,7 @@ async fn scripts(b: &mut Bench) {
         pings,
         script,
         None,
-        "Backend::now_ms, the smallest script",
+        "JobStore::now_ms, the smallest script",
     );
     let mut idle = (Vec::new(), Vec::new());
     for _ in 0..200 {

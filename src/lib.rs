@@ -22,19 +22,25 @@
 //! Tasks register themselves: every `#[ork::task]` linked into the binary is
 //! known to its workers. See the README for the tour.
 
+// Everything the API is made of, item by item; `ork-core` is an
+// implementation crate, and this list is the public surface.
+
+// Tasks, jobs and the client.
 #[doc(inline)]
 pub use ork_core::{
-    backend, codec, job, metrics, retry, workflow, Backend, Backoff, Call, CancelOutcome,
-    CancellationToken, Codec, Context, DurationExt, Error, JobHandle, JobId, JobInfo, JobQuery,
-    JobState, MemoryBackend, MemoryUsage, Node, Ork, QueueCounts, Result, StateMap, Task,
-    TaskError, TaskOptions, Worker, WorkerHandle, WorkerInfo, Workflow, WorkflowHandle,
-    WorkflowState,
+    Backend, Backoff, Call, CancelOutcome, CancellationToken, Codec, Context, DurationExt, Error,
+    JobHandle, JobId, JobInfo, JobQuery, JobState, MemoryBackend, MemoryUsage, Ork, QueueCounts,
+    Result, StateMap, Task, TaskError, TaskOptions, Worker, WorkerHandle, WorkerInfo,
 };
 
-// Periodic tasks: `Schedule::cron(..)`, `Schedule::every(..)`, the
-// missed-tick policy, listings; the `schedule` module has the scheduler.
+// Workflows: the builder, node handles, and what a submitted one reports.
 #[doc(inline)]
-pub use ork_core::{schedule, Missed, Schedule, ScheduleInfo};
+pub use ork_core::workflow::{Fallible, Node, NodeStatus, Workflow, WorkflowHandle, WorkflowState};
+
+// Periodic tasks: `Schedule::cron(..)`, `Schedule::every(..)`, the
+// missed-tick policy and listings.
+#[doc(inline)]
+pub use ork_core::schedule::{LastRun, Missed, Schedule, ScheduleInfo};
 
 /// Marks an `async fn` (or a plain `fn`) as a task. See the crate docs.
 #[doc(inline)]
@@ -45,6 +51,40 @@ pub use ork_macros::task;
 #[cfg(feature = "redis")]
 #[doc(inline)]
 pub use ork_redis::{RedisBackend, RedisBackendBuilder, RedisExt};
+
+/// The storage contract, for writing an engine of your own or a wrapper
+/// around one; see [`Backend`] and its parts.
+pub mod backend {
+    #[doc(inline)]
+    pub use ork_core::backend::{
+        Admin, AuditEntry, Backend, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued,
+        Finish, FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore,
+        StoredSchedule, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
+    };
+    #[doc(inline)]
+    pub use ork_core::job::JobRecord;
+}
+
+/// Workflows, by module: the same items as at the crate root, with the
+/// input markers a node's argument can be.
+pub mod workflow {
+    #[doc(inline)]
+    pub use ork_core::workflow::{
+        All, Fallible, Item, Node, NodeStatus, Workflow, WorkflowHandle, WorkflowState,
+    };
+}
+
+/// Schedulers' clocks, and the id a tick's job gets.
+pub mod schedule {
+    #[doc(inline)]
+    pub use ork_core::schedule::{tick_job_id, Clock, OffsetClock, SystemClock};
+}
+
+/// Prometheus metrics: the text `/metrics` serves, and the numbers behind it.
+pub mod metrics {
+    #[doc(inline)]
+    pub use ork_core::metrics::{local, render, snapshot, Snapshot};
+}
 
 /// The web dashboard as an axum `Router` to mount in your own server:
 /// `app.nest("/admin/jobs", ork::dashboard::router(ork.clone()))`, or
@@ -58,10 +98,17 @@ pub mod dashboard {
 /// The names most programs need: `use ork::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]
-    pub use ork_core::{Context, DurationExt, JobHandle, Node, Ork, Schedule, Workflow};
+    pub use ork_core::schedule::Missed;
+    #[doc(no_inline)]
+    pub use ork_core::workflow::WorkflowState;
+    #[doc(no_inline)]
+    pub use ork_core::{
+        Call, CancelOutcome, Context, DurationExt, JobHandle, JobState, Node, Ork, Schedule,
+        Workflow,
+    };
     #[cfg(feature = "redis")]
     #[doc(no_inline)]
-    pub use ork_redis::RedisExt;
+    pub use ork_redis::{RedisBackend, RedisExt};
 }
 
 /// Used by the code `#[ork::task]` generates; not a public API.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, Fleet, Kills, Rng};
-use ork::job::JobRecord;
+use ork::backend::JobRecord;
 use ork::prelude::*;
 use ork::JobQuery;
 use ork::{Codec, Error, JobId, JobState, Task};

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ork::job::JobRecord;
+use ork::backend::JobRecord;
 use ork::prelude::*;
 use ork::CancelOutcome;
 use ork::{Error, JobState};

@@ -114,10 +114,14 @@ impl Ork {
     }
 
     /// Everything known about a job, or `None`.
-    pub async fn job(&self, id: &JobId) -> Result<Option<JobInfo>> {
+    ///
+    /// Like every method here that names a job, it takes the id as a
+    /// [`JobId`], a `&JobId` or a string.
+    pub async fn job(&self, id: impl Into<JobId>) -> Result<Option<JobInfo>> {
+        let id = id.into();
         Ok(self
             .backend
-            .jobs(std::slice::from_ref(id))
+            .jobs(std::slice::from_ref(&id))
             .await?
             .pop()
             .flatten())
@@ -136,13 +140,13 @@ impl Ork {
     }
 
     /// Queues a dead (or cancelled) job again, with a fresh attempt count.
-    pub async fn retry(&self, id: &JobId) -> Result<bool> {
-        self.backend.retry(id).await
+    pub async fn retry(&self, id: impl Into<JobId>) -> Result<bool> {
+        self.backend.retry(&id.into()).await
     }
 
     /// Cancels a job that has not started (or asks a running one to stop).
-    pub async fn cancel(&self, id: &JobId) -> Result<CancelOutcome> {
-        self.backend.cancel(id).await
+    pub async fn cancel(&self, id: impl Into<JobId>) -> Result<CancelOutcome> {
+        self.backend.cancel(&id.into()).await
     }
 
     /// Deletes every job not yet started in `queue`; returns how many.
@@ -172,8 +176,8 @@ impl Ork {
     }
 
     /// A handle to a submitted workflow, from its id.
-    pub async fn workflow(&self, id: &JobId) -> Result<Option<WorkflowHandle>> {
-        match self.backend.workflow(id).await? {
+    pub async fn workflow(&self, id: impl Into<JobId>) -> Result<Option<WorkflowHandle>> {
+        match self.backend.workflow(&id.into()).await? {
             Some(bytes) => Ok(Some(WorkflowHandle::new(
                 WorkflowMeta::decode(&bytes)?,
                 self.backend.clone(),

@@ -895,7 +895,7 @@ pub async fn cancel_reaches_children(b: impl Backend) {
 }
 
 /// A cancel request for a running job (or a running descendant) is pushed
-/// on [`Backend::cancel_requests`] as it happens. Not in
+/// on [`JobStore::cancel_requests`] as it happens. Not in
 /// [`backend_conformance!`](crate::backend_conformance): the default feed
 /// never yields, and engines may lack it in some setups (a Redis user
 /// without the channel's permission); call it where the feed is promised.

@@ -6,7 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::time::SystemTime;
+
 use crate::job::JobState;
+use crate::time::from_unix_ms;
 
 /// A filter for listing jobs ([`Ork::list`](crate::Ork::list)).
 #[derive(Debug, Clone, Default)]
@@ -127,14 +130,28 @@ pub struct WorkerInfo {
     pub queues: Vec<String>,
     /// Concurrency.
     pub concurrency: usize,
-    /// Start time (Unix ms).
+    /// Unix ms; see [`started_at`](Self::started_at).
+    #[doc(hidden)]
     pub started_at_ms: u64,
-    /// Last heartbeat (Unix ms, backend clock).
+    /// Unix ms; see [`last_seen`](Self::last_seen).
+    #[doc(hidden)]
     pub last_seen_ms: u64,
     /// Jobs running now.
     pub running: usize,
     /// Jobs finished since start.
     pub processed: u64,
+}
+
+impl WorkerInfo {
+    /// When the pool started (its own clock).
+    pub fn started_at(&self) -> SystemTime {
+        from_unix_ms(self.started_at_ms)
+    }
+
+    /// Its last heartbeat (on the backend's clock).
+    pub fn last_seen(&self) -> SystemTime {
+        from_unix_ms(self.last_seen_ms)
+    }
 }
 
 /// What happened to a cancel request.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +84,14 @@ impl From<String> for JobId {
 impl From<&str> for JobId {
     fn from(s: &str) -> Self {
         JobId(Arc::from(s))
+    }
+}
+
+/// So that every method taking `impl Into<JobId>` takes `&id` as well as
+/// `id` or a string; the clone is a reference count.
+impl From<&JobId> for JobId {
+    fn from(id: &JobId) -> Self {
+        id.clone()
     }
 }
 
@@ -282,13 +290,17 @@ pub struct JobInfo {
     pub result: Option<Vec<u8>>,
     /// Last reported progress, 0 to 100.
     pub progress: u8,
-    /// When it was enqueued (Unix ms, backend clock).
+    /// When it was enqueued (Unix ms, backend clock); see [`enqueued_at`](Self::enqueued_at).
+    #[doc(hidden)]
     pub enqueued_at_ms: u64,
-    /// When the current or last attempt started.
+    /// Unix ms; see [`started_at`](Self::started_at).
+    #[doc(hidden)]
     pub started_at_ms: Option<u64>,
-    /// When it reached a terminal state.
+    /// Unix ms; see [`finished_at`](Self::finished_at).
+    #[doc(hidden)]
     pub finished_at_ms: Option<u64>,
-    /// When it is due, while scheduled.
+    /// Unix ms; see [`due_at`](Self::due_at).
+    #[doc(hidden)]
     pub due_at_ms: Option<u64>,
     /// Its cancellation was requested while it ran: a running job with
     /// this set is stopping (tools show it as cancelling).
@@ -297,6 +309,26 @@ pub struct JobInfo {
 }
 
 impl JobInfo {
+    /// When it was enqueued (on the backend's clock).
+    pub fn enqueued_at(&self) -> SystemTime {
+        from_unix_ms(self.enqueued_at_ms)
+    }
+
+    /// When the current or last attempt started.
+    pub fn started_at(&self) -> Option<SystemTime> {
+        self.started_at_ms.map(from_unix_ms)
+    }
+
+    /// When it reached a terminal state.
+    pub fn finished_at(&self) -> Option<SystemTime> {
+        self.finished_at_ms.map(from_unix_ms)
+    }
+
+    /// When it is due, while scheduled.
+    pub fn due_at(&self) -> Option<SystemTime> {
+        self.due_at_ms.map(from_unix_ms)
+    }
+
     /// A fresh info for a record just stored.
     pub fn new(record: JobRecord, state: JobState, now_ms: u64) -> Self {
         JobInfo {
@@ -313,4 +345,9 @@ impl JobInfo {
             cancel_requested: false,
         }
     }
+}
+
+/// A stored Unix-ms time as a [`SystemTime`].
+fn from_unix_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
 }

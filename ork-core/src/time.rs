@@ -67,6 +67,19 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     Ok(total)
 }
 
+/// The instant `ms` milliseconds after the Unix epoch: how every time ork
+/// stores (on the backend's clock) comes out as a [`SystemTime`](std::time::SystemTime).
+pub fn from_unix_ms(ms: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// Milliseconds since the Unix epoch (zero before it): how a
+/// [`SystemTime`](std::time::SystemTime) given to ork is stored.
+pub fn to_unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@
 //!
 //! Every action is logged (`tracing::info!`, target `ork_dashboard`) with
 //! its actor, and recorded in the backend's audit trail
-//! ([`Backend::record_audit`](ork_core::Backend::record_audit); on Redis a
+//! ([`Admin::record_audit`](ork_core::backend::Admin::record_audit); on Redis a
 //! capped list), which the page shows.
 //!
 //! | route | returns |

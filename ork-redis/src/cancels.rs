@@ -1,5 +1,5 @@
 //! Pushed cancel requests: the subscriber behind
-//! [`Backend::cancel_requests`](ork_core::Backend::cancel_requests).
+//! [`JobStore::cancel_requests`](ork_core::backend::JobStore::cancel_requests).
 //!
 //! `cancel.lua` publishes the id of every running job whose cancellation
 //! it requests on the namespace's channel `{ns}:cancels`. Each feed holds

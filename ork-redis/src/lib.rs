@@ -343,7 +343,7 @@
 //! [`Error::Backend`]. `src/error.rs` is the one place where Redis errors
 //! are converted.
 //!
-//! [`Backend::memory`](ork_core::Backend::memory) reads `INFO memory`
+//! [`Queries::memory`](ork_core::backend::Queries::memory) reads `INFO memory`
 //! (`used_memory` against `maxmemory`, `None` for no limit; on a Cluster,
 //! the node nearest its limit); `ork status` shows it. The backend reads
 //! it when built and then at most every 5 seconds, in the background, on

@@ -1,5 +1,5 @@
 //! Redis memory against `maxmemory`: the reading behind
-//! [`Backend::memory`](ork_core::Backend::memory), and the warning logged
+//! [`Queries::memory`](ork_core::backend::Queries::memory), and the warning logged
 //! when it passes 80%.
 //!
 //! The warning comes from the backend itself, so every process that uses

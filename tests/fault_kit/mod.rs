@@ -14,12 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ork::backend::JobRecord;
 use ork::backend::{Admin, JobStore, Queries, ScheduleStore, WorkerRegistry, WorkflowStore};
 use ork::backend::{
     BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
     StoredSchedule,
 };
-use ork::job::JobRecord;
 use ork::{Backend, Context, JobId, JobInfo, JobState};
 use ork::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use redis::aio::{ConnectionManager, MultiplexedConnection};

@@ -13,7 +13,8 @@ pub const AUDIT_LIMIT: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AuditEntry {
-    /// When, in Unix milliseconds (the recording process's clock).
+    /// Unix ms; see [`at`](Self::at).
+    #[doc(hidden)]
     pub at_ms: u64,
     /// Who: as the application's callback or the login named them.
     pub actor: String,
@@ -26,6 +27,11 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// When it was recorded (the recording process's clock).
+    pub fn at(&self) -> std::time::SystemTime {
+        crate::time::from_unix_ms(self.at_ms)
+    }
+
     /// An entry stamped with this process's clock now.
     pub fn new(
         actor: impl Into<String>,

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use crate::job::JobId;
 
 /// Ids of jobs whose cancellation was just requested, pushed by the backend
-/// as it happens (see [`Backend::cancel_requests`](super::Backend::cancel_requests)).
+/// as it happens (see [`JobStore::cancel_requests`](super::JobStore::cancel_requests)).
 ///
 /// A pool matches each id against the jobs it runs and stops the one it
 /// finds at once, instead of at its next heartbeat. The feed is a hint: an

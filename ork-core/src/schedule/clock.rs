@@ -1,13 +1,13 @@
 //! The local clock a scheduler sleeps by.
 //!
-//! Ticks are decided on the backend's clock ([`Backend::now_ms`]), never on
+//! Ticks are decided on the backend's clock ([`JobStore::now_ms`]), never on
 //! this one. A scheduler only uses the local clock to measure how long to
 //! sleep between two reads of the backend's: it notes the difference
 //! between both clocks at each read, so a local clock that is off by any
 //! constant amount changes nothing. Tests inject an [`OffsetClock`] to
 //! check that.
 //!
-//! [`Backend::now_ms`]: crate::Backend::now_ms
+//! [`JobStore::now_ms`]: crate::backend::JobStore::now_ms
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};

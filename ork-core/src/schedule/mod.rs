@@ -44,13 +44,14 @@ pub(crate) mod store;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::job::{JobId, JobState};
+use crate::time::{from_unix_ms, to_unix_ms};
 
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub(crate) use def::ScheduleDef;
@@ -226,7 +227,20 @@ impl Schedule {
         Ok(())
     }
 
+    /// The first tick strictly after `after`, if any.
+    pub fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
+        self.next_after_ms(to_unix_ms(after)).map(from_unix_ms)
+    }
+
+    /// The next `n` ticks strictly after `after` (fewer if the schedule
+    /// ends).
+    pub fn upcoming(&self, after: SystemTime, n: usize) -> Vec<SystemTime> {
+        let ms = self.upcoming_ms(to_unix_ms(after), n);
+        ms.into_iter().map(from_unix_ms).collect()
+    }
+
     /// The first tick strictly after `after_ms` (Unix ms), if any.
+    #[doc(hidden)]
     pub fn next_after_ms(&self, after_ms: u64) -> Option<u64> {
         match &self.kind {
             Kind::Every(d) => {
@@ -247,6 +261,7 @@ impl Schedule {
 
     /// The next `n` ticks strictly after `after_ms` (fewer if the schedule
     /// ends).
+    #[doc(hidden)]
     pub fn upcoming_ms(&self, after_ms: u64, n: usize) -> Vec<u64> {
         let mut out = Vec::with_capacity(n);
         let mut t = after_ms;
@@ -264,6 +279,7 @@ impl Schedule {
 
     /// The ticks to fire for the interval `(through_ms, now_ms]`, oldest
     /// first, by the missed-tick policy. See [`Missed`].
+    #[doc(hidden)]
     pub fn due_ms(&self, through_ms: u64, now_ms: u64) -> Vec<u64> {
         plan::due(self, through_ms, now_ms)
     }
@@ -323,25 +339,46 @@ pub struct ScheduleInfo {
     pub queue: String,
     /// Paused: its ticks are not fired (and are not caught up on resume).
     pub paused: bool,
-    /// The next few fire times (Unix ms, on the backend's clock); empty
-    /// while paused.
+    /// Unix ms; see [`next`](Self::next).
+    #[doc(hidden)]
     pub next_ms: Vec<u64>,
     /// The newest tick that was fired, if any (skipped ticks don't count).
     pub last_run: Option<LastRun>,
-    /// Every tick up to this instant (Unix ms) has been dealt with.
+    /// Unix ms; see [`through`](Self::through).
+    #[doc(hidden)]
     pub through_ms: u64,
+}
+
+impl ScheduleInfo {
+    /// The next few fire times (on the backend's clock); empty while paused.
+    pub fn next(&self) -> Vec<SystemTime> {
+        self.next_ms.iter().copied().map(from_unix_ms).collect()
+    }
+
+    /// Every tick up to this instant has been dealt with.
+    pub fn through(&self) -> SystemTime {
+        from_unix_ms(self.through_ms)
+    }
 }
 
 /// The newest fired tick of a schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LastRun {
-    /// The tick's instant (Unix ms).
+    /// Unix ms; see [`tick`](Self::tick).
+    #[doc(hidden)]
     pub tick_ms: u64,
-    /// The job it enqueued (`<schedule>@<tick_ms>`).
+    /// The job it enqueued (`<schedule>@<tick in Unix ms>`).
     pub job: JobId,
     /// That job's state, while its record exists.
     pub state: Option<JobState>,
+}
+
+impl LastRun {
+    /// The tick's instant.
+    pub fn tick(&self) -> SystemTime {
+        from_unix_ms(self.tick_ms)
+    }
 }
 
 /// The id of the job a tick enqueues: `<schedule>@<tick in Unix ms>`.

@@ -3,7 +3,7 @@
 //! Each round reads the schedules, then the backend's clock `now`. For a
 //! schedule processed through `t` with a tick in `(t, now]`, it picks the
 //! ticks to fire by the missed-tick policy and makes one atomic
-//! [`Backend::fire`]: "if still processed through `t`, now through `now`,
+//! [`ScheduleStore::fire`]: "if still processed through `t`, now through `now`,
 //! and enqueue these". Of several schedulers reading the same `t`, one
 //! wins and the others change nothing; the intervals `(t, now]` of
 //! successive wins never overlap, so each tick is decided once. The tick's

@@ -1,13 +1,13 @@
 //! Pushed cancel requests: a running job learns of its cancellation as soon
 //! as it is requested, not at its worker's next heartbeat.
 //!
-//! Each pool holds one feed from [`Backend::cancel_requests`] and stops
+//! Each pool holds one feed from [`JobStore::cancel_requests`] and stops
 //! the jobs it runs whose id comes through, exactly as a heartbeat that
 //! answers "cancel requested" does. The feed is only a shortcut: when it
 //! fails or ends (a lost connection), heartbeats still carry every request,
 //! and the feed is opened again with a growing pause.
 //!
-//! [`Backend::cancel_requests`]: crate::backend::Backend::cancel_requests
+//! [`JobStore::cancel_requests`]: crate::backend::JobStore::cancel_requests
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //!
 //! Two pools with one id overwrite each other's entry in the worker
 //! listing, so `ork workers` and the dashboard show one where two run. The
-//! check is a look at [`Backend::workers`] when a pool starts, before it
+//! check is a look at [`WorkerRegistry::workers`] when a pool starts, before it
 //! registers itself; it never stops the pool.
 
 use std::time::Duration;

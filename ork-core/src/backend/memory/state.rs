@@ -53,7 +53,7 @@ impl State {
         self.seq
     }
 
-    /// Stores records (see [`Backend::enqueue`]); returns the outcomes and
+    /// Stores records (see [`JobStore::enqueue`]); returns the outcomes and
     /// whether work may have become ready.
     pub(super) fn enqueue(&mut self, jobs: Vec<JobRecord>, now: u64) -> (Vec<Enqueued>, bool) {
         let st = self;
