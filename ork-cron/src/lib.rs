@@ -1,14 +1,20 @@
-//! The cron grammar of ork: parsing and checking an expression, nothing
-//! about time. ork-core computes occurrences from the parsed fields, and
-//! the `#[ork::task(cron = "...")]` attribute runs the same parser at
-//! compile time, so an expression the scheduler would refuse is a compile
-//! error at the string.
+//! The cron and duration grammars of ork: parsing and checking, nothing
+//! about time zones. ork-core computes occurrences from the parsed cron
+//! fields, and the `#[ork::task(cron = "...", timeout = "...")]` attribute
+//! runs the same parsers at compile time, so a string the scheduler or the
+//! API would refuse is a compile error at the string.
 //!
 //! It is its own crate (rather than a module of ork-core) because a
 //! proc-macro crate can't depend on ork-core, and a file shared with
 //! `#[path]` would fall outside the published package of one of them. It
-//! has no dependencies and no semver promises of its own: use it through
-//! `ork`. The grammar is documented on `ork::schedule::cron`.
+//! depends on jiff only (which ork-core builds anyway) and makes no semver
+//! promises of its own: use it through `ork`. The cron grammar is
+//! documented on `ork::schedule::cron`, the duration grammar on
+//! [`parse_duration`].
+
+mod duration;
+
+pub use duration::parse_duration;
 
 /// The shortest interval of an `every` schedule (ms). The scheduler refuses
 /// a shorter one; the attribute checks it at compile time.
