@@ -126,6 +126,11 @@ impl Paint {
         Paint { on: tty && !off }
     }
 
+    /// Whether colours are on.
+    pub(crate) fn is_on(self) -> bool {
+        self.on
+    }
+
     /// Wraps `text` in an SGR code.
     pub(crate) fn sgr(self, code: &str, text: &str) -> String {
         if self.on {
