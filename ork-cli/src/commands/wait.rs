@@ -161,30 +161,40 @@ struct Bar {
 }
 
 enum Target {
-    /// The bar, once there is something to draw.
-    Terminal(Option<ProgressBar>),
+    /// The bar, and where it goes once there is something to draw.
+    Terminal(ProgressBar, Option<ProgressDrawTarget>),
     /// The last line printed.
     Lines(String),
 }
 
 impl Bar {
     fn new(unit: Unit) -> Bar {
-        let to = if std::io::stderr().is_terminal() {
-            Target::Terminal(None)
+        if std::io::stderr().is_terminal() {
+            Bar::drawn(unit, ProgressDrawTarget::stderr(), Paint::stderr().is_on())
         } else {
-            Target::Lines(String::new())
-        };
-        Bar { unit, to }
+            Bar {
+                unit,
+                to: Target::Lines(String::new()),
+            }
+        }
+    }
+
+    /// A bar drawn on `target`, from the first [`draw`](Bar::draw) on.
+    fn drawn(unit: Unit, target: ProgressDrawTarget, colour: bool) -> Bar {
+        let bar = ProgressBar::hidden().with_style(style(unit, colour));
+        Bar {
+            unit,
+            to: Target::Terminal(bar, Some(target)),
+        }
     }
 
     fn draw(&mut self, done: usize, total: usize, note: &str) {
         let unit = self.unit;
         match &mut self.to {
-            Target::Terminal(term) => {
-                let bar = term.get_or_insert_with(|| {
-                    ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
-                        .with_style(style(unit, Paint::stderr().is_on()))
-                });
+            Target::Terminal(bar, target) => {
+                if let Some(target) = target.take() {
+                    bar.set_draw_target(target);
+                }
                 bar.set_length(total as u64);
                 bar.set_message(note.replace(['\n', '\r'], " "));
                 bar.set_position(done as u64);
@@ -204,7 +214,7 @@ impl Bar {
 
     /// Leaves the bar as it is, for the lines that follow.
     fn finish(&mut self) {
-        if let Target::Terminal(Some(bar)) = &self.to {
+        if let Target::Terminal(bar, None) = &self.to {
             bar.abandon();
         }
     }
@@ -231,13 +241,47 @@ fn style(unit: Unit, colour: bool) -> ProgressStyle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use indicatif::InMemoryTerm;
 
     #[test]
-    fn the_bar_templates_are_valid() {
-        for unit in [Unit::Nodes, Unit::Percent] {
-            for colour in [true, false] {
-                style(unit, colour);
-            }
+    fn the_bar_keeps_to_one_line_of_an_80_column_terminal() {
+        let term = InMemoryTerm::new(10, 80);
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(term.clone()), 255);
+        let mut bar = Bar::drawn(Unit::Nodes, target, true);
+        let running = "running #12 billing::invoices::render_monthly_statement, \
+                       #13 billing::invoices::render_monthly_statement";
+        for (done, note) in [(0, running), (100, "1 dead"), (344, running)] {
+            bar.draw(done, 345, &format!("3 dead  {note}"));
+            let screen = term.contents();
+            assert_eq!(screen.lines().count(), 1, "{screen:?}");
+            assert!(
+                screen.contains(&format!(" {done}/345 nodes  3 dead")),
+                "{screen:?}"
+            );
         }
+        bar.draw(345, 345, "");
+        bar.finish();
+        let screen = term.contents();
+        assert_eq!(screen.lines().count(), 1, "{screen:?}");
+        assert!(screen.ends_with(" 345/345 nodes"), "{screen:?}");
+
+        // Before the first draw nothing shows, even when it ends at once.
+        let term = InMemoryTerm::new(10, 80);
+        let target = ProgressDrawTarget::term_like(Box::new(term.clone()));
+        Bar::drawn(Unit::Percent, target, false).finish();
+        assert_eq!(term.contents(), "");
+    }
+
+    #[test]
+    fn a_long_note_is_cut_at_the_edge() {
+        let term = InMemoryTerm::new(10, 80);
+        let target = ProgressDrawTarget::term_like(Box::new(term.clone()));
+        let mut bar = Bar::drawn(Unit::Percent, target, false);
+        bar.draw(40, 100, &"x".repeat(200));
+        bar.finish();
+        let screen = term.contents();
+        assert_eq!(screen.lines().count(), 1, "{screen:?}");
+        assert_eq!(screen.chars().count(), 80, "{screen:?}");
+        assert!(screen.contains(" 40%  xxx"), "{screen:?}");
     }
 }
