@@ -12,6 +12,17 @@
 //! documented on `ork::schedule::cron`, the duration grammar on
 //! [`parse_duration`].
 
+// Why not croner (4.0, jiff backend) for the cron part: measured against
+// this crate and ork-core's tests, it
+// - fires a fixed time that a spring-forward gap skips at the end of the gap
+//   ("0 30 2 * * *" in Paris fires at 03:00 on 2024-03-31), where ork's
+//   schedules invent no tick (the DST tests decide);
+// - refuses weekday ranges that wrap (`fri-mon`) and `a/n` steps (`5/10`),
+//   which ork accepts;
+// - brings derive_builder, darling and strum (12 crates, 5 of them
+//   proc-macros) into ork-core and into the macro's host build.
+// Occurrences are computed in ork-core on jiff's civil types instead.
+
 mod duration;
 
 pub use duration::parse_duration;
