@@ -19,8 +19,9 @@
 //   schedules invent no tick (the DST tests decide);
 // - refuses weekday ranges that wrap (`fri-mon`) and `a/n` steps (`5/10`),
 //   which ork accepts;
-// - brings derive_builder, darling and strum (12 crates, 5 of them
-//   proc-macros) into ork-core and into the macro's host build.
+// - brings derive_builder, darling and strum (11 crates besides croner,
+//   three of them proc-macros) into ork-core, and into the macro's host
+//   build for the compile-time check.
 // Occurrences are computed in ork-core on jiff's civil types instead.
 
 mod duration;
