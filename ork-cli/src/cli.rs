@@ -104,7 +104,7 @@ pub(crate) enum Command {
     Wait {
         /// A workflow id or a job id.
         id: String,
-        /// Give up after this long (e.g. 30s, 5m, 1h; default: no limit).
+        /// Give up after this long (e.g. 30s, 5m, 1h30m; default: no limit).
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<Duration>,
     },
@@ -151,22 +151,13 @@ fn parse_state(s: &str) -> Result<JobState, String> {
     })
 }
 
-/// Parses `90`, `90s`, `500ms`, `5m`, `1h`.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (try 30s, 5m, 1h)"))?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        _ => return Err(format!("`{s}` is not a duration (try 30s, 5m, 1h)")),
-    };
-    Ok(Duration::from_millis(ms))
+/// A duration in the grammar of `ork::time::parse_duration`: `30s`, `5m`,
+/// `1h30m`, `500ms`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    ork_core::time::parse_duration(s).map_err(|e| match e {
+        ork_core::Error::Invalid(why) => why,
+        other => other.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -175,9 +166,10 @@ mod tests {
 
     #[test]
     fn durations_and_states_parse() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("90").unwrap_err().contains("no unit"));
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_state("Dead"), Ok(JobState::Dead));
         assert!(parse_state("zombie").unwrap_err().contains("succeeded"));

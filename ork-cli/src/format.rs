@@ -2,6 +2,8 @@
 
 use std::io::IsTerminal;
 
+use jiff::Timestamp;
+
 /// How long ago (or in how long) `at_ms` is from `now_ms`: `3s ago`, `in 5m`.
 pub(crate) fn ago(now_ms: u64, at_ms: u64) -> String {
     if at_ms > now_ms {
@@ -32,28 +34,16 @@ pub(crate) fn duration(ms: u64) -> String {
     }
 }
 
-/// A Unix time in ms as UTC: `2024-05-01 12:00:03.250Z`.
+/// A Unix time in ms as UTC: `2024-05-01 12:00:03.250Z` (beyond the
+/// calendar's range, the raw number).
 pub(crate) fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .map_or_else(
+            || format!("{ms}ms"),
+            |at| at.strftime("%Y-%m-%d %H:%M:%S%.3fZ").to_string(),
+        )
 }
 
 /// A rate: `12.5/s`, or `30/min` below one per second, `-` when zero.
@@ -136,6 +126,11 @@ impl Paint {
         Paint { on: tty && !off }
     }
 
+    /// Whether colours are on.
+    pub(crate) fn is_on(self) -> bool {
+        self.on
+    }
+
     /// Wraps `text` in an SGR code.
     pub(crate) fn sgr(self, code: &str, text: &str) -> String {
         if self.on {
@@ -197,6 +192,7 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00.000Z");
         assert_eq!(utc(1_714_564_803_250), "2024-05-01 12:00:03.250Z");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00.000Z");
+        assert_eq!(utc(u64::MAX), "18446744073709551615ms");
         assert_eq!(ago(10_000, 7_000), "3s ago");
         assert_eq!(ago(0, 120_000), "in 2m");
         assert_eq!(duration(3_250), "3.25s");

@@ -1,4 +1,4 @@
-//! Durations: `60.secs()`, and parsing `"30s"`.
+//! Durations: `60.secs()`, and parsing `"30s"` (jiff's friendly format).
 
 use std::time::Duration;
 
@@ -10,9 +10,9 @@ pub trait DurationExt {
     fn millis(self) -> Duration;
     /// Seconds.
     fn secs(self) -> Duration;
-    /// Minutes.
+    /// Minutes (saturating at `u64::MAX` seconds).
     fn mins(self) -> Duration;
-    /// Hours.
+    /// Hours (saturating at `u64::MAX` seconds).
     fn hours(self) -> Duration;
 }
 
@@ -24,47 +24,22 @@ impl DurationExt for u64 {
         Duration::from_secs(self)
     }
     fn mins(self) -> Duration {
-        Duration::from_secs(self * 60)
+        Duration::from_secs(self.saturating_mul(60))
     }
     fn hours(self) -> Duration {
-        Duration::from_secs(self * 3600)
+        Duration::from_secs(self.saturating_mul(3600))
     }
 }
 
-/// Parses `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"1d"`, or a sum like `"1m30s"`.
+/// Parses a duration in jiff's friendly format: `"30s"`, `"5m"`,
+/// `"1h30m"`, `"500ms"`, `"2d"`, `"1.5h"`, `"2 hours 30 minutes"`.
+///
+/// The same grammar as the durations of `#[ork::task(timeout = "...")]` and
+/// of the `ork` command. A day is 24 hours and a week 7 days; months, years,
+/// negative durations and a number without a unit are refused with
+/// [`Error::Invalid`], whose message says why.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || {
-        Error::Invalid(format!(
-            "`{s}` is not a duration (try \"30s\", \"5m\", \"250ms\")"
-        ))
-    };
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        total += match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86400),
-            _ => return Err(bad()),
-        };
-    }
-    Ok(total)
+    ork_cron::parse_duration(s).map_err(Error::Invalid)
 }
 
 /// The instant `ms` milliseconds after the Unix epoch: how every time ork
@@ -89,8 +64,12 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("s").is_err());
+        assert!(parse_duration("30").is_err());
+        assert_eq!(1u64.hours(), Duration::from_secs(3_600));
+        assert_eq!(u64::MAX.mins(), Duration::from_secs(u64::MAX));
     }
 }

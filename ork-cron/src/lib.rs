@@ -1,14 +1,32 @@
-//! The cron grammar of ork: parsing and checking an expression, nothing
-//! about time. ork-core computes occurrences from the parsed fields, and
-//! the `#[ork::task(cron = "...")]` attribute runs the same parser at
-//! compile time, so an expression the scheduler would refuse is a compile
-//! error at the string.
+//! The cron and duration grammars of ork: parsing and checking, nothing
+//! about time zones. ork-core computes occurrences from the parsed cron
+//! fields, and the `#[ork::task(cron = "...", timeout = "...")]` attribute
+//! runs the same parsers at compile time, so a string the scheduler or the
+//! API would refuse is a compile error at the string.
 //!
 //! It is its own crate (rather than a module of ork-core) because a
 //! proc-macro crate can't depend on ork-core, and a file shared with
 //! `#[path]` would fall outside the published package of one of them. It
-//! has no dependencies and no semver promises of its own: use it through
-//! `ork`. The grammar is documented on `ork::schedule::cron`.
+//! depends on jiff only (which ork-core builds anyway) and makes no semver
+//! promises of its own: use it through `ork`. The cron grammar is
+//! documented on `ork::schedule::cron`, the duration grammar on
+//! [`parse_duration`].
+
+// Why not croner (4.0, jiff backend) for the cron part: measured against
+// this crate and ork-core's tests, it
+// - fires a fixed time that a spring-forward gap skips at the end of the gap
+//   ("0 30 2 * * *" in Paris fires at 03:00 on 2024-03-31), where ork's
+//   schedules invent no tick (the DST tests decide);
+// - refuses weekday ranges that wrap (`fri-mon`) and `a/n` steps (`5/10`),
+//   which ork accepts;
+// - brings derive_builder, darling and strum (11 crates besides croner,
+//   three of them proc-macros) into ork-core, and into the macro's host
+//   build for the compile-time check.
+// Occurrences are computed in ork-core on jiff's civil types instead.
+
+mod duration;
+
+pub use duration::parse_duration;
 
 /// The shortest interval of an `every` schedule (ms). The scheduler refuses
 /// a shorter one; the attribute checks it at compile time.

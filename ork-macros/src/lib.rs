@@ -50,8 +50,9 @@ mod sig;
 ///
 /// # Options
 ///
-/// Each at most once; durations are strings of `ms`, `s`, `m`, `h`, `d`
-/// (`"30s"`, `"1m30s"`, `"250ms"`), checked at compile time.
+/// Each at most once; durations are strings in jiff's friendly format
+/// (`"30s"`, `"1h30m"`, `"250ms"`, `"2d"`), the grammar of
+/// `ork::time::parse_duration`, checked at compile time.
 ///
 /// | option | value | default |
 /// |---|---|---|

@@ -24,12 +24,12 @@
 //! expression that fires every hour keeps firing through both passes of
 //! the repeated hour, since each is a real hour.
 
-use jiff::tz::{AmbiguousOffset, TimeZone};
-use jiff::Timestamp;
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
 
-/// How far ahead a search for the next occurrence looks (seconds).
-const HORIZON_S: i64 = 200 * 366 * 86_400;
-const DAY_S: i64 = 86_400;
+/// How far ahead a search for the next occurrence looks.
+const HORIZON: SignedDuration = SignedDuration::from_hours(200 * 366 * 24);
 
 /// A parsed cron expression.
 #[derive(Debug, Clone)]
@@ -75,26 +75,26 @@ impl Cron {
     /// The first occurrence strictly after `after_ms` (Unix ms) in `tz`,
     /// in Unix ms, or `None` if there is none within two centuries.
     pub(crate) fn next_after(&self, tz: &TimeZone, after_ms: i64) -> Option<i64> {
-        let mut lo = after_ms.div_euclid(1000) + 1; // smallest allowed second
-        let horizon = lo.saturating_add(HORIZON_S);
+        // The smallest allowed instant: the next whole second.
+        let mut lo = Timestamp::from_second(after_ms.div_euclid(1000).checked_add(1)?).ok()?;
+        let horizon = lo.saturating_add(HORIZON).ok()?;
         while lo < horizon {
-            let at = Timestamp::from_second(lo).ok()?;
-            let offset = i64::from(tz.to_offset(at).seconds());
+            let offset = tz.to_offset(lo);
             // Until the next transition the offset is fixed: search wall
             // time over that stretch.
             let end = tz
-                .following(at)
+                .following(lo)
                 .next()
-                .map_or(horizon, |t| t.timestamp().as_second())
+                .map_or(horizon, |t| t.timestamp())
                 .min(horizon);
-            match self.next_local(lo + offset - 1, end + offset) {
+            match self.next_local(offset.to_datetime(lo), offset.to_datetime(end)) {
                 Some(local) => {
-                    let ts = local - offset;
+                    let at = offset.to_timestamp(local).ok()?;
                     if !self.hours_any && second_pass(tz, local, offset) {
-                        lo = ts + 1;
+                        lo = at.checked_add(SignedDuration::from_secs(1)).ok()?;
                         continue;
                     }
-                    return ts.checked_mul(1000);
+                    return Some(at.as_millisecond());
                 }
                 None => lo = end,
             }
@@ -102,46 +102,41 @@ impl Cron {
         None
     }
 
-    /// The first matching wall time (seconds since the local epoch) strictly
-    /// after `after` and before `limit`.
-    fn next_local(&self, after: i64, limit: i64) -> Option<i64> {
-        let start = after + 1;
-        let mut day = start.div_euclid(DAY_S);
-        let mut second = start.rem_euclid(DAY_S) as u32;
-        while day * DAY_S < limit {
-            let (y, m, d) = civil_from_days(day);
+    /// The first matching wall time at or after `from` and before `limit`.
+    fn next_local(&self, from: DateTime, limit: DateTime) -> Option<DateTime> {
+        let mut date = from.date();
+        let mut time = from.time();
+        while date.to_datetime(Time::midnight()) < limit {
+            let year = i64::from(date.year());
             if let Some(years) = &self.years {
-                if years.binary_search(&y).is_err() {
-                    let next = years.iter().find(|&&ny| ny > y)?;
-                    day = days_from_civil(*next, 1, 1);
-                    second = 0;
+                if years.binary_search(&year).is_err() {
+                    let next = years.iter().find(|&&y| y > year)?;
+                    date = Date::new(i16::try_from(*next).ok()?, 1, 1).ok()?;
+                    time = Time::midnight();
                     continue;
                 }
             }
-            if self.months & (1 << m) == 0 {
-                day = if m == 12 {
-                    days_from_civil(y + 1, 1, 1)
-                } else {
-                    days_from_civil(y, m + 1, 1)
-                };
-                second = 0;
+            if self.months & (1 << date.month()) == 0 {
+                date = date.last_of_month().tomorrow().ok()?;
+                time = Time::midnight();
                 continue;
             }
-            if self.day_matches(y, m, d, weekday(day)) {
-                if let Some(t) = self.time_at_or_after(second) {
-                    let local = day * DAY_S + i64::from(t);
-                    return (local < limit).then_some(local);
+            if self.day_matches(date) {
+                if let Some(t) = self.time_at_or_after(time) {
+                    let at = date.to_datetime(t);
+                    return (at < limit).then_some(at);
                 }
             }
-            day += 1;
-            second = 0;
+            date = date.tomorrow().ok()?;
+            time = Time::midnight();
         }
         None
     }
 
-    fn day_matches(&self, y: i64, m: u32, d: u32, wd: u32) -> bool {
-        let by_day = self.days & (1 << d) != 0 || (self.last_day && d == days_in_month(y, m));
-        let by_weekday = self.weekdays & (1 << wd) != 0;
+    fn day_matches(&self, date: Date) -> bool {
+        let d = date.day();
+        let by_day = self.days & (1 << d) != 0 || (self.last_day && d == date.days_in_month());
+        let by_weekday = self.weekdays & (1 << date.weekday().to_sunday_zero_offset()) != 0;
         match (self.days_any, self.weekdays_any) {
             (true, true) => true,
             (true, false) => by_weekday,
@@ -150,9 +145,13 @@ impl Cron {
         }
     }
 
-    /// The first matching second of the day at or after `from`.
-    fn time_at_or_after(&self, from: u32) -> Option<u32> {
-        let (h0, m0, s0) = (from / 3600, from / 60 % 60, from % 60);
+    /// The first matching time of the day at or after `from` (whole seconds).
+    fn time_at_or_after(&self, from: Time) -> Option<Time> {
+        let (h0, m0, s0) = (
+            from.hour() as u32,
+            from.minute() as u32,
+            from.second() as u32,
+        );
         let mut h = next_bit(u64::from(self.hours), h0)?;
         loop {
             let m_from = if h == h0 { m0 } else { 0 };
@@ -160,7 +159,7 @@ impl Cron {
             while let Some(mm) = m {
                 let s_from = if h == h0 && mm == m0 { s0 } else { 0 };
                 if let Some(s) = next_bit(self.seconds, s_from) {
-                    return Some(h * 3600 + mm * 60 + s);
+                    return Time::new(h as i8, mm as i8, s as i8, 0).ok();
                 }
                 m = next_bit(self.minutes, mm + 1);
             }
@@ -171,24 +170,9 @@ impl Cron {
 
 /// Whether wall time `local` at `offset` is the second occurrence of a time
 /// the clock went through twice.
-fn second_pass(tz: &TimeZone, local: i64, offset: i64) -> bool {
-    let (y, m, d) = civil_from_days(local.div_euclid(DAY_S));
-    let sod = local.rem_euclid(DAY_S);
-    let Ok(dt) = jiff::civil::DateTime::new(
-        y as i16,
-        m as i8,
-        d as i8,
-        (sod / 3600) as i8,
-        (sod / 60 % 60) as i8,
-        (sod % 60) as i8,
-        0,
-    ) else {
-        return false;
-    };
-    match tz.to_ambiguous_timestamp(dt).offset() {
-        AmbiguousOffset::Fold { before, after } => {
-            before != after && i64::from(after.seconds()) == offset
-        }
+fn second_pass(tz: &TimeZone, local: DateTime, offset: Offset) -> bool {
+    match tz.to_ambiguous_timestamp(local).offset() {
+        AmbiguousOffset::Fold { before, after } => before != after && after == offset,
         _ => false,
     }
 }
@@ -199,45 +183,6 @@ fn next_bit(bits: u64, from: u32) -> Option<u32> {
     }
     let masked = bits & (u64::MAX << from);
     (masked != 0).then(|| masked.trailing_zeros())
-}
-
-/// Days since 1970-01-01 of a date (proleptic Gregorian).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number (days since 1970-01-01).
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// 0 Sunday to 6 Saturday.
-fn weekday(day: i64) -> u32 {
-    (day + 4).rem_euclid(7) as u32
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 #[cfg(test)]
@@ -269,23 +214,6 @@ mod tests {
                 show(t, tz)
             })
             .collect()
-    }
-
-    #[test]
-    fn calendar_math_agrees_with_jiff() {
-        for day in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(day);
-            let date = jiff::civil::Date::new(y as i16, m as i8, d as i8).unwrap();
-            let epoch = jiff::civil::date(1970, 1, 1);
-            assert_eq!((date - epoch).get_days() as i64, day);
-            assert_eq!(days_from_civil(y, m, d), day);
-            assert_eq!(
-                weekday(day),
-                date.weekday().to_sunday_zero_offset() as u32,
-                "{date}"
-            );
-            assert_eq!(days_in_month(y, m) as i8, date.days_in_month());
-        }
     }
 
     #[test]
