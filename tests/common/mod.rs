@@ -3,3 +3,4 @@
 
 pub mod cancel;
 pub mod shapes;
+pub mod worker;
