@@ -9,8 +9,9 @@ mod fault_kit;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fault_kit::process::{run_child, signal, ChildEnv, Fleet, ROLE_VAR};
 use fault_kit::relay::Relay;
-use fault_kit::{executions, raw, ChildEnv, ExecLog, FinishSpy, Fleet};
+use fault_kit::{executions, raw, ExecLog, FinishSpy};
 use ork::prelude::*;
 use ork::JobState;
 use ork_redis::testing::RedisServer;
@@ -123,11 +124,11 @@ const LOG_URL_VAR: &str = "ORK_EDGE_LOG_URL";
 /// queue of its own); `slow-claim` (every claim answered 1.5 leases late).
 #[test]
 fn worker_process() {
-    let threads = match std::env::var(fault_kit::ROLE_VAR).as_deref() {
+    let threads = match std::env::var(ROLE_VAR).as_deref() {
         Ok("hog") => 0,
         _ => 2,
     };
-    fault_kit::run_child(threads, |env: ChildEnv| async move {
+    run_child(threads, |env: ChildEnv| async move {
         let lease = Duration::from_millis(env.var(LEASE_VAR).map_or(1000, |v| v.parse().unwrap()));
         let concurrency: usize = env.var(CONCURRENCY_VAR).map_or(8, |v| v.parse().unwrap());
         let url = env.var(BACKEND_URL_VAR).unwrap_or_else(|| env.url.clone());
@@ -224,16 +225,6 @@ async fn runs_per_job(url: &str, ns: &str) -> HashMap<String, Vec<String>> {
         out.entry(e.job).or_default().push(e.name);
     }
     out
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
 }
 
 /// Redis is frozen (SIGSTOP) for 2.5 leases while two worker processes

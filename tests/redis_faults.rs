@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, Fleet, Kills, Rng};
+use fault_kit::process::{run_child, ChildEnv, Fleet};
+use fault_kit::{eventually, executions, raw, ExecLog, Kills, Rng};
 use ork::backend::JobQuery;
 use ork::job::JobRecord;
 use ork::prelude::*;
@@ -44,7 +45,7 @@ const CONCURRENCY_VAR: &str = "ORK_FAULT_CONCURRENCY";
 /// A worker process (only when run by the tests below).
 #[test]
 fn worker_process() {
-    fault_kit::run_child(2, |env: ChildEnv| async move {
+    run_child(2, |env: ChildEnv| async move {
         let queue = env.var(QUEUE_VAR).expect("a queue");
         let lease = Duration::from_millis(env.var(LEASE_VAR).map_or(2000, |v| v.parse().unwrap()));
         let concurrency: usize = env.var(CONCURRENCY_VAR).map_or(8, |v| v.parse().unwrap());

@@ -19,7 +19,8 @@ mod fault_kit;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use fault_kit::{executions, raw, ChildEnv, ExecLog, Fleet, Kills, Rng};
+use fault_kit::process::{run_child, ChildEnv, Fleet};
+use fault_kit::{executions, raw, ExecLog, Kills, Rng};
 use ork::backend::JobQuery;
 use ork::prelude::*;
 use ork::workflow::Fallible;
@@ -104,7 +105,7 @@ async fn recover(ctx: Context, r: Result<i64, TaskError>) -> ork::Result<i64> {
 /// A worker process (only when run by the test below).
 #[test]
 fn worker_process() {
-    fault_kit::run_child(2, |env: ChildEnv| async move {
+    run_child(2, |env: ChildEnv| async move {
         let log = ExecLog::connect(&env.url, &env.ns, &env.name).await;
         let backend = RedisBackend::builder(env.url.as_str())
             .namespace(env.ns.as_str())
