@@ -103,11 +103,15 @@ pub struct Execution {
     pub attempt: u32,
 }
 
-/// A plain connection for the test's own commands.
+/// A plain connection for the test's own commands. It waits up to 10 s
+/// for a reply (redis-rs's default is 500 ms), so reading a long execution
+/// log on a loaded machine does not fail the test.
 pub async fn raw(url: &str) -> MultiplexedConnection {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
     redis::Client::open(url)
         .expect("a Redis URL")
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .expect("connect")
 }
