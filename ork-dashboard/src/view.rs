@@ -239,7 +239,7 @@ pub struct ItemsView {
 impl ItemsView {
     /// Counts the items of a map whose items run `task` (`None` for a
     /// record that is gone).
-    pub fn count<'a>(task: &str, items: &'a [Option<JobInfo>]) -> Self {
+    pub fn count(task: &str, items: &[Option<JobInfo>]) -> Self {
         let mut states = BTreeMap::new();
         for item in items {
             let state = item.as_ref().map_or("expired", |i| i.state.as_str());
