@@ -41,12 +41,7 @@ fn scheduler_process() {
             .var(OFFSET_VAR)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let backend = RedisBackend::builder(env.url.as_str())
-            .namespace(env.ns.as_str())
-            .build()
-            .await
-            .unwrap();
-        let ork = Ork::with_backend(backend);
+        let ork = fault_kit::connect(&env.url, &env.ns).await;
         let _worker = ork
             .worker()
             .task::<tock>()
@@ -93,15 +88,8 @@ fn secs(n: u64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_processes_killed_and_restarted_fire_each_tick_once() {
-    let server = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .unwrap();
-    let backend = RedisBackend::builder(server.url())
-        .namespace("procs")
-        .build()
-        .await
-        .unwrap();
-    let ork = Ork::with_backend(backend);
+    let server = fault_kit::server().await;
+    let ork = fault_kit::connect(&server.url(), "procs").await;
     ork.schedule("tock", Schedule::every(secs(1)), tock::call())
         .await
         .unwrap();

@@ -11,11 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fault_kit::process::{run_child, signal, ChildEnv, Fleet, ROLE_VAR};
 use fault_kit::relay::Relay;
-use fault_kit::{executions, raw, ExecLog, FinishSpy};
+use fault_kit::{backend, connect, executions, raw, server, ExecLog, FinishSpy};
 use ork::prelude::*;
 use ork::JobState;
-use ork_redis::testing::RedisServer;
-use ork_redis::RedisBackend;
 
 /// Records its execution, takes `ms`, returns `i`.
 #[ork::task]
@@ -134,11 +132,7 @@ fn worker_process() {
         let url = env.var(BACKEND_URL_VAR).unwrap_or_else(|| env.url.clone());
         let log_url = env.var(LOG_URL_VAR).expect("a log server");
         let log = ExecLog::connect(&log_url, &env.ns, &env.name).await;
-        let backend = RedisBackend::builder(url.as_str())
-            .namespace(env.ns.as_str())
-            .build()
-            .await
-            .expect("connect the backend");
+        let backend = backend(&url, &env.ns).await;
         let ork = match env.role.as_str() {
             "slow-claim" => Ork::with_backend(
                 FinishSpy::new(backend, log.clone(), &env.ns).claim_delay(lease * 3 / 2),
@@ -176,21 +170,6 @@ fn worker_process() {
         let _pool = worker.start().expect("the pool starts");
         std::future::pending::<()>().await;
     });
-}
-
-async fn connect(url: &str, ns: &str) -> Ork {
-    let backend = RedisBackend::builder(url)
-        .namespace(ns)
-        .build()
-        .await
-        .expect("connect");
-    Ork::with_backend(backend)
-}
-
-async fn start_server() -> RedisServer {
-    tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .expect("start redis-server")
 }
 
 /// Waits until every job has ended, then checks each succeeded.
@@ -234,7 +213,7 @@ async fn runs_per_job(url: &str, ns: &str) -> HashMap<String, Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_reruns_nothing() {
     let ns = "pause";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
@@ -339,7 +318,7 @@ fn assert_no_overlap(spans: &HashMap<String, Vec<Run>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_worker_stops_before_another_starts() {
     let ns = "partition";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let proxy = Relay::start(server.port()).await;
     let ork = connect(&url, ns).await;
@@ -386,7 +365,7 @@ async fn a_cut_off_worker_stops_before_another_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_worker_drops_its_stale_attempts() {
     let ns = "freeze";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut frozen = Fleet::new("worker_process", &url, ns);
@@ -437,7 +416,7 @@ async fn a_frozen_worker_drops_its_stale_attempts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_answered_too_late_are_never_started() {
     let ns = "late-claim";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
@@ -471,7 +450,7 @@ async fn claims_answered_too_late_are_never_started() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_blocking_its_runtime_costs_no_rerun() {
     let ns = "hog";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
@@ -518,7 +497,7 @@ async fn a_task_blocking_its_runtime_costs_no_rerun() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_is_bounded_when_redis_does_not_answer() {
     let ns = "term";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);

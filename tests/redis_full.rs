@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use fault_kit::process::{run_child, ChildEnv, Fleet};
-use fault_kit::{eventually, executions, raw, ExecLog};
+use fault_kit::{backend, eventually, executions, raw, ExecLog};
 use ork::backend::{CancelOutcome, ClaimRequest, Finish, LeaseStatus, MemoryUsage, Outcome};
 use ork::prelude::*;
 use ork::{Codec, Error, JobId, JobState};
@@ -49,11 +49,7 @@ fn worker_process() {
         let queue = env.var(QUEUE_VAR).expect("a queue");
         let log_url = env.var(LOG_URL_VAR).expect("the log server");
         let log = ExecLog::connect(&log_url, &env.ns, &env.name).await;
-        let backend = RedisBackend::builder(env.url.as_str())
-            .namespace(env.ns.as_str())
-            .build()
-            .await
-            .expect("connect the backend");
+        let backend = backend(&env.url, &env.ns).await;
         let _pool = Ork::with_backend(backend)
             .worker()
             .queues([queue])

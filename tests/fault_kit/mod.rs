@@ -16,8 +16,37 @@ use ork::backend::{
     LeaseStatus, QueueCounts, StoredSchedule, WorkerInfo,
 };
 use ork::job::JobRecord;
-use ork::{Backend, Context, JobId, JobInfo, JobState};
+use ork::{Backend, Context, JobId, JobInfo, JobState, Ork};
+use ork_redis::testing::RedisServer;
+use ork_redis::RedisBackend;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
+
+/// A redis-server of the test's own.
+pub async fn server() -> RedisServer {
+    start_server(RedisServer::start).await
+}
+
+/// A redis-server started by `start` (a builder's `start`), off the
+/// runtime's threads.
+pub async fn start_server(start: impl FnOnce() -> RedisServer + Send + 'static) -> RedisServer {
+    tokio::task::spawn_blocking(start)
+        .await
+        .expect("start redis-server")
+}
+
+/// The Redis engine on namespace `ns` of the server at `url`.
+pub async fn backend(url: &str, ns: &str) -> RedisBackend {
+    RedisBackend::builder(url)
+        .namespace(ns)
+        .build()
+        .await
+        .expect("connect the backend")
+}
+
+/// A client on namespace `ns` of the server at `url`.
+pub async fn connect(url: &str, ns: &str) -> Ork {
+    Ork::with_backend(backend(url, ns).await)
+}
 
 /// The key of a namespace's execution log (outside the namespace).
 pub fn log_key(ns: &str) -> String {
