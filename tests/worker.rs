@@ -1,5 +1,10 @@
 //! End-to-end behaviour of tasks, the client and the worker pool, on every
 //! engine: the cases are in `common/worker.rs`, run here once per engine.
+//!
+//! No case is kept to one engine: what only tokio's paused clock can check
+//! (exact backoff gaps, a delayed job looked at just before it is due) is
+//! checked when a case runs on it, and a real clock checks that no wait
+//! was shorter than asked.
 
 mod common;
 
