@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::App;
 
-use crate::view::{ItemsView, JobView, ScheduleView, WorkflowSummary, WorkflowView};
+use crate::view::{is_map, ItemsView, JobView, ScheduleView, WorkflowSummary, WorkflowView};
 
 /// An error as JSON: `{"error": "..."}` with a status.
 #[derive(Debug)]
@@ -174,8 +174,8 @@ pub(crate) async fn workflow(State(app): State<Arc<App>>, Path(id): Path<String>
     let mut view = WorkflowView::new(&h, &nodes);
     // With `cancelling`, which the nodes alone can't tell.
     view.state = h.state().await?.as_str();
-    for node in &mut view.nodes {
-        if node.items.is_some() {
+    for (node, status) in view.nodes.iter_mut().zip(&nodes) {
+        if is_map(status) {
             let items = map_items(&app, &JobId::from(node.id.as_str())).await?;
             node.items = Some(ItemsView::count(&node.task, &items));
         }

@@ -218,15 +218,15 @@ pub struct NodeView {
     pub error: Option<String>,
     pub started_at_ms: Option<u64>,
     pub finished_at_ms: Option<u64>,
-    /// A map node's items (its run-time children), counted: the graph
-    /// draws the map as one group node with these counts, however many
-    /// items it has.
+    /// A map node's items (its run-time children), counted, where the
+    /// dashboard's API filled them in: the graph draws the map as one group
+    /// node with these counts, however many items it has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<ItemsView>,
 }
 
 /// The items of a map node, counted by state.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ItemsView {
     /// How many items the map spawned (0 until it has run).
     pub total: usize,
@@ -251,6 +251,11 @@ impl ItemsView {
             states,
         }
     }
+}
+
+/// Whether a node is a `flow.map` (its items are its run-time children).
+pub fn is_map(n: &NodeStatus) -> bool {
+    n.job.as_ref().is_some_and(|j| j.record.task == MAP_TASK)
 }
 
 /// A node's state name (`expired` when its record is gone).
@@ -304,12 +309,7 @@ impl WorkflowView {
                     error: n.job.as_ref().and_then(|j| j.error.clone()),
                     started_at_ms: n.job.as_ref().and_then(|j| j.started_at_ms),
                     finished_at_ms: n.job.as_ref().and_then(|j| j.finished_at_ms),
-                    // Counted by the API, which can look the items up.
-                    items: n
-                        .job
-                        .as_ref()
-                        .is_some_and(|j| j.record.task == MAP_TASK)
-                        .then(ItemsView::default),
+                    items: None,
                 })
                 .collect(),
         }
