@@ -390,4 +390,30 @@ mod tests {
         assert_eq!(b["hex"], "0204");
         assert!(b["note"].as_str().unwrap().contains("self-describing"));
     }
+
+    #[test]
+    fn map_items_are_counted_by_state() {
+        let item = |state| {
+            Some(JobInfo::new(
+                ork_core::JobRecord::new("x::item", vec![]),
+                state,
+                0,
+            ))
+        };
+        let mut items = vec![item(JobState::Succeeded); 7];
+        items.extend([item(JobState::Running), item(JobState::Dead), None]);
+        let view = ItemsView::count("x::item", &items);
+        assert_eq!(view.total, 10);
+        assert_eq!(view.task, "x::item");
+        let states: Vec<_> = view.states.into_iter().collect();
+        assert_eq!(
+            states,
+            [
+                ("dead", 1),
+                ("expired", 1),
+                ("running", 1),
+                ("succeeded", 7)
+            ]
+        );
+    }
 }
