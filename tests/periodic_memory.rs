@@ -3,6 +3,9 @@
 //! listings, missed-tick policies, skip-while-running, several schedulers,
 //! schedulers with wrong local clocks, and daylight saving time.
 
+#[path = "common/ticks.rs"]
+mod ticks;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,6 +14,7 @@ use ork::prelude::*;
 use ork::schedule::OffsetClock;
 use ork::JobQuery;
 use ork::{JobState, MemoryBackend, Missed, Task};
+use ticks::{multiples, ticks};
 
 #[ork::task(every = "1s", queue = "every-second")]
 async fn each_second() -> ork::Result<()> {
@@ -55,31 +59,6 @@ async fn counted(ctx: Context) -> ork::Result<()> {
 
 async fn now(ork: &Ork) -> u64 {
     ork.backend().now_ms().await.unwrap()
-}
-
-/// The ticks whose jobs exist for a schedule, in order.
-async fn ticks(ork: &Ork, schedule: &str) -> Vec<u64> {
-    let prefix = format!("{schedule}@");
-    let mut out: Vec<u64> = ork
-        .list(&JobQuery::default().page(0, 100_000))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|j| {
-            j.record
-                .id
-                .as_str()
-                .strip_prefix(&prefix)
-                .map(|t| t.parse().unwrap())
-        })
-        .collect();
-    out.sort_unstable();
-    out
-}
-
-/// The multiples of `step` in `(lo, hi]`.
-fn multiples(lo: u64, hi: u64, step: u64) -> Vec<u64> {
-    ((lo / step + 1)..=(hi / step)).map(|k| k * step).collect()
 }
 
 async fn through(ork: &Ork, name: &str) -> u64 {

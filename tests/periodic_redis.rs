@@ -2,165 +2,67 @@
 //! a schedule runs, local clocks off by ±30 s, missed-tick policies after
 //! every scheduler was down, and namespaces that don't mix.
 //!
-//! The scheduler processes are this test binary run again: the test
-//! `scheduler_process` does nothing unless `ORK_PERIODIC_REDIS` names a
-//! server, in which case it runs a worker pool (and so a scheduler) there.
+//! The scheduler processes are this test binary run again (the fault
+//! kit's [`Fleet`](fault_kit::process::Fleet)): the test `scheduler_process` does
+//! nothing unless the fleet started it, in which case it runs a worker
+//! pool (and so a scheduler) on the fleet's server.
+
+mod fault_kit;
+#[path = "common/ticks.rs"]
+mod ticks;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fault_kit::process::{run_child, ChildEnv, Fleet};
 use ork::prelude::*;
 use ork::schedule::OffsetClock;
 use ork::JobQuery;
 use ork::Missed;
 use ork_redis::testing::{backend, RedisServer};
 use ork_redis::RedisBackend;
+use ticks::{multiples, ticks};
+use tracing_subscriber::filter::LevelFilter;
 
 #[ork::task(queue = "redis-ticks")]
 async fn tock() -> ork::Result<()> {
     Ok(())
 }
 
-const URL_VAR: &str = "ORK_PERIODIC_REDIS";
-const NS_VAR: &str = "ORK_PERIODIC_NS";
+/// How far off (ms) a scheduler process's clock is.
 const OFFSET_VAR: &str = "ORK_PERIODIC_OFFSET_MS";
 
-/// A scheduler process (only when run by `scheduler_processes_*` below).
+/// A scheduler process (only when the fleet starts this binary as one).
 #[test]
 fn scheduler_process() {
-    let Ok(url) = std::env::var(URL_VAR) else {
-        return;
-    };
-    let ns = std::env::var(NS_VAR).expect("namespace");
-    let offset: i64 = std::env::var(OFFSET_VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    tracing_subscriber::fmt()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-        .with_ansi(false)
-        .with_writer(std::io::stderr)
-        .init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let backend = RedisBackend::builder(url)
-            .namespace(ns)
-            .build()
-            .await
-            .unwrap();
-        let ork = Ork::with_backend(backend);
-        let worker = ork
+    run_child(2, |env: ChildEnv| async move {
+        let offset: i64 = env
+            .var(OFFSET_VAR)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let ork = fault_kit::connect(&env.url, &env.ns).await;
+        let _worker = ork
             .worker()
             .task::<tock>()
             .queues(["redis-ticks"])
             .scheduler_clock(Arc::new(OffsetClock::new(offset)))
             .start()
             .unwrap();
-        // Killed long before; a bound in case the parent test died.
-        tokio::time::sleep(Duration::from_secs(180)).await;
-        worker.shutdown().await;
+        // Killed long before.
+        std::future::pending::<()>().await;
     });
 }
 
-/// Scheduler processes, killed with the guard.
-struct Processes {
-    url: String,
-    ns: String,
-    logs: PathBuf,
-    offsets: Vec<i64>,
-    children: Vec<Option<Child>>,
-}
-
-impl Processes {
-    fn start(url: String, ns: &str, offsets: Vec<i64>) -> Processes {
-        let logs = std::env::temp_dir().join(format!("ork-periodic-{}-{ns}", std::process::id()));
-        std::fs::create_dir_all(&logs).unwrap();
-        let mut p = Processes {
-            url,
-            ns: ns.to_owned(),
-            logs,
-            children: offsets.iter().map(|_| None).collect(),
-            offsets,
-        };
-        for i in 0..p.children.len() {
-            p.spawn(i);
-        }
-        p
-    }
-
-    fn log(&self, i: usize) -> PathBuf {
-        self.logs.join(format!("scheduler-{i}.log"))
-    }
-
-    fn spawn(&mut self, i: usize) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log(i))
-            .unwrap();
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "scheduler_process",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(URL_VAR, &self.url)
-            .env(NS_VAR, &self.ns)
-            .env(OFFSET_VAR, self.offsets[i].to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        self.children[i] = Some(child);
-    }
-
-    /// SIGKILL, as a crash.
-    fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.children[i].take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn kill_all(&mut self) {
-        for i in 0..self.children.len() {
-            self.kill(i);
-        }
-    }
-
-    /// Every "tick fired" and "tick already enqueued" of every process.
-    fn logged(&self) -> (Vec<u64>, usize) {
-        let mut fired = Vec::new();
-        let mut twice = 0;
-        for i in 0..self.children.len() {
-            let text = std::fs::read_to_string(self.log(i)).unwrap_or_default();
-            for line in text.lines() {
-                if line.contains("tick already enqueued") {
-                    twice += 1;
-                }
-                if line.contains("tick fired") {
-                    fired.push(field(line, "tick=").expect("tick in the line"));
-                }
-            }
-        }
-        (fired, twice)
-    }
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        self.kill_all();
-        let _ = std::fs::remove_dir_all(&self.logs);
-    }
+/// Every "tick fired" and the number of "tick already enqueued" lines in
+/// the logs of every scheduler process.
+fn logged(fleet: &Fleet) -> (Vec<u64>, usize) {
+    let fired = fleet
+        .grep("tick fired")
+        .iter()
+        .map(|line| field(line, "tick=").expect("tick in the line"))
+        .collect();
+    (fired, fleet.grep("tick already enqueued").len())
 }
 
 fn field(line: &str, key: &str) -> Option<u64> {
@@ -169,31 +71,6 @@ fn field(line: &str, key: &str) -> Option<u64> {
         .next()?
         .parse()
         .ok()
-}
-
-/// The ticks whose jobs exist for a schedule, in order.
-async fn ticks(ork: &Ork, schedule: &str) -> Vec<u64> {
-    let prefix = format!("{schedule}@");
-    let mut out: Vec<u64> = ork
-        .list(&JobQuery::default().page(0, 100_000))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|j| {
-            j.record
-                .id
-                .as_str()
-                .strip_prefix(&prefix)
-                .map(|t| t.parse().unwrap())
-        })
-        .collect();
-    out.sort_unstable();
-    out
-}
-
-/// The multiples of `step` in `(lo, hi]`.
-fn multiples(lo: u64, hi: u64, step: u64) -> Vec<u64> {
-    ((lo / step + 1)..=(hi / step)).map(|k| k * step).collect()
 }
 
 async fn through(ork: &Ork) -> HashMap<String, u64> {
@@ -211,21 +88,18 @@ fn secs(n: u64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_processes_killed_and_restarted_fire_each_tick_once() {
-    let server = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .unwrap();
-    let backend = RedisBackend::builder(server.url())
-        .namespace("procs")
-        .build()
-        .await
-        .unwrap();
-    let ork = Ork::with_backend(backend);
+    let server = fault_kit::server().await;
+    let ork = fault_kit::connect(&server.url(), "procs").await;
     ork.schedule("tock", Schedule::every(secs(1)), tock::call())
         .await
         .unwrap();
     let t0 = through(&ork).await["tock"];
     // Three schedulers; two of their machines' clocks are 30 s off.
-    let mut procs = Processes::start(server.url(), "procs", vec![-30_000, 0, 30_000]);
+    let mut procs = Fleet::new("scheduler_process", &server.url(), "procs");
+    procs.log_level(LevelFilter::DEBUG);
+    for offset in ["-30000", "0", "30000"] {
+        procs.add_with("scheduler", &[(OFFSET_VAR, offset)]);
+    }
     let started = Instant::now();
     let mut kills = 0;
     while started.elapsed() < secs(36) {
@@ -233,7 +107,7 @@ async fn scheduler_processes_killed_and_restarted_fire_each_tick_once() {
         let i = kills % 3;
         procs.kill(i);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        procs.spawn(i);
+        procs.start(i);
         kills += 1;
     }
     tokio::time::sleep(secs(2)).await;
@@ -247,7 +121,7 @@ async fn scheduler_processes_killed_and_restarted_fire_each_tick_once() {
     assert_eq!(got, expected);
     // None fired twice: a process killed between its fire and its log line
     // leaves a tick unlogged, never one logged twice.
-    let (mut logged, twice) = procs.logged();
+    let (mut logged, twice) = logged(&procs);
     assert_eq!(twice, 0, "a tick's job was enqueued a second time");
     let n = logged.len();
     logged.sort_unstable();

@@ -9,12 +9,11 @@ mod fault_kit;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fault_kit::process::{run_child, signal, ChildEnv, Fleet, ROLE_VAR};
 use fault_kit::relay::Relay;
-use fault_kit::{executions, raw, ChildEnv, ExecLog, FinishSpy, Fleet};
+use fault_kit::{backend, connect, executions, raw, server, ExecLog, FinishSpy};
 use ork::prelude::*;
 use ork::JobState;
-use ork_redis::testing::RedisServer;
-use ork_redis::RedisBackend;
 
 /// Records its execution, takes `ms`, returns `i`.
 #[ork::task]
@@ -123,21 +122,17 @@ const LOG_URL_VAR: &str = "ORK_EDGE_LOG_URL";
 /// queue of its own); `slow-claim` (every claim answered 1.5 leases late).
 #[test]
 fn worker_process() {
-    let threads = match std::env::var(fault_kit::ROLE_VAR).as_deref() {
+    let threads = match std::env::var(ROLE_VAR).as_deref() {
         Ok("hog") => 0,
         _ => 2,
     };
-    fault_kit::run_child(threads, |env: ChildEnv| async move {
+    run_child(threads, |env: ChildEnv| async move {
         let lease = Duration::from_millis(env.var(LEASE_VAR).map_or(1000, |v| v.parse().unwrap()));
         let concurrency: usize = env.var(CONCURRENCY_VAR).map_or(8, |v| v.parse().unwrap());
         let url = env.var(BACKEND_URL_VAR).unwrap_or_else(|| env.url.clone());
         let log_url = env.var(LOG_URL_VAR).expect("a log server");
         let log = ExecLog::connect(&log_url, &env.ns, &env.name).await;
-        let backend = RedisBackend::builder(url.as_str())
-            .namespace(env.ns.as_str())
-            .build()
-            .await
-            .expect("connect the backend");
+        let backend = backend(&url, &env.ns).await;
         let ork = match env.role.as_str() {
             "slow-claim" => Ork::with_backend(
                 FinishSpy::new(backend, log.clone(), &env.ns).claim_delay(lease * 3 / 2),
@@ -177,21 +172,6 @@ fn worker_process() {
     });
 }
 
-async fn connect(url: &str, ns: &str) -> Ork {
-    let backend = RedisBackend::builder(url)
-        .namespace(ns)
-        .build()
-        .await
-        .expect("connect");
-    Ork::with_backend(backend)
-}
-
-async fn start_server() -> RedisServer {
-    tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .expect("start redis-server")
-}
-
 /// Waits until every job has ended, then checks each succeeded.
 async fn all_succeeded(ork: &Ork, ids: &[ork::JobId], limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -226,16 +206,6 @@ async fn runs_per_job(url: &str, ns: &str) -> HashMap<String, Vec<String>> {
     out
 }
 
-fn signal(pid: u32, sig: &str) {
-    let ok = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
 /// Redis is frozen (SIGSTOP) for 2.5 leases while two worker processes
 /// finish short tasks, then resumes: no task body runs twice. Attempts
 /// that finished during the pause keep their leases until their finish
@@ -243,7 +213,7 @@ fn signal(pid: u32, sig: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_redis_reruns_nothing() {
     let ns = "pause";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
@@ -348,7 +318,7 @@ fn assert_no_overlap(spans: &HashMap<String, Vec<Run>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_worker_stops_before_another_starts() {
     let ns = "partition";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let proxy = Relay::start(server.port()).await;
     let ork = connect(&url, ns).await;
@@ -395,7 +365,7 @@ async fn a_cut_off_worker_stops_before_another_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_worker_drops_its_stale_attempts() {
     let ns = "freeze";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut frozen = Fleet::new("worker_process", &url, ns);
@@ -446,7 +416,7 @@ async fn a_frozen_worker_drops_its_stale_attempts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_answered_too_late_are_never_started() {
     let ns = "late-claim";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
@@ -480,7 +450,7 @@ async fn claims_answered_too_late_are_never_started() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_blocking_its_runtime_costs_no_rerun() {
     let ns = "hog";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
@@ -527,7 +497,7 @@ async fn a_task_blocking_its_runtime_costs_no_rerun() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_is_bounded_when_redis_does_not_answer() {
     let ns = "term";
-    let (server, logs) = (start_server().await, start_server().await);
+    let (server, logs) = (server().await, server().await);
     let (url, log_url) = (server.url(), logs.url());
     let ork = connect(&url, ns).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);

@@ -4,11 +4,14 @@
 //! service that starts before its Redis; a server that stops answering;
 //! and two worker pools started under one id. Real processes throughout.
 
+mod fault_kit;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fault_kit::process::signal;
 use ork::prelude::*;
 use ork::{JobId, JobState};
 use ork_redis::testing::{RedisServer, SentinelGroup};
@@ -320,17 +323,10 @@ async fn a_command_without_reply_fails_after_the_response_timeout() {
         .unwrap();
     let ork = Ork::with_backend(backend);
     assert!(ork.counts().await.is_ok());
-    let signal = |sig: &str| {
-        let status = std::process::Command::new("kill")
-            .arg(sig)
-            .arg(server.pid().unwrap().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    signal("-STOP");
+    let pid = server.pid().unwrap();
+    signal(pid, "STOP");
     let stalled = ork.counts().await;
-    signal("-CONT");
+    signal(pid, "CONT");
     let err = stalled.unwrap_err();
     assert!(err.is_transient(), "{err}");
     let deadline = Instant::now() + Duration::from_secs(10);

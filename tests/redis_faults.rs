@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, Fleet, Kills, Rng};
+use fault_kit::process::{run_child, ChildEnv, Fleet};
+use fault_kit::{
+    backend, connect, eventually, executions, raw, server, start_server, ExecLog, Kills, Rng,
+};
 use ork::backend::JobRecord;
 use ork::prelude::*;
 use ork::JobQuery;
@@ -44,16 +47,12 @@ const CONCURRENCY_VAR: &str = "ORK_FAULT_CONCURRENCY";
 /// A worker process (only when run by the tests below).
 #[test]
 fn worker_process() {
-    fault_kit::run_child(2, |env: ChildEnv| async move {
+    run_child(2, |env: ChildEnv| async move {
         let queue = env.var(QUEUE_VAR).expect("a queue");
         let lease = Duration::from_millis(env.var(LEASE_VAR).map_or(2000, |v| v.parse().unwrap()));
         let concurrency: usize = env.var(CONCURRENCY_VAR).map_or(8, |v| v.parse().unwrap());
         let log = ExecLog::connect(&env.url, &env.ns, &env.name).await;
-        let backend = RedisBackend::builder(env.url.as_str())
-            .namespace(env.ns.as_str())
-            .build()
-            .await
-            .expect("connect the backend");
+        let backend = backend(&env.url, &env.ns).await;
         let ork = Ork::with_backend(backend);
         let worker = ork
             .worker()
@@ -65,19 +64,6 @@ fn worker_process() {
         let _pool = worker.start().expect("the pool starts");
         std::future::pending::<()>().await;
     });
-}
-
-async fn start_server(builder: impl FnOnce() -> RedisServer + Send + 'static) -> RedisServer {
-    tokio::task::spawn_blocking(builder).await.unwrap()
-}
-
-async fn connect(url: &str, ns: &str) -> Ork {
-    let backend = RedisBackend::builder(url)
-        .namespace(ns)
-        .build()
-        .await
-        .unwrap();
-    Ork::with_backend(backend)
 }
 
 /// How many jobs of `queue` succeeded.
@@ -108,7 +94,7 @@ async fn killed_workers_lose_nothing_and_rerun_only_what_they_held() {
     const JOBS: u64 = 2000;
     const LEASE: Duration = Duration::from_secs(2);
     let (ns, queue) = ("kill", "kill-q");
-    let server = start_server(RedisServer::start).await;
+    let server = server().await;
     let ork = connect(&server.url(), ns).await;
     let mut conn = raw(&server.url()).await;
     let mut fleet = Fleet::new("worker_process", &server.url(), ns);
@@ -408,7 +394,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_dead_lettered_and_the_worker_idles_quietly() {
     let (ns, queue) = ("bad", "bad-q");
-    let server = start_server(RedisServer::start).await;
+    let server = server().await;
     let url = server.url();
     let ork = connect(&url, ns).await;
     let mut conn = raw(&url).await;
@@ -508,7 +494,7 @@ async fn bad_input_is_dead_lettered_and_the_worker_idles_quietly() {
 /// stored, not even the workflow's description.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_calls_and_workflows_are_refused_whole() {
-    let server = start_server(RedisServer::start).await;
+    let server = server().await;
     let backend = RedisBackend::builder(server.url())
         .namespace("big")
         .payload_limit(1024)
@@ -566,7 +552,7 @@ async fn oversized(n: u64, bytes: Vec<u8>) -> ork::Result<u64> {
 /// alone, workers and dead letters are listed apart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_namespaces_keep_their_worker_pools_apart() {
-    let server = start_server(RedisServer::start).await;
+    let server = server().await;
     let url = server.url();
     let queue = "same-q";
     let mut pools = Vec::new();

@@ -13,7 +13,8 @@ mod fault_kit;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use fault_kit::{eventually, executions, raw, ChildEnv, ExecLog, Fleet};
+use fault_kit::process::{run_child, ChildEnv, Fleet};
+use fault_kit::{backend, eventually, executions, raw, ExecLog};
 use ork::backend::{ClaimRequest, Finish, LeaseStatus, Outcome};
 use ork::prelude::*;
 use ork::{CancelOutcome, MemoryUsage};
@@ -45,15 +46,11 @@ const QUEUE_VAR: &str = "ORK_FAULT_QUEUE";
 /// A worker process (only when run by the tests below).
 #[test]
 fn worker_process() {
-    fault_kit::run_child(2, |env: ChildEnv| async move {
+    run_child(2, |env: ChildEnv| async move {
         let queue = env.var(QUEUE_VAR).expect("a queue");
         let log_url = env.var(LOG_URL_VAR).expect("the log server");
         let log = ExecLog::connect(&log_url, &env.ns, &env.name).await;
-        let backend = RedisBackend::builder(env.url.as_str())
-            .namespace(env.ns.as_str())
-            .build()
-            .await
-            .expect("connect the backend");
+        let backend = backend(&env.url, &env.ns).await;
         let _pool = Ork::with_backend(backend)
             .worker()
             .queues([queue])

@@ -19,13 +19,12 @@ mod fault_kit;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use fault_kit::{executions, raw, ChildEnv, ExecLog, Fleet, Kills, Rng};
+use fault_kit::process::{run_child, ChildEnv, Fleet};
+use fault_kit::{backend, connect, executions, raw, server, ExecLog, Kills, Rng};
 use ork::prelude::*;
 use ork::workflow::Fallible;
 use ork::JobQuery;
 use ork::{Codec, JobId, JobState, TaskError, WorkflowHandle, WorkflowState};
-use ork_redis::testing::RedisServer;
-use ork_redis::RedisBackend;
 
 const WORKFLOWS: usize = 200;
 const NODES: usize = 50;
@@ -104,13 +103,9 @@ async fn recover(ctx: Context, r: Result<i64, TaskError>) -> ork::Result<i64> {
 /// A worker process (only when run by the test below).
 #[test]
 fn worker_process() {
-    fault_kit::run_child(2, |env: ChildEnv| async move {
+    run_child(2, |env: ChildEnv| async move {
         let log = ExecLog::connect(&env.url, &env.ns, &env.name).await;
-        let backend = RedisBackend::builder(env.url.as_str())
-            .namespace(env.ns.as_str())
-            .build()
-            .await
-            .expect("connect the backend");
+        let backend = backend(&env.url, &env.ns).await;
         let _pool = Ork::with_backend(backend)
             .worker()
             .lease(LEASE)
@@ -238,16 +233,9 @@ fn children(kind: &Kind) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflows_survive_killed_workers() {
     let ns = "crash";
-    let server = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .unwrap();
+    let server = server().await;
     let url = server.url();
-    let backend = RedisBackend::builder(url.as_str())
-        .namespace(ns)
-        .build()
-        .await
-        .unwrap();
-    let ork = Ork::with_backend(backend);
+    let ork = connect(&url, ns).await;
     let mut conn = raw(&url).await;
     let mut fleet = Fleet::new("worker_process", &url, ns);
     for _ in 0..3 {

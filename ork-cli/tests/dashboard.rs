@@ -1,7 +1,7 @@
 //! The dashboard in headless Chromium, driven through chromedriver's W3C
 //! WebDriver HTTP API: the page loads without console errors, draws a
 //! running workflow's graph and follows it live, and a dead letter retried
-//! from the page runs again.
+//! from the page runs again; a map over 1,000 items is one group node.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
 //! chromium-driver`; or set `ORK_CHROMIUM` and `ORK_CHROMEDRIVER`). Without
@@ -57,6 +57,12 @@ async fn gated(ctx: Context, x: i64) -> ork::Result<i64> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(x)
+}
+
+/// The numbers `0..n`.
+#[ork::task]
+async fn numbers(n: i64) -> ork::Result<Vec<i64>> {
+    Ok((0..n).collect())
 }
 
 fn find(env: &str, candidates: &[&str]) -> Option<PathBuf> {
@@ -472,6 +478,124 @@ async fn the_dashboard_in_a_real_browser() {
         .into_iter()
         .filter(|e| e["level"] == "SEVERE")
         .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(browser);
+    drop(dash);
+    worker.shutdown().await;
+}
+
+/// A `flow.map` over 1,000 items is drawn as one group node with the item
+/// count and per-state counts that follow the run, not as 1,000 boxes; a
+/// click on it lists its items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_item_map_is_one_group_node() {
+    let Some((chromium, chromedriver)) = browser_binaries("a_thousand_item_map_is_one_group_node")
+    else {
+        return;
+    };
+    let env = Env::new().await;
+    let gate = Arc::new(Gate::default());
+    let worker = env
+        .ork
+        .worker()
+        .concurrency(8)
+        .state(gate.clone())
+        .start()
+        .unwrap();
+    let mut flow = Workflow::new("browser-map");
+    let list = flow.add(numbers::call(1000));
+    let items = flow.map(list, gated::flow);
+    let total = flow.add(sum::flow(items));
+    let run = env.ork.submit(flow).await.unwrap();
+    let flow_id = run.id().to_string();
+
+    let dash = Dashboard::start(&env, &[]);
+    let page = dash.url(&format!("/#workflow={flow_id}"));
+    let browser = tokio::task::spawn_blocking(move || {
+        let browser = Browser::start(&chromium, &chromedriver);
+        browser.goto(&page);
+        browser
+    })
+    .await
+    .unwrap();
+    // What the graph shows of the map: `false` until it shows `want`.
+    let map_node = |want: &str| {
+        format!(
+            "const svg = document.querySelector('#dag');
+             if (svg.getAttribute('data-workflow') !== '{flow_id}') return false;
+             const map = svg.querySelector('g.node.group');
+             if (!map || !({want})(map.getAttribute('data-item-states'))) return false;
+             return {{ nodes: svg.querySelectorAll('g.node').length,
+                      boxes: svg.querySelectorAll('rect.box').length,
+                      index: map.getAttribute('data-index'),
+                      items: map.getAttribute('data-items'),
+                      states: map.getAttribute('data-item-states'),
+                      text: Array.from(map.querySelectorAll('text')).map(t => t.textContent) }};"
+        )
+    };
+
+    // While the gate holds them: some items run, the rest are queued.
+    let running = "s => /^running:\\d+,queued:\\d+$/.test(s)";
+    let seen = blocking(|| browser.wait_for("the map's items to run", &map_node(running)));
+    assert_eq!(seen["nodes"], 3, "three nodes, not 1,002: {seen}");
+    assert_eq!(seen["boxes"], 3, "{seen}");
+    assert_eq!(seen["index"], "1");
+    assert_eq!(seen["items"], "1000");
+    let counts: Vec<u64> = seen["states"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(|p| p.split_once(':').unwrap().1.parse().unwrap())
+        .collect();
+    let (run_n, queued) = (counts[0], counts[1]);
+    assert_eq!(run_n + queued, 1000, "{seen}");
+    assert!((1..=8).contains(&run_n), "at most the pool's 8 run: {seen}");
+    assert_eq!(
+        seen["text"],
+        json!([
+            "#1 map ×1000 gated",
+            format!("{run_n} running · {queued} queued")
+        ])
+    );
+    let png = blocking(|| browser.screenshot());
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ork-dashboard-map.png");
+    std::fs::write(&shot, png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+
+    // Expanding it: a click lists its items. The graph is drawn anew every
+    // second, so the click is dispatched in the page, where no redraw can
+    // come between finding the node and clicking it.
+    blocking(|| {
+        browser.eval(
+            "document.querySelector('#dag g.node.group')
+               .dispatchEvent(new MouseEvent('click', { bubbles: true }));",
+        )
+    });
+    let listed = blocking(|| {
+        browser.wait_for(
+            "the map's items",
+            "const d = document.querySelector('#detail');
+             return !d.hidden && d.innerText.includes('Run-time children (1000)')
+               ? d.querySelectorAll('table.children tr').length : false;",
+        )
+    });
+    assert_eq!(listed, 200, "the first 200 of them");
+
+    // The gate opens: every item succeeds, and the counts follow.
+    gate.0.store(true, Ordering::SeqCst);
+    let done = blocking(|| {
+        browser.wait_for(
+            "every item to succeed",
+            &map_node("s => s === 'succeeded:1000'"),
+        )
+    });
+    assert_eq!(done["nodes"], 3, "{done}");
+    assert_eq!(
+        done["text"],
+        json!(["#1 map ×1000 gated", "1000 succeeded"])
+    );
+    assert_eq!(run.output(total).await.unwrap(), (0..1000).sum::<i64>());
+    let errors = console_errors(&browser);
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     drop(browser);
     drop(dash);

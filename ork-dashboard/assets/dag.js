@@ -1,4 +1,5 @@
-// Draws a workflow as a layered DAG in SVG: no library, no build step.
+// Draws a workflow as a layered DAG in SVG: no library, no build step. A
+// map node is one group box with its item counts, however many items it has.
 //
 // Layers: a node sits one column right of its deepest dependency. Within a
 // column, nodes are ordered by the mean position of their neighbours (a few
@@ -98,6 +99,47 @@
     return node.state;
   }
 
+  // Item states in the order a person reads them: what moves first.
+  const ITEM_ORDER = ['running', 'queued', 'scheduled', 'waiting', 'succeeded', 'dead', 'cancelled', 'expired'];
+  const ITEM_SHORT = {
+    running: 'run', queued: 'queued', scheduled: 'sched', waiting: 'wait',
+    succeeded: 'ok', dead: 'dead', cancelled: 'cancel', expired: 'gone',
+  };
+
+  function itemStates(items) {
+    const rank = s => { const i = ITEM_ORDER.indexOf(s); return i < 0 ? ITEM_ORDER.length : i; };
+    return Object.keys(items.states).sort((a, b) => rank(a) - rank(b));
+  }
+
+  // A map's item counts: `992 queued · 8 running`, shortened to fit.
+  function itemCounts(items) {
+    const states = itemStates(items);
+    if (!states.length) return 'no items yet';
+    const long = states.map(s => items.states[s] + ' ' + s).join(' · ');
+    return long.length <= 30 ? long : states.map(s => items.states[s] + ' ' + (ITEM_SHORT[s] || s)).join(' · ');
+  }
+
+  // A map node: one box for all its items, drawn as a stack, with the
+  // count, the item task, per-state counts and a bar split by state.
+  function drawGroup(grp, node) {
+    const items = node.items;
+    grp.setAttribute('data-items', items.total);
+    grp.setAttribute('data-item-states', itemStates(items).map(s => s + ':' + items.states[s]).join(','));
+    make('rect', { class: 'stack', x: 6, y: -6, width: W, height: H, rx: 6 }, grp);
+    make('rect', { class: 'stack', x: 3, y: -3, width: W, height: H, rx: 6 }, grp);
+    make('rect', { class: 'box', width: W, height: H, rx: 6 }, grp);
+    let x = 2;
+    for (const s of itemStates(items)) {
+      const w = items.total ? (W - 4) * items.states[s] / items.total : 0;
+      make('rect', { class: 'seg seg-' + s, x: x, y: H - 6, width: w, height: 4 }, grp);
+      x += w;
+    }
+    const t = make('text', { x: 10, y: 18 }, grp);
+    t.textContent = '#' + node.index + ' map ×' + items.total + ' ' + shortTask(items.task);
+    const c = make('text', { class: 'sub counts', x: 10, y: 34 }, grp);
+    c.textContent = itemCounts(items);
+  }
+
   // Draws `view` (a workflow from /api/workflows/{id}) into `svg`.
   function render(svg, view, opts) {
     const options = opts || {};
@@ -148,8 +190,18 @@
         class: cls, transform: `translate(${p.x},${p.y})`,
         'data-index': node.index, 'data-state': node.state, 'data-id': node.id,
       }, layer);
+      const what = node.items
+        ? 'map of ' + node.items.total + ' × ' + node.items.task + ' (' +
+          itemStates(node.items).map(s => node.items.states[s] + ' ' + s).join(', ') + '); click for the items'
+        : node.task;
       make('title', {}, grp).textContent =
-        '#' + node.index + ' ' + node.task + ' — ' + node.state + (node.error ? '\n' + node.error : '');
+        '#' + node.index + ' ' + what + ' — ' + node.state + (node.error ? '\n' + node.error : '');
+      if (node.items) {
+        grp.classList.add('group');
+        drawGroup(grp, node);
+        if (options.onSelect) grp.addEventListener('click', () => options.onSelect(node));
+        continue;
+      }
       make('rect', { class: 'box', width: W, height: H, rx: 6 }, grp);
       if (node.state === 'running' && node.progress > 0) {
         make('rect', { class: 'bar', x: 2, y: H - 6, width: (W - 4) * node.progress / 100, height: 4 }, grp);

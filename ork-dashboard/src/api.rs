@@ -7,14 +7,13 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ork_core::JobQuery;
-use ork_core::{metrics, JobId, JobState};
+use ork_core::{metrics, JobId, JobInfo, JobQuery, JobState};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::App;
 
-use crate::view::{JobView, ScheduleView, WorkflowSummary, WorkflowView};
+use crate::view::{is_map, ItemsView, JobView, ScheduleView, WorkflowSummary, WorkflowView};
 
 /// An error as JSON: `{"error": "..."}` with a status.
 #[derive(Debug)]
@@ -174,7 +173,24 @@ pub(crate) async fn workflow(State(app): State<Arc<App>>, Path(id): Path<String>
     let mut view = WorkflowView::new(&h, &nodes);
     // With `cancelling`, which the nodes alone can't tell.
     view.state = h.state().await?.as_str();
+    for (node, status) in view.nodes.iter_mut().zip(&nodes) {
+        if is_map(status) {
+            let items = map_items(&app, &JobId::from(node.id.as_str())).await?;
+            node.items = Some(ItemsView::count(&node.task, &items));
+        }
+    }
     to_json(&view)
+}
+
+/// A map node's items (its run-time children), looked up in chunks.
+async fn map_items(app: &App, id: &JobId) -> ApiResult<Vec<Option<JobInfo>>> {
+    let backend = app.ork.backend();
+    let ids = backend.children(id).await?;
+    let mut items = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        items.extend(backend.jobs(chunk).await?);
+    }
+    Ok(items)
 }
 
 /// Periodic schedules.

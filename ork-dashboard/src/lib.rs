@@ -16,11 +16,12 @@
 //!
 //! The page (`assets/`, built in with `include_str!`) polls a JSON API and
 //! draws queues, workers, schedules, dead letters, jobs, each workflow's
-//! DAG, the storage server's memory and the audit trail. Every URL the page
-//! uses is relative to the mount point (the page names it in a `<base>`
-//! tag), so the router works nested under any prefix, also behind a proxy
-//! that rewrites it. The app's own layers (auth, sessions, tracing) wrap it
-//! like any other route.
+//! DAG (a `flow.map` as one group node with its item counts, however many
+//! items; a click lists them), the storage server's memory and the audit
+//! trail. Every URL the page uses is relative to the mount point (the page
+//! names it in a `<base>` tag), so the router works nested under any
+//! prefix, also behind a proxy that rewrites it. The app's own layers
+//! (auth, sessions, tracing) wrap it like any other route.
 //!
 //! # Actions and who takes them
 //!

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ork_core::workflow::{state_of, NodeStatus, WorkflowHandle};
+use ork_core::workflow::{state_of, NodeStatus, WorkflowHandle, MAP_TASK};
 use ork_core::{ArgSpec, Codec, JobInfo, JobState, Missed, ScheduleInfo};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -218,6 +218,44 @@ pub struct NodeView {
     pub error: Option<String>,
     pub started_at_ms: Option<u64>,
     pub finished_at_ms: Option<u64>,
+    /// A map node's items (its run-time children), counted, where the
+    /// dashboard's API filled them in: the graph draws the map as one group
+    /// node with these counts, however many items it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<ItemsView>,
+}
+
+/// The items of a map node, counted by state.
+#[derive(Debug, Serialize)]
+pub struct ItemsView {
+    /// How many items the map spawned (0 until it has run).
+    pub total: usize,
+    /// The task each item runs.
+    pub task: String,
+    /// Items per state (`expired` for a record that is gone).
+    pub states: BTreeMap<&'static str, usize>,
+}
+
+impl ItemsView {
+    /// Counts the items of a map whose items run `task` (`None` for a
+    /// record that is gone).
+    pub fn count(task: &str, items: &[Option<JobInfo>]) -> Self {
+        let mut states = BTreeMap::new();
+        for item in items {
+            let state = item.as_ref().map_or("expired", |i| i.state.as_str());
+            *states.entry(state).or_insert(0) += 1;
+        }
+        ItemsView {
+            total: items.len(),
+            task: task.to_owned(),
+            states,
+        }
+    }
+}
+
+/// Whether a node is a `flow.map` (its items are its run-time children).
+pub fn is_map(n: &NodeStatus) -> bool {
+    n.job.as_ref().is_some_and(|j| j.record.task == MAP_TASK)
 }
 
 /// A node's state name (`expired` when its record is gone).
@@ -271,6 +309,7 @@ impl WorkflowView {
                     error: n.job.as_ref().and_then(|j| j.error.clone()),
                     started_at_ms: n.job.as_ref().and_then(|j| j.started_at_ms),
                     finished_at_ms: n.job.as_ref().and_then(|j| j.finished_at_ms),
+                    items: None,
                 })
                 .collect(),
         }
@@ -350,5 +389,31 @@ mod tests {
         assert_eq!(b["kind"], "bytes");
         assert_eq!(b["hex"], "0204");
         assert!(b["note"].as_str().unwrap().contains("self-describing"));
+    }
+
+    #[test]
+    fn map_items_are_counted_by_state() {
+        let item = |state| {
+            Some(JobInfo::new(
+                ork_core::JobRecord::new("x::item", vec![]),
+                state,
+                0,
+            ))
+        };
+        let mut items = vec![item(JobState::Succeeded); 7];
+        items.extend([item(JobState::Running), item(JobState::Dead), None]);
+        let view = ItemsView::count("x::item", &items);
+        assert_eq!(view.total, 10);
+        assert_eq!(view.task, "x::item");
+        let states: Vec<_> = view.states.into_iter().collect();
+        assert_eq!(
+            states,
+            [
+                ("dead", 1),
+                ("expired", 1),
+                ("running", 1),
+                ("succeeded", 7)
+            ]
+        );
     }
 }

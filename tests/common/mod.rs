@@ -3,3 +3,5 @@
 
 pub mod cancel;
 pub mod shapes;
+pub mod ticks;
+pub mod worker;

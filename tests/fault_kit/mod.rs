@@ -1,17 +1,14 @@
 //! Process-level fault testing on Redis: worker processes that are this
-//! test binary run again (a test function that does nothing unless
-//! [`ROLE_VAR`] is set), killed with SIGKILL and restarted; an execution
-//! log every task writes to; and the checks that compare what ran with
-//! what the kills left in flight.
+//! test binary run again (see [`process`]), killed with SIGKILL and
+//! restarted; an execution log every task writes to; and the checks that
+//! compare what ran with what the kills left in flight.
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
+pub mod process;
 pub mod relay;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ork::backend::JobRecord;
@@ -20,242 +17,37 @@ use ork::backend::{
     BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
     StoredSchedule,
 };
-use ork::{Backend, Context, JobId, JobInfo, JobState};
+use ork::{Backend, Context, JobId, JobInfo, JobState, Ork};
 use ork::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
+use ork_redis::testing::RedisServer;
+use ork_redis::RedisBackend;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 
-/// Which worker process to be; unset in a normal test run.
-pub const ROLE_VAR: &str = "ORK_FAULT_ROLE";
-const URL_VAR: &str = "ORK_FAULT_URL";
-const NS_VAR: &str = "ORK_FAULT_NS";
-const NAME_VAR: &str = "ORK_FAULT_NAME";
-
-/// What a worker process was started as.
-#[derive(Debug, Clone)]
-pub struct ChildEnv {
-    pub role: String,
-    pub url: String,
-    pub ns: String,
-    /// The incarnation's name: slot and generation (`w1.3`).
-    pub name: String,
+/// A redis-server of the test's own.
+pub async fn server() -> RedisServer {
+    start_server(RedisServer::start).await
 }
 
-impl ChildEnv {
-    fn from_env() -> Option<ChildEnv> {
-        let role = std::env::var(ROLE_VAR).ok()?;
-        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is set"));
-        Some(ChildEnv {
-            role,
-            url: var(URL_VAR),
-            ns: var(NS_VAR),
-            name: var(NAME_VAR),
-        })
-    }
-
-    /// A variable the parent passed with [`Fleet::env`].
-    pub fn var(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok()
-    }
+/// A redis-server started by `start` (a builder's `start`), off the
+/// runtime's threads.
+pub async fn start_server(start: impl FnOnce() -> RedisServer + Send + 'static) -> RedisServer {
+    tokio::task::spawn_blocking(start)
+        .await
+        .expect("start redis-server")
 }
 
-/// The body of a worker process, when this binary was started as one
-/// (else returns at once). `threads`: 0 for a current-thread runtime.
-/// The process exits when its parent does.
-pub fn run_child<F, Fut>(threads: usize, body: F)
-where
-    F: FnOnce(ChildEnv) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let Some(env) = ChildEnv::from_env() else {
-        return;
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-        .with_ansi(false)
-        .with_writer(std::io::stderr)
-        .try_init();
-    // A plain thread: it works even while the runtime is stalled.
-    let parent = std::os::unix::process::parent_id();
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_millis(200));
-        if std::os::unix::process::parent_id() != parent {
-            std::process::exit(3);
-        }
-    });
-    let rt = if threads == 0 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()
-    }
-    .expect("a runtime");
-    rt.block_on(async move {
-        tokio::select! {
-            _ = body(env) => {}
-            // A bound, in case the parent test forgot this process.
-            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
-        }
-    });
+/// The Redis engine on namespace `ns` of the server at `url`.
+pub async fn backend(url: &str, ns: &str) -> RedisBackend {
+    RedisBackend::builder(url)
+        .namespace(ns)
+        .build()
+        .await
+        .expect("connect the backend")
 }
 
-/// Worker processes: slots, each running one incarnation at a time.
-pub struct Fleet {
-    test: &'static str,
-    env: Vec<(String, String)>,
-    dir: PathBuf,
-    slots: Vec<Slot>,
-}
-
-struct Slot {
-    role: String,
-    child: Option<Child>,
-    name: String,
-    generation: u32,
-}
-
-impl Fleet {
-    /// Worker processes running the test function `test` of this binary,
-    /// on the server at `url`, in namespace `ns`.
-    pub fn new(test: &'static str, url: &str, ns: &str) -> Fleet {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ork-faults-{}-{}-{ns}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("a log directory");
-        Fleet {
-            test,
-            env: vec![
-                (URL_VAR.to_owned(), url.to_owned()),
-                (NS_VAR.to_owned(), ns.to_owned()),
-            ],
-            dir,
-            slots: Vec::new(),
-        }
-    }
-
-    /// One more variable for every process started from now on.
-    pub fn env(&mut self, key: &str, value: impl ToString) -> &mut Self {
-        self.env.push((key.to_owned(), value.to_string()));
-        self
-    }
-
-    /// Adds a slot with this role and starts it; returns its index.
-    pub fn add(&mut self, role: &str) -> usize {
-        self.slots.push(Slot {
-            role: role.to_owned(),
-            child: None,
-            name: String::new(),
-            generation: 0,
-        });
-        let i = self.slots.len() - 1;
-        self.start(i);
-        i
-    }
-
-    /// How many slots.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Starts a new incarnation in slot `i` (killing the one running);
-    /// returns its name.
-    pub fn start(&mut self, i: usize) -> String {
-        self.kill(i);
-        let slot = &mut self.slots[i];
-        slot.generation += 1;
-        slot.name = format!("w{i}.{}", slot.generation);
-        let log =
-            std::fs::File::create(self.dir.join(format!("{}.log", slot.name))).expect("a log file");
-        let child = Command::new(std::env::current_exe().expect("the test binary"))
-            .args([self.test, "--exact", "--nocapture", "--test-threads=1"])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env(ROLE_VAR, &slot.role)
-            .env(NAME_VAR, &slot.name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start a worker process");
-        slot.child = Some(child);
-        slot.name.clone()
-    }
-
-    /// SIGKILL, as a crash; waits for the process to be gone. Returns the
-    /// name of the incarnation killed.
-    pub fn kill(&mut self, i: usize) -> Option<String> {
-        let slot = &mut self.slots[i];
-        let mut child = slot.child.take()?;
-        let _ = child.kill();
-        let _ = child.wait();
-        Some(slot.name.clone())
-    }
-
-    /// The name of slot `i`'s current (or last) incarnation.
-    pub fn name(&self, i: usize) -> &str {
-        &self.slots[i].name
-    }
-
-    /// The process id of slot `i`'s incarnation, while it runs.
-    pub fn pid(&self, i: usize) -> Option<u32> {
-        self.slots[i].child.as_ref().map(Child::id)
-    }
-
-    /// Whether slot `i` runs a process that has not exited.
-    pub fn alive(&mut self, i: usize) -> bool {
-        self.slots[i]
-            .child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
-    }
-
-    /// Every process log, for a failure message.
-    pub fn logs(&self) -> String {
-        let mut out = String::new();
-        let mut files: Vec<_> = std::fs::read_dir(&self.dir)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(30)..];
-            out.push_str(&format!("== {}\n{}\n", f.display(), tail.join("\n")));
-        }
-        out
-    }
-
-    /// Lines of every process log that contain `needle`.
-    pub fn grep(&self, needle: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-            out.extend(
-                text.lines()
-                    .filter(|l| l.contains(needle))
-                    .map(String::from),
-            );
-        }
-        out
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for i in 0..self.slots.len() {
-            self.kill(i);
-        }
-        if std::thread::panicking() {
-            eprintln!("worker process logs kept in {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
+/// A client on namespace `ns` of the server at `url`.
+pub async fn connect(url: &str, ns: &str) -> Ork {
+    Ork::with_backend(backend(url, ns).await)
 }
 
 /// The key of a namespace's execution log (outside the namespace).
@@ -342,11 +134,15 @@ pub struct Execution {
     pub attempt: u32,
 }
 
-/// A plain connection for the test's own commands.
+/// A plain connection for the test's own commands. It waits up to 10 s
+/// for a reply (redis-rs's default is 500 ms), so reading a long execution
+/// log on a loaded machine does not fail the test.
 pub async fn raw(url: &str) -> MultiplexedConnection {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
     redis::Client::open(url)
         .expect("a Redis URL")
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .expect("connect")
 }
