@@ -80,6 +80,13 @@ pub mod schedule {
     pub use ork_core::schedule::{tick_job_id, Clock, OffsetClock, SystemClock};
 }
 
+/// The duration grammar ork reads everywhere (attributes, the command):
+/// `30s`, `5m`, `1h30m`, `500ms`, `2d`.
+pub mod time {
+    #[doc(inline)]
+    pub use ork_core::time::parse_duration;
+}
+
 /// Prometheus metrics: the text `/metrics` serves, and the numbers behind it.
 pub mod metrics {
     #[doc(inline)]
