@@ -19,6 +19,7 @@ pub mod error;
 pub mod handle;
 pub mod job;
 pub mod metrics;
+mod node;
 pub mod retry;
 pub mod schedule;
 pub mod stored;

@@ -31,9 +31,11 @@ mod subtask;
 
 use std::collections::BTreeSet;
 
+/// Used by the code `#[ork::task]` generates; not a public API.
+#[doc(hidden)]
+pub use crate::node::{InputSpec, NodeRef};
 pub use handle::{state_of, NodeStatus, WorkflowHandle, WorkflowState};
-pub use input::{All, Fallible, InputSpec, IntoInput, Item, Node, NodeRef};
-pub use map::MAP_TASK;
+pub use input::{All, Fallible, IntoInput, Item, Node};
 pub use meta::{NodeMeta, WorkflowMeta};
 
 use crate::backend::Backend;
