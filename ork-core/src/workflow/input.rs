@@ -10,12 +10,12 @@ use crate::error::TaskError;
 use crate::node::{InputSpec, NodeRef};
 
 /// Something that can feed an argument of type `T` in a workflow: a value of
-/// type `T`, a [`Node<T>`], [`All<T>`] for `Vec<T>`, a [`Fallible<T>`] for
+/// type `T`, a [`Node<T>`], a [`Group<T>`](super::Group) or [`All<T>`] for `Vec<T>`, a [`Fallible<T>`] for
 /// `Result<T, TaskError>`, or the [`Item<T>`] of a map.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` can't feed a task argument of type `{T}`",
     label = "this input does not produce a `{T}`",
-    note = "a `Node<X>` feeds an argument of type `X`; `flow.all([..])` of `Node<X>`s feeds a `Vec<X>`"
+    note = "a `Node<X>` feeds an argument of type `X`; a `Group<X>`, or `flow.all([..])` of `Node<X>`s, feeds a `Vec<X>`"
 )]
 pub trait IntoInput<T> {
     /// The erased input (used by the generated `task::flow(..)` constructor).
