@@ -212,7 +212,7 @@ pub async fn groups(ork: Ork) {
     let total = flow.add(sum::flow(doubled));
     let after = flow.add_after(add::call(1, 1), [doubled]);
     let none = flow.group(Vec::<ork::Call<i64>>::new());
-    let nothing = flow.add(sum::flow(&none));
+    let nothing = flow.add(sum::flow(none));
     let run = ork.submit(flow).await.unwrap();
     assert_eq!(run.output(total).await.unwrap(), 20);
     assert_eq!(run.output(doubled).await.unwrap(), vec![2, 4, 6, 8]);
