@@ -40,7 +40,9 @@ mod subtask;
 
 use std::collections::BTreeSet;
 
-/// Used by the code `#[ork::task]` generates; not a public API.
+/// In the signatures the generated `task::flow(..)` calls
+/// (`IntoInput::into_input`, `Call::from_inputs`), which never name them;
+/// not a public API.
 #[doc(hidden)]
 pub use crate::node::{InputSpec, NodeRef};
 pub use group::Group;
