@@ -1,5 +1,8 @@
 //! An axum server whose handlers enqueue tasks, with the worker pool and
-//! the ork dashboard in the same process, sharing one app state. The
+//! the ork dashboard in the same process. Handlers and tasks share one app
+//! state: the same `Arc<AppState>` goes to `Router::with_state` (handlers
+//! take `State<Arc<AppState>>`) and to the worker's `.state(..)` (tasks read
+//! it with `ctx.state::<Arc<AppState>>()`). The
 //! dashboard lives under `/admin/jobs`, behind the app's own (toy) login;
 //! only admins may act from it, and their actions land in its audit list.
 //! Everything stops gracefully on Ctrl-C.
@@ -8,9 +11,12 @@
 //! cargo run --example axum --features dashboard
 //! curl -X POST 'http://127.0.0.1:3000/resize?width=640'
 //! curl 'http://127.0.0.1:3000/jobs/<id>'
+//! curl 'http://127.0.0.1:3000/stats'
 //! open 'http://127.0.0.1:3000/login?token=change-me'   # then /admin/jobs
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
@@ -23,13 +29,21 @@ use ork::prelude::*;
 use ork::CancellationToken;
 use serde::{Deserialize, Serialize};
 
-/// What every handler shares: the ork client and the app's own settings.
-#[derive(Clone)]
+/// What the handlers and the tasks share, behind one `Arc`: the ork client,
+/// the app's settings, and what stands for its storage (a real app keeps
+/// its database pool or clients here).
 struct AppState {
     ork: Ork,
     /// The admin login's secret (a real app has users and sessions).
     admin_token: String,
+    /// Thumbnails made by the tasks, read by the `/stats` handler.
+    made: AtomicU64,
+    /// Bytes of thumbnails "stored" by the tasks.
+    stored_bytes: AtomicU64,
 }
+
+/// The one shared value: cheap to clone, the same for handlers and tasks.
+type Shared = Arc<AppState>;
 
 /// Who is logged in: what the app's login layer leaves on the request.
 #[derive(Clone)]
@@ -44,14 +58,20 @@ struct Thumbnail {
     bytes: u64,
 }
 
-/// Pretends to resize an image: a plain `fn`, so it runs on the blocking pool.
+/// Pretends to resize an image: a plain `fn`, so it runs on the blocking
+/// pool. It records the thumbnail in the app state the handlers read.
 #[ork::task(retries = 2, timeout = "30s")]
-fn resize(width: u32) -> ork::Result<Thumbnail> {
+fn resize(ctx: Context, width: u32) -> ork::Result<Thumbnail> {
     std::thread::sleep(Duration::from_millis(200));
-    Ok(Thumbnail {
+    let thumbnail = Thumbnail {
         width,
         bytes: u64::from(width) * 3 / 4,
-    })
+    };
+    let app = ctx.state::<Shared>();
+    app.made.fetch_add(1, Ordering::Relaxed);
+    app.stored_bytes
+        .fetch_add(thumbnail.bytes, Ordering::Relaxed);
+    Ok(thumbnail)
 }
 
 #[derive(Deserialize)]
@@ -69,10 +89,11 @@ struct JobView {
 }
 
 async fn enqueue_resize(
-    State(AppState { ork, .. }): State<AppState>,
+    State(app): State<Shared>,
     Query(params): Query<ResizeParams>,
 ) -> Result<Json<JobView>, (StatusCode, String)> {
-    let job = ork
+    let job = app
+        .ork
         .enqueue(resize::call(params.width))
         .await
         .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
@@ -86,10 +107,10 @@ async fn enqueue_resize(
 }
 
 async fn show_job(
-    State(AppState { ork, .. }): State<AppState>,
+    State(app): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, (StatusCode, String)> {
-    let handle = ork.handle::<Thumbnail>(id.clone());
+    let handle = app.ork.handle::<Thumbnail>(id.clone());
     let info = handle
         .info()
         .await
@@ -108,13 +129,27 @@ async fn show_job(
     }))
 }
 
+#[derive(Serialize)]
+struct Stats {
+    made: u64,
+    stored_bytes: u64,
+}
+
+/// What the tasks have done, read from the state they share with handlers.
+async fn stats(State(app): State<Shared>) -> Json<Stats> {
+    Json(Stats {
+        made: app.made.load(Ordering::Relaxed),
+        stored_bytes: app.stored_bytes.load(Ordering::Relaxed),
+    })
+}
+
 #[derive(Deserialize)]
 struct LoginParams {
     token: String,
 }
 
 /// The toy login: the right token sets a session cookie.
-async fn login(State(state): State<AppState>, Query(p): Query<LoginParams>) -> Response {
+async fn login(State(state): State<Shared>, Query(p): Query<LoginParams>) -> Response {
     if p.token != state.admin_token {
         return (StatusCode::UNAUTHORIZED, "wrong token").into_response();
     }
@@ -131,11 +166,7 @@ async fn login(State(state): State<AppState>, Query(p): Query<LoginParams>) -> R
 
 /// The app's auth layer: no session, no admin pages. It leaves the user on
 /// the request, where the dashboard's `authorize` callback reads it.
-async fn require_login(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn require_login(State(state): State<Shared>, mut request: Request, next: Next) -> Response {
     let session = request
         .headers()
         .get(header::COOKIE)
@@ -158,10 +189,12 @@ async fn require_login(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let ork = Ork::memory();
-    let state = AppState {
+    let state: Shared = Arc::new(AppState {
         ork: ork.clone(),
         admin_token: std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| "change-me".into()),
-    };
+        made: AtomicU64::new(0),
+        stored_bytes: AtomicU64::new(0),
+    });
     let stop = CancellationToken::new();
 
     // The dashboard: actions only for admins, audited under their name.
@@ -179,9 +212,10 @@ async fn main() -> anyhow::Result<()> {
     let app = Router::new()
         .route("/resize", post(enqueue_resize))
         .route("/jobs/{id}", get(show_job))
+        .route("/stats", get(stats))
         .route("/login", get(login))
         .nest("/admin/jobs", dashboard)
-        .with_state(state);
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
     println!("dashboard: http://{}/admin/jobs", listener.local_addr()?);
@@ -190,7 +224,8 @@ async fn main() -> anyhow::Result<()> {
         let stop = stop.clone();
         async move { stop.cancelled().await }
     });
-    let worker = ork.worker().concurrency(4).run_until({
+    // The same state for the tasks: `ctx.state::<Shared>()`.
+    let worker = ork.worker().concurrency(4).state(state).run_until({
         let stop = stop.clone();
         async move { stop.cancelled().await }
     });

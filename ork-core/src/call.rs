@@ -4,26 +4,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
-use crate::codec::Codec;
+use crate::codec::{Codec, EncodeArgs};
 use crate::error::{Error, Result};
 use crate::job::{ArgSpec, JobId, JobRecord};
+use crate::node::{InputSpec, NodeRef};
 use crate::task::{Task, TaskOptions};
-use crate::workflow::{InputSpec, NodeRef};
-
-/// A value that can encode itself with any codec (type erasure for
-/// [`Call`] arguments and workflow inputs).
-pub trait EncodeArgs: Send + Sync {
-    /// Encodes the value.
-    fn encode(&self, codec: Codec) -> Result<Vec<u8>>;
-}
-
-impl<A: Serialize + Send + Sync> EncodeArgs for A {
-    fn encode(&self, codec: Codec) -> Result<Vec<u8>> {
-        codec.encode(self)
-    }
-}
 
 /// A call of a task with its arguments, ready to enqueue; `T` is the task's
 /// output. Built by the generated constructor: `add::call(1, 2)`.
@@ -84,6 +69,7 @@ impl<T> Call<T> {
 
     /// A call of task `K` whose arguments may read workflow nodes (used by
     /// the generated `task::flow(..)` constructor).
+    #[doc(hidden)]
     pub fn from_inputs<K>(inputs: Vec<InputSpec>) -> Self
     where
         K: Task<Output = T>,
@@ -110,11 +96,7 @@ impl<T> Call<T> {
     pub(crate) fn remap_nodes(&mut self, f: &dyn Fn(&mut NodeRef)) {
         if let Args::Inputs(inputs) = &mut self.args {
             for input in inputs {
-                match input {
-                    InputSpec::Output(n) | InputSpec::OutputOrError(n) => f(n),
-                    InputSpec::All(ns) => ns.iter_mut().for_each(f),
-                    InputSpec::Value(_) | InputSpec::Item => {}
-                }
+                input.remap(f);
             }
         }
     }

@@ -12,6 +12,19 @@ use crate::error::{Error, Result};
 /// limit one damaged length byte asks for more memory than exists.
 pub const DECODE_LIMIT: usize = 1 << 30;
 
+/// A value that can encode itself with any codec: how call arguments and
+/// workflow inputs keep their values without their types.
+pub trait EncodeArgs: Send + Sync {
+    /// Encodes the value.
+    fn encode(&self, codec: Codec) -> Result<Vec<u8>>;
+}
+
+impl<A: Serialize + Send + Sync> EncodeArgs for A {
+    fn encode(&self, codec: Codec) -> Result<Vec<u8>> {
+        codec.encode(self)
+    }
+}
+
 /// A serde format for payloads and results.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,

@@ -16,26 +16,51 @@ use crate::job::JobId;
 /// The app's state, by type (given to the worker with `.state(x)`).
 #[derive(Default, Clone)]
 pub struct StateMap {
-    map: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    map: HashMap<TypeId, Entry>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    value: Arc<dyn Any + Send + Sync>,
+    /// The type's name, to say what a pool was given; `None` for ork's own
+    /// entries, which are not the app's.
+    name: Option<&'static str>,
 }
 
 impl fmt::Debug for StateMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateMap")
-            .field("len", &self.map.len())
-            .finish()
+            .field("types", &self.type_names())
+            .finish_non_exhaustive()
     }
 }
 
 impl StateMap {
     /// Adds (or replaces) the value of type `T`.
     pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
-        self.map.insert(TypeId::of::<T>(), Arc::new(value));
+        self.put(value, Some(std::any::type_name::<T>()));
+    }
+
+    /// Adds ork's own value of type `T`, left out of [`type_names`](Self::type_names).
+    pub(crate) fn insert_internal<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.put(value, None);
+    }
+
+    fn put<T: Send + Sync + 'static>(&mut self, value: T, name: Option<&'static str>) {
+        let value = Arc::new(value);
+        self.map.insert(TypeId::of::<T>(), Entry { value, name });
     }
 
     /// The value of type `T`, if one was given.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.map.get(&TypeId::of::<T>())?.downcast_ref()
+        self.map.get(&TypeId::of::<T>())?.value.downcast_ref()
+    }
+
+    /// The names of the types given, sorted.
+    pub fn type_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.map.values().filter_map(|e| e.name).collect();
+        names.sort_unstable();
+        names
     }
 }
 
@@ -200,15 +225,14 @@ impl Context {
     /// The app's state of type `T`, as given to the worker with `.state(x)`.
     ///
     /// # Panics
-    /// When the worker was given no state of this type (the panic fails the
-    /// attempt with a message that says so). See [`Context::try_state`].
+    /// When the worker was given no state of this type: the panic fails the
+    /// attempt with a message that names `T` and lists the types the worker
+    /// was given (a common slip is `Arc<S>` given, `S` asked for, or the
+    /// reverse). See [`Context::try_state`].
     pub fn state<T: Send + Sync + 'static>(&self) -> &T {
         match self.try_state::<T>() {
             Some(v) => v,
-            None => panic!(
-                "no state of type `{}` was given to the worker (call `.state(value)` on the worker builder)",
-                std::any::type_name::<T>()
-            ),
+            None => panic!("{}", missing_state::<T>(&self.inner.state)),
         }
     }
 
@@ -245,5 +269,50 @@ impl Context {
         if let Some(slot) = &self.inner.slot {
             slot.reacquire().await;
         }
+    }
+}
+
+/// Why `ctx.state::<T>()` found nothing: the type asked for and the types given.
+fn missing_state<T>(given: &StateMap) -> String {
+    let names = given.type_names();
+    let given = if names.is_empty() {
+        "it was given none".to_owned()
+    } else {
+        let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        format!("it was given {}", listed.join(", "))
+    };
+    format!(
+        "no state of type `{}` was given to the worker (call `.state(value)` on the worker builder); {given}",
+        std::any::type_name::<T>()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Db;
+
+    #[test]
+    fn a_missing_state_lists_the_types_given() {
+        let mut given = StateMap::default();
+        given.insert(Arc::new(Db));
+        given.insert(42u32);
+        given.insert_internal(String::from("ork's own"));
+        let ctx = Context::detached(given);
+        assert_eq!(ctx.state::<u32>(), &42);
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.state::<Db>();
+        }))
+        .unwrap_err();
+        let msg = panic.downcast_ref::<String>().unwrap();
+        assert_eq!(
+            msg,
+            "no state of type `ork_core::context::tests::Db` was given to the worker \
+             (call `.state(value)` on the worker builder); it was given \
+             `alloc::sync::Arc<ork_core::context::tests::Db>`, `u32`"
+        );
+        let none = missing_state::<Db>(&StateMap::default());
+        assert!(none.ends_with("; it was given none"), "{none}");
     }
 }

@@ -20,6 +20,7 @@ pub mod handle;
 pub mod inspect;
 pub mod job;
 pub mod metrics;
+mod node;
 pub mod retry;
 pub mod schedule;
 pub mod stored;

@@ -4,7 +4,7 @@
 //! worker, and asserts what a user would check: outputs, node states, errors.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ork::prelude::*;
@@ -98,12 +98,37 @@ pub async fn counted(ctx: Context, x: i64) -> ork::Result<i64> {
     Ok(x)
 }
 
+/// Records that it ran, in the order tasks started; returns `x`.
+#[ork::task]
+pub async fn stamp(ctx: Context, x: i64) -> ork::Result<i64> {
+    ctx.state::<Arc<Seen>>().order.lock().unwrap().push(x);
+    Ok(x)
+}
+
+/// The sum of each list.
+#[ork::task]
+pub async fn sums(lists: Vec<Vec<i64>>) -> ork::Result<Vec<i64>> {
+    Ok(lists.iter().map(|l| l.iter().sum()).collect())
+}
+
+/// State the worker was never given.
+pub struct Missing;
+
+/// Asks for state the worker was never given.
+#[ork::task]
+pub async fn needs_missing(ctx: Context) -> ork::Result<i64> {
+    ctx.state::<Missing>();
+    Ok(0)
+}
+
 /// What tasks saw, shared with the test through the worker state.
 #[derive(Default)]
 pub struct Seen {
     pub started: AtomicBool,
     pub cancelled: AtomicBool,
     pub runs: AtomicUsize,
+    /// `stamp`'s arguments, in the order its runs started.
+    pub order: Mutex<Vec<i64>>,
 }
 
 fn worker(ork: &Ork, seen: &Arc<Seen>) -> ork::WorkerHandle {
@@ -152,6 +177,96 @@ pub async fn group_and_chord(ork: Ork) {
     let listed = flow.add(sum::flow(all));
     let run = ork.submit(flow).await.unwrap();
     assert_eq!(run.output(listed).await.unwrap(), 12);
+    w.shutdown().await;
+}
+
+/// Groups as values: chain steps, an input, a dependency, outputs, and
+/// chord header members.
+pub async fn groups(ork: Ork) {
+    let seen = Arc::new(Seen::default());
+    let w = worker(&ork, &seen);
+
+    // chain(group, group, task): each step starts once the one before is done.
+    let mut flow = Workflow::new("chain-of-groups");
+    let first = flow.group((1..=3).map(stamp::call));
+    let second = flow.group([stamp::call(10), stamp::call(11)]);
+    let last = flow.chain((first, second, stamp::call(100)));
+    let run = ork.submit(flow).await.unwrap();
+    assert_eq!(run.output(last).await.unwrap(), 100);
+    assert_eq!(run.output(&first).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(run.output(second).await.unwrap(), vec![10, 11]);
+    let mut order = seen.order.lock().unwrap().clone();
+    assert_eq!(order.len(), 6);
+    order[..3].sort_unstable();
+    order[3..5].sort_unstable();
+    assert_eq!(order, vec![1, 2, 3, 10, 11, 100], "steps ran in order");
+    let nodes = run.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 6);
+    assert_eq!(nodes[3].deps, vec![0, 1, 2]);
+    assert_eq!(nodes[4].deps, vec![0, 1, 2]);
+    assert_eq!(nodes[5].deps, vec![3, 4]);
+
+    // A group as an input and as a dependency; an empty group's output.
+    let mut flow = Workflow::new("group-input-dependency");
+    let doubled = flow.group((1..=4).map(double::call));
+    let total = flow.add(sum::flow(doubled));
+    let after = flow.add_after(add::call(1, 1), [doubled]);
+    let none = flow.group(Vec::<ork::Call<i64>>::new());
+    let nothing = flow.add(sum::flow(none));
+    let run = ork.submit(flow).await.unwrap();
+    assert_eq!(run.output(total).await.unwrap(), 20);
+    assert_eq!(run.output(doubled).await.unwrap(), vec![2, 4, 6, 8]);
+    assert_eq!(run.output(after).await.unwrap(), 2);
+    assert_eq!(run.output(none).await.unwrap(), Vec::<i64>::new());
+    assert_eq!(run.output(nothing).await.unwrap(), 0);
+    let nodes = run.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 7);
+    assert_eq!(nodes[4].deps, vec![0, 1, 2, 3], "sum reads the members");
+    assert_eq!(nodes[5].deps, vec![0, 1, 2, 3], "ordered after the members");
+
+    // Groups as chord header members: one list per group, in header order;
+    // a group as the whole header gives its members' outputs.
+    let mut flow = Workflow::new("chord-of-groups");
+    let small = flow.group((1..=2).map(double::call));
+    let large = flow.group((10..=12).map(double::call));
+    let per_group = flow.chord([small, large], sums::flow);
+    let flat = flow.chord(large, sum::flow);
+    let run = ork.submit(flow).await.unwrap();
+    assert_eq!(run.output(per_group).await.unwrap(), vec![6, 66]);
+    assert_eq!(run.output(flat).await.unwrap(), 66);
+    let nodes = run.nodes().await.unwrap();
+    // Five members, one fan-in per header group, two callbacks.
+    assert_eq!(nodes.len(), 9);
+    assert_eq!(
+        (nodes[5].task.as_str(), &nodes[5].deps),
+        ("ork::group", &vec![0, 1])
+    );
+    assert_eq!(
+        (nodes[6].task.as_str(), &nodes[6].deps),
+        ("ork::group", &vec![2, 3, 4])
+    );
+    assert_eq!(nodes[7].deps, vec![5, 6]);
+    assert_eq!(nodes[8].deps, vec![2, 3, 4]);
+    w.shutdown().await;
+}
+
+/// `ctx.state::<T>()` for a type the pool was never given fails the job,
+/// naming the type and the types it was given.
+pub async fn state_missing(ork: Ork) {
+    let seen = Arc::new(Seen::default());
+    let w = worker(&ork, &seen);
+    let job = ork.enqueue(needs_missing::call()).await.unwrap();
+    assert!(job.result().await.is_err());
+    let info = job.info().await.unwrap();
+    assert_eq!(info.state, JobState::Dead);
+    let expected = format!(
+        "no state of type `{}` was given to the worker (call `.state(value)` on the worker \
+         builder); it was given `{}`",
+        std::any::type_name::<Missing>(),
+        std::any::type_name::<Arc<Seen>>(),
+    );
+    let error = info.error.unwrap();
+    assert!(error.ends_with(&expected), "{error}");
     w.shutdown().await;
 }
 
@@ -368,6 +483,10 @@ pub async fn invalid(ork: Ork) {
     flow.add(double::flow(foreign));
     let err = ork.submit(flow).await.unwrap_err().to_string();
     assert!(err.contains("another workflow"), "{err}");
+    let mut flow = Workflow::new("bad-chain");
+    flow.chain((foreign, add::call(1, 1)));
+    let err = ork.submit(flow).await.unwrap_err().to_string();
+    assert!(err.contains("another workflow"), "{err}");
     let err = ork
         .submit(Workflow::new("empty"))
         .await
@@ -386,7 +505,7 @@ pub async fn invalid(ork: Ork) {
 #[macro_export]
 macro_rules! workflow_shapes {
     ($make:expr) => {
-        $crate::workflow_shapes!(@tests $make; chain, group_and_chord, diamond, nested,
+        $crate::workflow_shapes!(@tests $make; chain, group_and_chord, groups, state_missing, diamond, nested,
             map_runtime_list, map_on_selected_tasks, subtasks, replace_with_workflow, failure_policies, cancel,
             rerun_failed, listed, invalid);
     };

@@ -288,7 +288,8 @@ impl Worker {
             )));
         }
         let registry = self.registry()?;
-        self.state.insert(crate::task::PoolTasks(registry.clone()));
+        self.state
+            .insert_internal(crate::task::PoolTasks(registry.clone()));
         let mut scheduler = Scheduler::new(self.backend.clone()).tasks(registry.values().copied());
         if let Some(clock) = &self.config.scheduler_clock {
             scheduler = scheduler.clock(clock.clone());

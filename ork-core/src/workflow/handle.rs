@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Node, WorkflowMeta};
+use super::{Node, Produces, WorkflowMeta};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::handle::JobHandle;
@@ -209,9 +209,10 @@ impl WorkflowHandle {
         JobHandle::new(self.meta.node_id(node.index()), self.backend.clone())
     }
 
-    /// Waits for a node and returns its typed output.
-    pub async fn output<T: DeserializeOwned>(&self, node: Node<T>) -> Result<T> {
-        self.node(node).result().await
+    /// Waits for a node and returns its typed output; for a
+    /// [`Group`](super::Group), its members' outputs in order, as a `Vec`.
+    pub async fn output<P: Produces>(&self, of: P) -> Result<P::Output> {
+        of.wait(self).await
     }
 
     /// Waits until every node is finished (or can't run any more) and

@@ -6,63 +6,20 @@ use std::marker::PhantomData;
 
 use serde::Serialize;
 
-use crate::call::EncodeArgs;
 use crate::error::TaskError;
-
-/// A node of a workflow under construction, by its position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NodeRef {
-    pub(crate) builder: u64,
-    pub(crate) index: usize,
-}
-
-/// Where one argument of a call comes from, before submit.
-pub enum InputSpec {
-    /// A value known now.
-    Value(Box<dyn EncodeArgs>),
-    /// A node's output.
-    Output(NodeRef),
-    /// A node's output or its error (`Result<T, TaskError>`).
-    OutputOrError(NodeRef),
-    /// The outputs of several nodes (`Vec<T>`).
-    All(Vec<NodeRef>),
-    /// The item of a `map` (filled in at run time).
-    Item,
-}
-
-impl fmt::Debug for InputSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InputSpec::Value(_) => f.write_str("Value(..)"),
-            InputSpec::Output(n) => write!(f, "Output({})", n.index),
-            InputSpec::OutputOrError(n) => write!(f, "OutputOrError({})", n.index),
-            InputSpec::All(ns) => write!(f, "All({} nodes)", ns.len()),
-            InputSpec::Item => f.write_str("Item"),
-        }
-    }
-}
-
-impl InputSpec {
-    /// The nodes this input reads.
-    pub(crate) fn nodes(&self) -> Vec<NodeRef> {
-        match self {
-            InputSpec::Output(n) | InputSpec::OutputOrError(n) => vec![*n],
-            InputSpec::All(ns) => ns.clone(),
-            InputSpec::Value(_) | InputSpec::Item => Vec::new(),
-        }
-    }
-}
+use crate::node::{InputSpec, NodeRef};
 
 /// Something that can feed an argument of type `T` in a workflow: a value of
-/// type `T`, a [`Node<T>`], [`All<T>`] for `Vec<T>`, a [`Fallible<T>`] for
+/// type `T`, a [`Node<T>`], a [`Group<T>`](super::Group) or [`All<T>`] for `Vec<T>`, a [`Fallible<T>`] for
 /// `Result<T, TaskError>`, or the [`Item<T>`] of a map.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` can't feed a task argument of type `{T}`",
     label = "this input does not produce a `{T}`",
-    note = "a `Node<X>` feeds an argument of type `X`; `flow.all([..])` of `Node<X>`s feeds a `Vec<X>`"
+    note = "a `Node<X>` feeds an argument of type `X`; a `Group<X>`, or `flow.all([..])` of `Node<X>`s, feeds a `Vec<X>`"
 )]
 pub trait IntoInput<T> {
-    /// The erased input.
+    /// The erased input (used by the generated `task::flow(..)` constructor).
+    #[doc(hidden)]
     fn into_input(self) -> InputSpec;
 }
 

@@ -11,7 +11,7 @@ use crate::job::{ArgSpec, JobId, JobRecord, JobState};
 use crate::task::{RunError, TaskEntry, TaskOptions};
 
 /// The name of the built-in map task.
-pub const MAP_TASK: &str = "ork::map";
+pub(crate) const MAP_TASK: &str = "ork::map";
 
 /// What a map node stores: the list to read and the call to make per item.
 #[derive(Debug, Serialize, Deserialize)]

@@ -21,20 +21,35 @@
 //!
 //! Every node is a job whose id is `<workflow id>.<index>`; a node runs once
 //! all the nodes it reads (or is ordered after) have succeeded.
+//!
+//! A [`Group<T>`] (calls run in parallel) is a value like a node whose
+//! output is a `Vec<T>`: an input, a dependency, a chain step, a chord
+//! header member, and an output to await. A group used as a chord header
+//! member adds one node, the group's fan-in; otherwise a group is only its
+//! members.
 
 pub(crate) mod assemble;
+mod canvas;
+mod group;
 mod handle;
 mod input;
 pub(crate) mod map;
 mod meta;
+mod parts;
 mod subtask;
 
 use std::collections::BTreeSet;
 
+/// In the signatures the generated `task::flow(..)` calls
+/// (`IntoInput::into_input`, `Call::from_inputs`), which never name them;
+/// not a public API.
+#[doc(hidden)]
+pub use crate::node::{InputSpec, NodeRef};
+pub use group::Group;
 pub use handle::{state_of, NodeStatus, WorkflowHandle, WorkflowState};
-pub use input::{All, Fallible, InputSpec, IntoInput, Item, Node, NodeRef};
-pub use map::MAP_TASK;
+pub use input::{All, Fallible, IntoInput, Item, Node};
 pub use meta::{NodeMeta, WorkflowMeta};
+pub use parts::{Dependency, Member, Produces, Step, Steps};
 
 use crate::backend::Backend;
 use crate::call::Call;
@@ -48,6 +63,8 @@ pub struct Workflow {
     builder: u64,
     name: String,
     nodes: Vec<NodeEntry>,
+    /// Mistakes found while building, reported by submit.
+    errors: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -60,7 +77,12 @@ struct NodeEntry {
 #[derive(Debug)]
 enum NodeKind {
     Call(Call<()>),
-    Map { list: NodeRef, template: Call<()> },
+    Map {
+        list: NodeRef,
+        template: Call<()>,
+    },
+    /// A group's fan-in: lists its members' outputs.
+    Gather(Vec<NodeRef>),
 }
 
 impl NodeEntry {
@@ -72,6 +94,7 @@ impl NodeEntry {
                 refs.push(*list);
                 refs.extend(template.node_refs());
             }
+            NodeKind::Gather(members) => refs.extend(members),
         }
         refs
     }
@@ -80,6 +103,7 @@ impl NodeEntry {
         match &self.kind {
             NodeKind::Call(call) => call.task_name(),
             NodeKind::Map { template, .. } => template.task_name(),
+            NodeKind::Gather(_) => group::GROUP_TASK,
         }
     }
 }
@@ -91,6 +115,7 @@ impl Workflow {
             builder: fastrand::u64(..),
             name: name.into(),
             nodes: Vec::new(),
+            errors: Vec::new(),
         }
     }
 
@@ -122,6 +147,17 @@ impl Workflow {
         node
     }
 
+    /// Orders the existing `node` after `after` as well.
+    fn order_after(&mut self, node: NodeRef, after: &[NodeRef]) {
+        match self.nodes.get_mut(node.index) {
+            Some(entry) if node.builder == self.builder => entry.after.extend_from_slice(after),
+            _ => self.errors.push(format!(
+                "node {} of another workflow is ordered in this one",
+                node.index
+            )),
+        }
+    }
+
     /// Adds a call as a node. Its arguments may read other nodes (build it
     /// with the task's `flow(..)` constructor).
     pub fn add<T>(&mut self, call: Call<T>) -> Node<T> {
@@ -129,12 +165,13 @@ impl Workflow {
     }
 
     /// Adds a call that runs only after `after` have succeeded, without
-    /// reading their outputs.
+    /// reading their outputs: nodes, or groups (every member), as
+    /// `[a, b]` or `[group]`.
     pub fn add_after<T, D>(&mut self, call: Call<T>, after: impl IntoIterator<Item = D>) -> Node<T>
     where
-        D: Into<NodeRef>,
+        D: Dependency,
     {
-        let after = after.into_iter().map(Into::into).collect();
+        let after = after.into_iter().flat_map(|d| d.nodes()).collect();
         Node::new(self.push(NodeKind::Call(call.erase()), after))
     }
 
@@ -194,44 +231,13 @@ impl Workflow {
                     remap(list);
                     template.remap_nodes(&remap);
                 }
+                NodeKind::Gather(members) => members.iter_mut().for_each(remap),
             }
             self.nodes.push(entry);
         }
         let mut out = output.node;
         remap(&mut out);
         Node::new(out)
-    }
-
-    /// Celery's chain, as ordering: each call runs after the one before.
-    /// Returns the last node (`None` for no calls). To pass outputs along,
-    /// feed nodes into `flow(..)` calls instead.
-    pub fn chain<T>(&mut self, calls: impl IntoIterator<Item = Call<T>>) -> Option<Node<T>> {
-        let mut last: Option<Node<T>> = None;
-        for call in calls {
-            let node = match last {
-                Some(prev) => self.add_after(call, [prev]),
-                None => self.add(call),
-            };
-            last = Some(node);
-        }
-        last
-    }
-
-    /// Celery's group: the calls run in parallel; the result feeds a `Vec<T>`.
-    pub fn group<T>(&mut self, calls: impl IntoIterator<Item = Call<T>>) -> All<T> {
-        let nodes: Vec<Node<T>> = calls.into_iter().map(|c| self.add(c)).collect();
-        self.all(nodes)
-    }
-
-    /// Celery's chord: a group, then a callback that receives all its outputs.
-    pub fn chord<T, U>(
-        &mut self,
-        calls: impl IntoIterator<Item = Call<T>>,
-        callback: impl FnOnce(All<T>) -> Call<U>,
-    ) -> Node<U> {
-        let group = self.group(calls);
-        let call = callback(group);
-        self.add(call)
     }
 
     /// Checks the graph and turns it into job records and its description.
@@ -241,6 +247,9 @@ impl Workflow {
         codec: Codec,
         now_ms: u64,
     ) -> Result<(WorkflowMeta, Vec<JobRecord>)> {
+        if let Some(error) = self.errors.first() {
+            return Err(Error::Invalid(error.clone()));
+        }
         let builder = self.builder;
         let mut metas = Vec::with_capacity(self.nodes.len());
         let mut records = Vec::with_capacity(self.nodes.len());
@@ -270,6 +279,11 @@ impl Workflow {
                     let template = template.into_record_with(codec, &resolve)?;
                     map::record(id.child(list.index), template, codec)?
                 }
+                NodeKind::Gather(members) => {
+                    let first = members.first().and_then(|m| records.get(m.index));
+                    let ids = members.iter().map(|m| id.child(m.index)).collect();
+                    group::record(ids, codec, first)?
+                }
             };
             record.id = id.child(index);
             record.workflow = Some(id.clone());
@@ -295,18 +309,6 @@ impl Workflow {
             nodes: metas,
         };
         Ok((meta, records))
-    }
-}
-
-impl<T> From<Node<T>> for NodeRef {
-    fn from(n: Node<T>) -> Self {
-        n.node
-    }
-}
-
-impl<T> From<Fallible<T>> for NodeRef {
-    fn from(n: Fallible<T>) -> Self {
-        n.node
     }
 }
 
