@@ -35,7 +35,9 @@ pub use ork_core::{
 
 // Workflows: the builder, node handles, and what a submitted one reports.
 #[doc(inline)]
-pub use ork_core::workflow::{Fallible, Node, NodeStatus, Workflow, WorkflowHandle, WorkflowState};
+pub use ork_core::workflow::{
+    Fallible, Group, Node, NodeStatus, Workflow, WorkflowHandle, WorkflowState,
+};
 
 // Periodic tasks: `Schedule::cron(..)`, `Schedule::every(..)`, the
 // missed-tick policy and listings.
@@ -70,7 +72,8 @@ pub mod backend {
 pub mod workflow {
     #[doc(inline)]
     pub use ork_core::workflow::{
-        All, Fallible, Item, Node, NodeStatus, Workflow, WorkflowHandle, WorkflowState,
+        All, Dependency, Fallible, Group, Item, Member, Node, NodeStatus, Produces, Step, Steps,
+        Workflow, WorkflowHandle, WorkflowState,
     };
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ork_core::workflow::{state_of, NodeStatus, WorkflowHandle, MAP_TASK};
+use ork_core::workflow::{state_of, NodeStatus, WorkflowHandle};
 use ork_core::{ArgSpec, Codec, JobInfo, JobState, Missed, ScheduleInfo};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -255,7 +255,7 @@ impl ItemsView {
 
 /// Whether a node is a `flow.map` (its items are its run-time children).
 pub fn is_map(n: &NodeStatus) -> bool {
-    n.job.as_ref().is_some_and(|j| j.record.task == MAP_TASK)
+    n.is_map()
 }
 
 /// A node's state name (`expired` when its record is gone).

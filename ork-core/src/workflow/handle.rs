@@ -71,6 +71,12 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
+    /// Whether it is a `flow.map` node: its items are its run-time
+    /// children, created when it runs.
+    pub fn is_map(&self) -> bool {
+        self.task == super::map::MAP_TASK
+    }
+
     /// The node's job state (`None` if the record expired).
     pub fn state(&self) -> Option<JobState> {
         self.job.as_ref().map(|j| j.state)
