@@ -287,8 +287,13 @@ impl QueueCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkerInfo {
-    /// The worker's id (unique per pool).
+    /// The worker's id, as the pool was named (`Worker::id`). Pools that
+    /// share one have entries of their own, told apart by `instance`.
     pub id: String,
+    /// This run of the pool: a token drawn when it starts. Empty in entries
+    /// of orks that predate it.
+    #[serde(default)]
+    pub instance: String,
     /// Host name.
     pub host: String,
     /// Process id.
@@ -305,6 +310,24 @@ pub struct WorkerInfo {
     pub running: usize,
     /// Jobs finished since start.
     pub processed: u64,
+}
+
+impl WorkerInfo {
+    /// The entry's key in the worker registry: the id, then `#` and the
+    /// instance when there is one. [`Backend::register_worker`] stores the
+    /// entry under it and [`Backend::unregister_worker`] takes it.
+    pub fn key(&self) -> String {
+        worker_key(&self.id, &self.instance)
+    }
+}
+
+/// The registry key of the pool run `instance` named `id`.
+pub(crate) fn worker_key(id: &str, instance: &str) -> String {
+    if instance.is_empty() {
+        id.to_owned()
+    } else {
+        format!("{id}#{instance}")
+    }
 }
 
 /// What happened to a cancel request.
@@ -431,14 +454,16 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Counts per queue and state.
     fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>>;
 
-    /// Records a worker's heartbeat; the entry lives for `ttl`.
+    /// Records a worker's heartbeat under its [`WorkerInfo::key`]; the
+    /// entry lives for `ttl`.
     fn register_worker<'a>(
         &'a self,
         info: &'a WorkerInfo,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// Removes a worker's entry (clean shutdown).
+    /// Removes a worker's entry (clean shutdown), by its
+    /// [`WorkerInfo::key`].
     fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>>;
 
     /// The workers whose entry has not expired.
