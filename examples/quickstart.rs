@@ -1,88 +1,55 @@
-//! The README quickstart: tasks on the in-process engine, nothing to install.
+//! The README quickstart: two tasks on the in-process engine, nothing to install.
 //!
 //! Run with `cargo run --example quickstart`.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-
 use ork::prelude::*;
 
-/// A plain async function becomes a task.
 #[ork::task]
 async fn add(x: i64, y: i64) -> ork::Result<i64> {
     Ok(x + y)
 }
 
-/// Any serde types in and out.
-#[ork::task(queue = "mail", priority = 5)]
-async fn welcome(user: String) -> anyhow::Result<String> {
-    Ok(format!("Welcome aboard, {user}!"))
+#[ork::task(queue = "mail", retries = 5, backoff = "exponential", timeout = "30s")]
+async fn send_welcome(ctx: Context, user_id: u64) -> anyhow::Result<String> {
+    let mailer = ctx.state::<Mailer>(); // your app's state, by type
+    ctx.progress(50);
+    mailer.send(user_id).await
 }
 
-static CALLS: AtomicU32 = AtomicU32::new(0);
+/// Stands in for your app's mail client.
+struct Mailer {
+    from: String,
+}
 
-/// Fails twice, then succeeds: retried with a fixed backoff.
-#[ork::task(retries = 3, backoff = "fixed:200ms")]
-async fn flaky(ctx: Context) -> anyhow::Result<u32> {
-    CALLS.fetch_add(1, Ordering::SeqCst);
-    if ctx.attempt() < 3 {
-        anyhow::bail!("the network blinked (attempt {})", ctx.attempt());
+impl Mailer {
+    async fn send(&self, user_id: u64) -> anyhow::Result<String> {
+        Ok(format!("{} welcomed user {user_id}", self.from))
     }
-    Ok(ctx.attempt())
-}
-
-/// Always fails: after its retries it lands in the dead letters.
-#[ork::task(retries = 1, backoff = "fixed:100ms")]
-async fn doomed(order: u64) -> Result<(), String> {
-    Err(format!("order {order} has no shipping address"))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let ork = Ork::memory();
+    let ork = Ork::memory(); // or Ork::redis("redis://127.0.0.1:6379").await?
+    let mailer = Mailer {
+        from: "hello@example.com".into(),
+    };
     let worker = ork
         .worker()
-        .concurrency(8)
+        .concurrency(64)
         .queues(["default", "mail"])
+        .state(mailer)
         .start()?;
 
-    let sum = ork.enqueue(add::call(1, 2)).await?;
-    println!("add(1, 2)            = {}", sum.result().await?);
+    let job = ork.enqueue(add::call(1, 2)).await?; // a typed handle
+    assert_eq!(job.result().await?, 3);
 
-    let hello = ork.enqueue(welcome::call("Ada".into())).await?;
-    println!("welcome(\"Ada\")       = {:?}", hello.result().await?);
+    let welcome = send_welcome::call(42)
+        .delay(100.millis())
+        .priority(9)
+        .unique("welcome:42");
+    let mail = ork.enqueue(welcome).await?;
+    println!("{}", mail.result().await?); // hello@example.com welcomed user 42
 
-    let retried = ork.enqueue(flaky::call()).await?;
-    println!(
-        "flaky()              = succeeded on attempt {}",
-        retried.result().await?
-    );
-
-    let failed = ork.enqueue(doomed::call(42)).await?;
-    match failed.result().await {
-        Ok(()) => println!("doomed(42)           = unexpectedly fine"),
-        Err(e) => println!("doomed(42)           = {e}"),
-    }
-    for dead in ork.dead_letters(10).await? {
-        println!(
-            "  dead letter: {} after {} attempts: {}",
-            dead.record.task,
-            dead.attempts,
-            dead.error.unwrap_or_default()
-        );
-    }
-
-    let start = Instant::now();
-    let later = ork
-        .enqueue(add::call(20, 22).delay(Duration::from_millis(500)))
-        .await?;
-    println!("delayed: {}", later.status().await?);
-    println!(
-        "delayed add(20, 22)  = {} after {} ms",
-        later.result().await?,
-        start.elapsed().as_millis()
-    );
-
-    worker.shutdown().await;
+    worker.shutdown().await; // finish or hand back running jobs
     Ok(())
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command: makes sure redis-server is there, then runs every test.
+# The one test command: makes sure redis-server is there, runs every test,
+# then runs the examples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +31,45 @@ fi
 
 echo "== cargo test --doc"
 cargo test --workspace --features ork/dashboard --doc
+
+# The examples run as a user runs them: the quickstart and the periodic
+# tasks on the memory engine, the Redis quickstart against a server of its
+# own, stopped on exit.
+run_example() {
+    echo "== cargo run --example $1"
+    cargo run -q --features ork/dashboard --example "$1"
+}
+run_example quickstart
+run_example periodic
+
+redis_bin="${ORK_REDIS_SERVER:-redis-server}"
+redis_dir="$(mktemp -d)"
+redis_pid=""
+stop_redis() {
+    if [[ -n "$redis_pid" ]]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+    rm -rf "$redis_dir"
+}
+trap stop_redis EXIT
+# A port that is taken makes the server exit at once: try the next one.
+for port in $(seq 16380 16480); do
+    "$redis_bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$redis_dir" >"$redis_dir/log" 2>&1 &
+    redis_pid=$!
+    for _ in $(seq 100); do
+        grep -q "Ready to accept connections" "$redis_dir/log" && break 2
+        kill -0 "$redis_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+    redis_pid=""
+done
+if [[ -z "$redis_pid" ]]; then
+    echo "could not start $redis_bin for the redis example:" >&2
+    cat "$redis_dir/log" >&2
+    exit 1
+fi
+ORK_REDIS_URL="redis://127.0.0.1:$port" run_example redis

@@ -1,26 +1,4 @@
-//! # ork
-//!
-//! Background jobs, workflows and periodic tasks for Rust services.
-//!
-//! ```no_run
-//! use ork::prelude::*;
-//!
-//! #[ork::task]
-//! async fn add(x: i64, y: i64) -> ork::Result<i64> {
-//!     Ok(x + y)
-//! }
-//!
-//! # async fn demo() -> ork::Result<()> {
-//! let ork = Ork::memory();
-//! let worker = ork.worker().concurrency(8).start()?;
-//! let job = ork.enqueue(add::call(1, 2)).await?;
-//! assert_eq!(job.result().await?, 3);
-//! worker.shutdown().await;
-//! # Ok(()) }
-//! ```
-//!
-//! Tasks register themselves: every `#[ork::task]` linked into the binary is
-//! known to its workers. See the README for the tour.
+#![doc = include_str!("../README.md")]
 
 // Everything the API is made of, item by item; `ork-core` is an
 // implementation crate, and this list is the public surface.

@@ -820,3 +820,37 @@ async fn a_workflow_shows_its_run_time_children() {
     assert!(text.contains(&format!("{map_node}.0")), "{text}");
     w.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_lists_two_pools_that_share_an_id() {
+    let env = Env::new().await;
+    let (first, _knobs) = worker(&env, "twin");
+    let (second, _knobs2) = worker(&env, "twin");
+    let ws = eventually(
+        "both pools to register",
+        Duration::from_secs(20),
+        || async {
+            let ws = env.ork.workers().await.unwrap();
+            (ws.len() == 2).then_some(ws)
+        },
+    )
+    .await;
+
+    let text = env.ork(&["workers"]).await.ok().to_owned();
+    let header = text.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("WORKER") && header.contains("INSTANCE"),
+        "{text}"
+    );
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("twin ")).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for w in &ws {
+        let row = rows.iter().filter(|r| r.contains(&w.instance)).count();
+        assert_eq!(row, 1, "instance {} on one row\n{text}", w.instance);
+    }
+    let v = env.ork(&["workers", "--json"]).await.json();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    assert_ne!(v[0]["instance"], v[1]["instance"], "{v}");
+    first.shutdown().await;
+    second.shutdown().await;
+}

@@ -551,10 +551,12 @@ pub async fn purge_and_counts(b: impl Backend) {
     assert_eq!((a.queued, a.scheduled), (0, 0));
 }
 
-/// Workers register with a TTL and can be listed.
+/// Workers register with a TTL and can be listed; two runs of a pool
+/// under one id have an entry each.
 pub async fn workers(b: impl Backend) {
     let info = WorkerInfo {
         id: "w-1".into(),
+        instance: "0000000a".into(),
         host: "h".into(),
         pid: 7,
         queues: vec!["q".into()],
@@ -572,7 +574,31 @@ pub async fn workers(b: impl Backend) {
     assert_eq!(listed[0].id, "w-1");
     assert_eq!(listed[0].processed, 10);
     assert!(listed[0].last_seen_ms > 0);
-    b.unregister_worker("w-1").await.unwrap();
+    // A heartbeat of the same run replaces its entry.
+    b.register_worker(&info, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(b.workers().await.unwrap().len(), 1);
+    // Another run under the same id is listed beside it.
+    let twin = WorkerInfo {
+        instance: "0000000b".into(),
+        started_at_ms: 2,
+        ..info.clone()
+    };
+    b.register_worker(&twin, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let listed = b.workers().await.unwrap();
+    let runs: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|w| (w.id.as_str(), w.instance.as_str()))
+        .collect();
+    assert_eq!(runs, [("w-1", "0000000a"), ("w-1", "0000000b")]);
+    b.unregister_worker(&info.key()).await.unwrap();
+    let listed = b.workers().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].instance, "0000000b");
+    b.unregister_worker(&twin.key()).await.unwrap();
     assert!(b.workers().await.unwrap().is_empty());
 }
 

@@ -120,8 +120,13 @@ impl QueueCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkerInfo {
-    /// The worker's id (unique per pool).
+    /// The worker's id, as the pool was named (`Worker::id`). Pools that
+    /// share one have entries of their own, told apart by `instance`.
     pub id: String,
+    /// This run of the pool: a token drawn when it starts. Empty in entries
+    /// of orks that predate it.
+    #[serde(default)]
+    pub instance: String,
     /// Host name.
     pub host: String,
     /// Process id.
@@ -143,6 +148,16 @@ pub struct WorkerInfo {
 }
 
 impl WorkerInfo {
+    /// The entry's key in the worker registry: the id, then `#` and the
+    /// instance when there is one.
+    /// [`register_worker`](crate::backend::WorkerRegistry::register_worker)
+    /// stores the entry under it and
+    /// [`unregister_worker`](crate::backend::WorkerRegistry::unregister_worker)
+    /// takes it.
+    pub fn key(&self) -> String {
+        worker_key(&self.id, &self.instance)
+    }
+
     /// When the pool started (its own clock).
     pub fn started_at(&self) -> SystemTime {
         from_unix_ms(self.started_at_ms)
@@ -151,6 +166,15 @@ impl WorkerInfo {
     /// Its last heartbeat (on the backend's clock).
     pub fn last_seen(&self) -> SystemTime {
         from_unix_ms(self.last_seen_ms)
+    }
+}
+
+/// The registry key of the pool run `instance` named `id`.
+pub(crate) fn worker_key(id: &str, instance: &str) -> String {
+    if instance.is_empty() {
+        id.to_owned()
+    } else {
+        format!("{id}#{instance}")
     }
 }
 

@@ -41,7 +41,7 @@
 //! | `ork_queue_wait_seconds` | gauge | `queue`, `quantile` (0.5, 0.95, 1) | enqueue to start of the last attempt, of jobs that succeeded in the last 60 s (includes retries' backoff) |
 //! | `ork_queue_run_seconds` | gauge | `queue`, `quantile` | start to end of the last attempt, same jobs |
 //! | `ork_workers` | gauge | | live workers (every process's) |
-//! | `ork_worker_running` | gauge | `worker` | jobs a worker runs now (as of its last heartbeat) |
+//! | `ork_worker_running` | gauge | `worker` | jobs a worker runs now (as of its last heartbeat; pools sharing an id add up, as below) |
 //! | `ork_worker_concurrency` | gauge | `worker` | a worker's concurrency |
 //! | `ork_worker_processed_total` | counter | `worker` | attempts a worker finished since it started |
 //! | `ork_redis_memory_used_bytes` | gauge | | memory the storage server uses (engines that report it: Redis) |
@@ -316,8 +316,13 @@ impl Snapshot {
         value: impl Fn(&WorkerInfo) -> f64,
     ) {
         header(out, metric, kind, help);
+        // Pools that share an id add up: one series per label set.
+        let mut by_id = std::collections::BTreeMap::<&str, f64>::new();
         for w in &self.workers {
-            sample(out, metric, &[("worker", w.id.as_str())], value(w));
+            *by_id.entry(w.id.as_str()).or_default() += value(w);
+        }
+        for (id, v) in by_id {
+            sample(out, metric, &[("worker", id)], v);
         }
     }
 }
@@ -624,6 +629,38 @@ mod tests {
         memory_gauges(&mut out, &crate::inspect::MemoryUsage::new(10, None));
         assert!(out.contains("ork_redis_memory_used_bytes 10\n"));
         assert!(!out.contains("ork_redis_memory_max_bytes"));
+    }
+
+    #[test]
+    fn pools_sharing_an_id_are_one_series() {
+        let pool = |instance: &str, running| WorkerInfo {
+            id: "api".to_owned(),
+            instance: instance.to_owned(),
+            host: "h".to_owned(),
+            pid: 1,
+            queues: vec!["default".to_owned()],
+            concurrency: 4,
+            started_at_ms: 0,
+            last_seen_ms: 0,
+            running,
+            processed: 0,
+        };
+        let snap = Snapshot {
+            now_ms: 0,
+            queues: vec![],
+            workers: vec![pool("0000000a", 1), pool("0000000b", 2)],
+        };
+        let text = snap.to_prometheus();
+        assert!(text.contains("ork_workers 2\n"), "{text}");
+        let running: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("ork_worker_running{"))
+            .collect();
+        assert_eq!(running, ["ork_worker_running{worker=\"api\"} 3"]);
+        assert!(
+            text.contains("ork_worker_concurrency{worker=\"api\"} 8\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 -- workers.lua: the registry of live worker processes.
 --
--- KEYS: [1] {ns}:queues  [2] {ns}:workers (hash: id -> "<last seen ms>|<json>")
---       [3] {ns}:workers:exp (zset: id by expiry ms)
+-- KEYS: [1] {ns}:queues  [2] {ns}:workers (hash: key -> "<last seen ms>|<json>")
+--       [3] {ns}:workers:exp (zset: key by expiry ms)
 -- ARGV: [1] prefix  [2] default result TTL ms  [3] mode, then
---       register: [4] id [5] WorkerInfo as JSON [6] TTL ms
---       unregister: [4] id
+--       register: [4] key [5] WorkerInfo as JSON [6] TTL ms
+--       unregister: [4] key
+-- A key is a pool run's: its id, '#' and its instance (WorkerInfo::key),
+-- so pools that share an id have entries of their own.
 --       list: nothing
 -- Returns: list: the live entries ("<last seen ms>|<json>"); else 1.
 --

@@ -136,8 +136,8 @@
 //! | `{ns}:cancels` | pub/sub channel | ids of running jobs whose cancellation was just requested |
 //! | `{ns}:queues` | set | every queue name used |
 //! | `{ns}:uniq` | hash | unique key → id of the unfinished job holding it |
-//! | `{ns}:workers` | hash | worker id → `<last seen ms>\|<WorkerInfo JSON>` |
-//! | `{ns}:workers:exp` | sorted set | worker ids by expiry |
+//! | `{ns}:workers` | hash | pool run (`<worker id>#<instance>`) → `<last seen ms>\|<WorkerInfo JSON>` |
+//! | `{ns}:workers:exp` | sorted set | pool runs by expiry |
 //! | `{ns}:wf:<id>` | string | a workflow's description (opaque bytes), kept until deleted |
 //! | `{ns}:wfs` | sorted set | workflow ids by the order they were first stored |
 //! | `{ns}:wfs:seq` | string | the counter giving that order |

@@ -127,6 +127,7 @@ pub(crate) async fn workers(conn: &Conn, out: Out) -> Result<()> {
 fn worker_table(workers: &[WorkerInfo], now: u64, p: Paint) -> String {
     let mut t = Table::new(&[
         "WORKER",
+        "INSTANCE",
         "HOST",
         ">PID",
         "QUEUES",
@@ -138,6 +139,12 @@ fn worker_table(workers: &[WorkerInfo], now: u64, p: Paint) -> String {
     for w in workers {
         t.row(vec![
             w.id.clone(),
+            // Tells apart pools that share an id; empty from older orks.
+            if w.instance.is_empty() {
+                "-".to_owned()
+            } else {
+                w.instance.clone()
+            },
             w.host.clone(),
             w.pid.to_string(),
             w.queues.join(","),

@@ -1,10 +1,11 @@
 //! Duplicate worker ids: a pool that starts under an id another live pool
 //! holds gets a warning.
 //!
-//! Two pools with one id overwrite each other's entry in the worker
-//! listing, so `ork workers` and the dashboard show one where two run. The
-//! check is a look at [`WorkerRegistry::workers`] when a pool starts, before it
-//! registers itself; it never stops the pool.
+//! Each run of a pool registers under its own key (id and instance, see
+//! [`WorkerInfo::key`]), so `ork workers` and the dashboard list both; but
+//! they share one name there and in the metrics. The check is a look at
+//! [`WorkerRegistry::workers`] when a pool starts, before it registers itself; it
+//! never stops the pool.
 
 use std::time::Duration;
 
@@ -14,35 +15,25 @@ use crate::inspect::WorkerInfo;
 /// How long the start of a pool waits for the look at the listing.
 const CHECK_LIMIT: Duration = Duration::from_secs(2);
 
-/// Who is starting: the pool's id, host and process.
+/// Who is starting: the pool's id and the instance of this run.
 #[derive(Debug, Clone)]
 pub(crate) struct Starting {
     pub(crate) id: String,
-    pub(crate) host: String,
-    pub(crate) pid: u32,
-    /// When this pool started (Unix ms): an entry of this host and process
-    /// that started then or later is this pool's own.
-    pub(crate) started_at_ms: u64,
+    pub(crate) instance: String,
 }
 
 impl Starting {
-    /// This process, starting a pool named `id` on `host` now.
-    pub(crate) fn now(id: &str, host: &str) -> Starting {
+    /// A pool named `id` starting as `instance`.
+    pub(crate) fn new(id: &str, instance: &str) -> Starting {
         Starting {
             id: id.to_owned(),
-            host: host.to_owned(),
-            pid: std::process::id(),
-            started_at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            instance: instance.to_owned(),
         }
     }
 
-    /// Whether a listed entry is another pool under this id: a different
-    /// host or process, or one of this process started before this pool.
+    /// Whether a listed entry is another pool run under this id.
     fn is_other(&self, w: &WorkerInfo) -> bool {
-        w.id == self.id
-            && (w.host != self.host || w.pid != self.pid || w.started_at_ms < self.started_at_ms)
+        w.id == self.id && w.instance != self.instance
     }
 }
 
@@ -67,9 +58,10 @@ pub(crate) async fn warn_if_taken(backend: &dyn Backend, me: &Starting) -> Optio
         worker = %me.id,
         other_host = %other.host,
         other_pid = other.pid,
-        other_started_at_ms = other.started_at_ms,
-        "another live worker pool has the id {:?}: give each pool its own id (`Worker::id`), \
-         or the worker listing shows them as one",
+        other_instance = %other.instance,
+        "another live worker pool has the id {:?}: give each pool its own id (`Worker::id`); \
+         the worker listing tells them apart only by host, pid and instance, and the metrics \
+         not at all",
         me.id
     );
     Some(other)
@@ -85,14 +77,15 @@ mod tests {
     use crate::inspect::WorkerInfo;
     use crate::MemoryBackend;
 
-    fn entry(id: &str, host: &str, pid: u32, started_at_ms: u64) -> WorkerInfo {
+    fn entry(id: &str, instance: &str) -> WorkerInfo {
         WorkerInfo {
             id: id.to_owned(),
-            host: host.to_owned(),
-            pid,
+            instance: instance.to_owned(),
+            host: "host-1".to_owned(),
+            pid: 7,
             queues: vec!["default".to_owned()],
             concurrency: 1,
-            started_at_ms,
+            started_at_ms: 1,
             last_seen_ms: 0,
             running: 0,
             processed: 0,
@@ -102,27 +95,31 @@ mod tests {
     #[tokio::test]
     async fn another_live_pool_with_the_id_is_found() {
         let backend = MemoryBackend::new();
-        let me = Starting::now("pool-a", "host-1");
+        let me = Starting::new("pool-a", "0000000a");
         let ttl = Duration::from_secs(30);
         // Different ids, and this pool's own entry: no duplicate.
-        backend
-            .register_worker(&entry("pool-b", "host-2", 7, 1), ttl)
-            .await
-            .unwrap();
-        backend
-            .register_worker(&entry("pool-a", "host-1", me.pid, me.started_at_ms), ttl)
-            .await
-            .unwrap();
+        for (id, instance) in [("pool-b", "0000000b"), ("pool-a", "0000000a")] {
+            backend
+                .register_worker(&entry(id, instance), ttl)
+                .await
+                .unwrap();
+        }
         assert_eq!(warn_if_taken(&backend, &me).await, None);
-        // The same id on another host.
-        let other = entry("pool-a", "host-2", me.pid, me.started_at_ms);
-        backend.register_worker(&other, ttl).await.unwrap();
+        // Another run under the id: listed beside this one, and found.
+        backend
+            .register_worker(&entry("pool-a", "0000000c"), ttl)
+            .await
+            .unwrap();
+        assert_eq!(backend.workers().await.unwrap().len(), 3);
         let found = warn_if_taken(&backend, &me).await.expect("a duplicate");
-        assert_eq!((found.host.as_str(), found.pid), ("host-2", me.pid));
-        // An earlier pool of this very process.
-        let earlier = entry("pool-a", "host-1", me.pid, me.started_at_ms - 1);
-        backend.register_worker(&earlier, ttl).await.unwrap();
+        assert_eq!(found.instance, "0000000c");
+        // An entry of an ork without instances is another pool too.
+        backend.unregister_worker("pool-a#0000000c").await.unwrap();
+        backend
+            .register_worker(&entry("pool-a", ""), ttl)
+            .await
+            .unwrap();
         let found = warn_if_taken(&backend, &me).await.expect("a duplicate");
-        assert_eq!(found.started_at_ms, me.started_at_ms - 1);
+        assert_eq!(found.instance, "");
     }
 }

@@ -261,6 +261,7 @@ async fn renew(shared: &Shared, done: &CancellationToken) {
             }
             let info = WorkerInfo {
                 id: config.id.clone(),
+                instance: config.instance.clone(),
                 host: config.host.clone(),
                 pid: std::process::id(),
                 queues: config.queues.clone(),

@@ -38,6 +38,8 @@ pub struct Worker {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) id: String,
+    /// This run of the pool (a builder starts once), in its registry key.
+    pub(crate) instance: String,
     pub(crate) host: String,
     pub(crate) concurrency: usize,
     pub(crate) queues: Vec<String>,
@@ -70,6 +72,7 @@ impl Worker {
             backend,
             config: Config {
                 id: format!("{host}:{}:{}", std::process::id(), fastrand::u32(..)),
+                instance: format!("{:08x}", fastrand::u32(..)),
                 host,
                 concurrency: 16,
                 queues: vec![crate::DEFAULT_QUEUE.to_owned()],
@@ -255,7 +258,7 @@ impl Worker {
         let stop = CancellationToken::new();
         let (backend, me) = (
             self.backend.clone(),
-            ids::Starting::now(&self.config.id, &self.config.host),
+            ids::Starting::new(&self.config.id, &self.config.instance),
         );
         let pool = self.into_pool(stop.clone())?;
         let join = tokio::spawn(async move {

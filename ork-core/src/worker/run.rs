@@ -173,7 +173,8 @@ impl Pool {
         drop(lease_thread);
         let backend = shared.backend.clone();
         let id = config.id.clone();
-        match tokio::time::timeout_at(until, backend.unregister_worker(&id)).await {
+        let key = crate::inspect::worker_key(&id, &config.instance);
+        match tokio::time::timeout_at(until, backend.unregister_worker(&key)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!(error = %e, "could not unregister the worker"),
             Err(_) => tracing::debug!("unregistering the worker timed out"),

@@ -149,15 +149,15 @@ impl Inner {
         let json = serde_json::to_string(info).map_err(|e| Error::Codec(e.to_string()))?;
         let mut inv = self.workers_script();
         inv.arg("register")
-            .arg(info.id.as_str())
+            .arg(info.key())
             .arg(json)
             .arg(ttl.as_millis().max(1) as u64);
         self.run(&inv).await.map(drop)
     }
 
-    pub(super) async fn unregister_worker(&self, id: &str) -> Result<()> {
+    pub(super) async fn unregister_worker(&self, key: &str) -> Result<()> {
         let mut inv = self.workers_script();
-        inv.arg("unregister").arg(id);
+        inv.arg("unregister").arg(key);
         self.run(&inv).await.map(drop)
     }
 
@@ -176,7 +176,9 @@ impl Inner {
                 Some(info)
             })
             .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.sort_by(|a, b| {
+            (&a.id, a.started_at_ms, &a.instance).cmp(&(&b.id, b.started_at_ms, &b.instance))
+        });
         Ok(out)
     }
 

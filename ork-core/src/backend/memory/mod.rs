@@ -542,14 +542,14 @@ impl WorkerRegistry for MemoryBackend {
             info.last_seen_ms = now;
             self.lock()
                 .workers
-                .insert(info.id.clone(), (info, now + ttl.as_millis() as u64));
+                .insert(info.key(), (info, now + ttl.as_millis() as u64));
             Ok(())
         })
     }
 
-    fn unregister_worker<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<()>> {
+    fn unregister_worker<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            self.lock().workers.remove(id);
+            self.lock().workers.remove(key);
             Ok(())
         })
     }
@@ -560,7 +560,9 @@ impl WorkerRegistry for MemoryBackend {
             let mut st = self.lock();
             st.workers.retain(|_, (_, until)| *until > now);
             let mut out: Vec<WorkerInfo> = st.workers.values().map(|(w, _)| w.clone()).collect();
-            out.sort_by(|a, b| a.id.cmp(&b.id));
+            out.sort_by(|a, b| {
+                (&a.id, a.started_at_ms, &a.instance).cmp(&(&b.id, b.started_at_ms, &b.instance))
+            });
             Ok(out)
         })
     }
