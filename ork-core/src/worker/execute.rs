@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use super::catch::CatchUnwind;
+use super::catch::{catch, panic_message};
 use super::lease::{Held, Watched};
 use super::run::{Registered, Shared, SIGNAL_CANCEL, SIGNAL_LOST};
 use crate::backend::BoxFuture;
@@ -235,7 +235,7 @@ async fn supervise(
 ) -> Ended {
     let token = &held.token;
     let signal = &held.signal;
-    let mut run = Watched::new(CatchUnwind::new(run), held.clone(), shared.clock);
+    let mut run = Watched::new(catch(run), held.clone(), shared.clock);
     let limit = timeout.unwrap_or(Duration::MAX);
     let deadline = tokio::time::Instant::now().checked_add(limit);
     if let Some(t) = timeout {
@@ -284,6 +284,6 @@ async fn supervise(
         Ok(Err(RunError::Encode(msg))) => {
             Ended::Fatal(format!("result could not be encoded: {msg}"))
         }
-        Err(panic) => Ended::Failed(format!("panicked: {panic}")),
+        Err(panic) => Ended::Failed(format!("panicked: {}", panic_message(&*panic))),
     }
 }
