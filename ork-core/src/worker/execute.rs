@@ -14,6 +14,7 @@ use crate::backend::BoxFuture;
 use crate::backend::{Claimed, Finish, Lease, Outcome};
 use crate::context::{Context, Slot};
 use crate::job::JobRecord;
+use crate::metrics::counters::{self, AttemptEnd};
 use crate::retry::{decide, RetryDecision};
 use crate::task::RunError;
 
@@ -148,8 +149,21 @@ pub(crate) async fn attempt(
             Ended::HandedBack => Some(Outcome::Released),
             Ended::LeaseLost => None,
         };
-        let took = began.elapsed();
-        crate::metrics::record_attempt(&record.queue, &record.task, outcome.as_ref(), took);
+        let end = match &outcome {
+            Some(Outcome::Succeeded { .. }) => AttemptEnd::Succeeded,
+            Some(Outcome::Retry { .. }) => AttemptEnd::Retried,
+            Some(Outcome::Dead { .. }) => AttemptEnd::Dead,
+            Some(Outcome::Cancelled) => AttemptEnd::Cancelled,
+            Some(Outcome::Released) => AttemptEnd::Released,
+            None => AttemptEnd::Lost,
+        };
+        // The record is done with: its names become the labels.
+        counters::record_attempt(
+            std::mem::take(&mut record.queue),
+            std::mem::take(&mut record.task),
+            end,
+            began.elapsed(),
+        );
         match outcome {
             // The flusher drops it from the in-flight map once acknowledged.
             // The receiver lives until every attempt is gone.
