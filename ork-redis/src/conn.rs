@@ -166,9 +166,7 @@ impl Pool {
     }
 }
 
-pub(crate) fn connect_error(e: redis::RedisError) -> Error {
-    Error::Backend(format!("could not connect to Redis: {e}"))
-}
+pub(crate) use crate::error::connect_error;
 
 /// One connection and a `PING`: whether the server is up and answering
 /// (the builder's wait for a server that starts after the application).
@@ -405,13 +403,13 @@ async fn plain_tcp(
     let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
         return Ok(None);
     };
-    let io = |e: std::io::Error| Error::Backend(format!("could not connect to Redis: {e}"));
+    let io = |e: std::io::Error| connect_error(e.into());
     let stream = tokio::time::timeout(
         connect_timeout,
         tokio::net::TcpStream::connect((host.as_str(), *port)),
     )
     .await
-    .map_err(|_| Error::Backend("could not connect to Redis: timed out".to_owned()))?
+    .map_err(|_| Error::backend("could not connect to Redis: timed out"))?
     .map_err(io)?;
     stream.set_nodelay(true).map_err(io)?;
     let second = stream.as_fd().try_clone_to_owned().map_err(io)?;

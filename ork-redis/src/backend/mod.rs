@@ -162,7 +162,7 @@ impl Inner {
         if acked >= replicas {
             return Ok(());
         }
-        Err(Error::Backend(format!(
+        Err(Error::backend(format!(
             "{what}: {acked} of {replicas} replicas confirmed the write within {timeout_ms} ms; \
              it is on the primary and may or may not survive a failover (sending it again is safe)"
         )))
@@ -178,7 +178,10 @@ impl Inner {
             .arg("server")
             .query_async(&mut conn)
             .await
-            .map_err(|e| Error::Backend(format!("could not reach Redis: {e}")))?;
+            .map_err(|e| {
+                let message = format!("could not reach Redis: {}", crate::error::what_failed(&e));
+                Error::backend_caused_by(message, crate::error::is_transient(&e), e)
+            })?;
         let mut flavor = Flavor::Shebang;
         for text in strings_in(&info) {
             let Some(version) = text
@@ -191,9 +194,11 @@ impl Inner {
             let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
             let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
             if (major, minor) < (6, 2) {
-                return Err(Error::Backend(format!(
-                    "ork needs Redis 6.2 or newer; the server runs {version}"
-                )));
+                return Err(Error::Backend {
+                    message: format!("ork needs Redis 6.2 or newer; the server runs {version}"),
+                    transient: false,
+                    source: None,
+                });
             }
             if major < 7 {
                 flavor = Flavor::Legacy;
