@@ -50,6 +50,8 @@ pub struct RedisBackendBuilder {
     root_cert: Option<Vec<u8>>,
     #[cfg(feature = "testing")]
     legacy_scripts: bool,
+    #[cfg(feature = "deadpool")]
+    deadpool: Option<deadpool_redis::Pool>,
 }
 
 impl RedisBackendBuilder {
@@ -69,7 +71,18 @@ impl RedisBackendBuilder {
             root_cert: None,
             #[cfg(feature = "testing")]
             legacy_scripts: false,
+            #[cfg(feature = "deadpool")]
+            deadpool: None,
         }
+    }
+
+    /// A builder whose connections come from an application's pool (see
+    /// [`RedisBackend::from_deadpool`]).
+    #[cfg(feature = "deadpool")]
+    pub(crate) fn with_deadpool(pool: deadpool_redis::Pool) -> Self {
+        let mut builder = RedisBackendBuilder::new(String::new());
+        builder.deadpool = Some(pool);
+        builder
     }
 
     /// The namespace every key starts with (default `ork`). Namespaces on
@@ -270,6 +283,10 @@ impl RedisBackendBuilder {
     }
 
     fn target(&self) -> Result<Target> {
+        #[cfg(feature = "deadpool")]
+        if let Some(pool) = &self.deadpool {
+            return Ok(Target::Deadpool(pool.clone()));
+        }
         let bad_url = |e: redis::RedisError| Error::Invalid(format!("Redis URL: {e}"));
         if let Some(parsed) = SentinelUrl::parse(&self.url) {
             let url = parsed.map_err(|e| Error::Invalid(format!("Redis URL: {e}")))?;

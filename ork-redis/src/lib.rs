@@ -367,6 +367,8 @@ mod builder;
 mod cancels;
 mod claim;
 mod conn;
+#[cfg(feature = "deadpool")]
+mod deadpool;
 mod error;
 mod ext;
 mod keys;

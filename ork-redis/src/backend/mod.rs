@@ -54,6 +54,35 @@ impl RedisBackend {
         RedisBackendBuilder::new(url)
     }
 
+    /// A builder for a backend whose connections come from an application's
+    /// existing [`deadpool_redis::Pool`] (feature `deadpool`): its manager
+    /// decides where and how to connect (URL, TLS, credentials), and the
+    /// other settings of the builder apply as usual.
+    ///
+    /// The engine takes its connections out of the pool once and keeps them
+    /// (`pool_size` for ordinary commands, one per blocked claimer, one for
+    /// a worker's lease thread), rather than checking one out per command:
+    /// each checkout would cost deadpool's recycle round trip. A taken
+    /// connection no longer counts against the pool's `max_size`; one that
+    /// breaks is replaced by another taken from the pool. Cancel requests
+    /// arrive with heartbeats rather than through a subscription.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> ork_core::Result<()> {
+    /// let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:6379")
+    ///     .create_pool(None)
+    ///     .expect("a valid URL");
+    /// let backend = ork_redis::RedisBackend::from_deadpool(pool)
+    ///     .namespace("billing")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "deadpool")]
+    pub fn from_deadpool(pool: deadpool_redis::Pool) -> RedisBackendBuilder {
+        RedisBackendBuilder::with_deadpool(pool)
+    }
+
     /// Connects to `url` with the default settings.
     pub async fn connect(url: &str) -> Result<RedisBackend> {
         RedisBackend::builder(url).build().await
