@@ -309,7 +309,7 @@ impl RedisBackendBuilder {
                 let mut all = vec![self.url.clone()];
                 all.extend(nodes.iter().cloned());
                 let build = |blocking: bool| {
-                    let mut b = redis::cluster::ClusterClientBuilder::new(all.clone())
+                    let b = redis::cluster::ClusterClientBuilder::new(all.clone())
                         .connection_timeout(crate::conn::CONNECT_TIMEOUT)
                         .response_timeout(if blocking {
                             Duration::from_secs(24 * 3600)
@@ -317,12 +317,13 @@ impl RedisBackendBuilder {
                             self.response_timeout
                         });
                     #[cfg(feature = "tls")]
-                    if let Some(pem) = &self.root_cert {
-                        b = b.certs(redis::TlsCertificates {
+                    let b = match &self.root_cert {
+                        Some(pem) => b.certs(redis::TlsCertificates {
                             client_tls: None,
                             root_cert: Some(pem.clone()),
-                        });
-                    }
+                        }),
+                        None => b,
+                    };
                     b.build()
                 };
                 return Ok(Target::Cluster {

@@ -213,10 +213,7 @@ pub(crate) async fn probe(target: &Target, timeouts: Timeouts) -> redis::RedisRe
         }
         #[cfg(feature = "deadpool")]
         Target::Deadpool(pool) => {
-            let mut c = pool
-                .get()
-                .await
-                .map_err(|e| redis::RedisError::from(std::io::Error::other(e.to_string())))?;
+            let mut c = pool.get().await.map_err(crate::deadpool::pool_error)?;
             return redis::cmd("PING").query_async(&mut *c).await;
         }
     };

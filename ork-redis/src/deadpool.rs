@@ -31,7 +31,7 @@ pub(crate) async fn take(
 
 /// The pool's own failures (a timeout, a closed pool) as I/O errors:
 /// redis-rs calls them worth retrying.
-fn pool_error(e: PoolError) -> RedisError {
+pub(crate) fn pool_error(e: PoolError) -> RedisError {
     match e {
         PoolError::Backend(e) => e,
         other => RedisError::from(std::io::Error::other(format!(
