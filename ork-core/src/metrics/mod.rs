@@ -60,8 +60,9 @@
 //!   format ork already serves.
 //!
 //! Counting an attempt takes no global mutex: a shared read lock on the
-//! metric family, then atomics, and the run-time histogram's own lock for
-//! its (queue, task) only.
+//! metric family (a write lock only the first time a label set is seen),
+//! then atomics, and the run-time histogram's own lock for its (queue,
+//! task) only.
 //!
 //! An application on the `metrics` facade can still scrape [`local`] or
 //! the dashboard's `/metrics`, as from any Prometheus exporter.

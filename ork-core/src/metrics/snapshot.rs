@@ -155,7 +155,7 @@ fn rate(sample: &[JobInfo], now_ms: u64) -> f64 {
 }
 
 impl Snapshot {
-    /// The snapshot in Prometheus text format (see the [module docs](self)).
+    /// The snapshot in Prometheus text format (see the [module docs](super)).
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
         header(
