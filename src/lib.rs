@@ -71,7 +71,7 @@ pub mod time {
 /// Prometheus metrics: the text `/metrics` serves, and the numbers behind it.
 pub mod metrics {
     #[doc(inline)]
-    pub use ork_core::metrics::{local, render, snapshot, Snapshot};
+    pub use ork_core::metrics::{local, prometheus_client, register, render, snapshot, Snapshot};
 }
 
 /// The web dashboard as an axum `Router` to mount in your own server:

@@ -80,7 +80,14 @@ impl From<ork_core::Error> for CliError {
                 | ork_core::Error::ReadOnly { .. }
                 | ork_core::Error::Busy { .. }
         );
-        let err = CliError::new(e.to_string());
+        // The message, then the engine's own error behind it.
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        let err = CliError::new(message);
         if refused {
             err.code_of(UNREACHABLE)
         } else if transient {

@@ -39,9 +39,21 @@ pub enum Error {
     /// Waiting for something took longer than allowed.
     #[error("timed out: {0}")]
     Timeout(String),
-    /// The backend (storage) failed.
-    #[error("backend error: {0}")]
-    Backend(String),
+    /// The backend (storage) failed: unreachable, a dropped connection, a
+    /// reply it could not read. The engine client's own error, when there is
+    /// one, is the `source()` (for Redis, the `redis::RedisError`), and
+    /// [`is_transient`](Error::is_transient) follows that client's own
+    /// classification of it.
+    #[error("backend error: {message}")]
+    Backend {
+        /// What failed, in ork's words (the cause is the `source()`).
+        message: String,
+        /// Whether trying again later may succeed.
+        transient: bool,
+        /// The engine client's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 
     // Refusals by the backend's server, typed so that callers can match on
     // them (and back off, fail over or fix a setting). Each message says
@@ -108,17 +120,39 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Error::Backend(_)
-                | Error::Timeout(_)
+            Error::Backend {
+                transient: true,
+                ..
+            } | Error::Timeout(_)
                 | Error::OutOfMemory { .. }
                 | Error::ReadOnly { .. }
                 | Error::Busy { .. }
         )
     }
 
-    /// Builds a backend error from anything displayable.
+    /// Builds a transient backend error from anything displayable (its text
+    /// becomes the message; there is no `source()`).
     pub fn backend(e: impl fmt::Display) -> Self {
-        Error::Backend(e.to_string())
+        Error::Backend {
+            message: e.to_string(),
+            transient: true,
+            source: None,
+        }
+    }
+
+    /// Builds a backend error caused by the engine client's `source`:
+    /// `message` says what failed without repeating the source's text, and
+    /// `transient` is the client's own verdict on retrying.
+    pub fn backend_caused_by(
+        message: impl Into<String>,
+        transient: bool,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        Error::Backend {
+            message: message.into(),
+            transient,
+            source: Some(source.into()),
+        }
     }
 }
 
@@ -159,3 +193,23 @@ impl fmt::Display for TaskError {
 }
 
 impl std::error::Error for TaskError {}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn backend_errors_keep_their_source_and_verdict() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let e = Error::backend_caused_by("the connection was lost", true, io);
+        assert!(e.is_transient());
+        assert_eq!(e.to_string(), "backend error: the connection was lost");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert_eq!(source.to_string(), "reset by peer");
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        assert!(!Error::backend_caused_by("refused", false, io).is_transient());
+        let plain = Error::backend("no answer");
+        assert!(plain.is_transient());
+        assert!(std::error::Error::source(&plain).is_none());
+    }
+}

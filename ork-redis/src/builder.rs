@@ -50,6 +50,8 @@ pub struct RedisBackendBuilder {
     root_cert: Option<Vec<u8>>,
     #[cfg(feature = "testing")]
     legacy_scripts: bool,
+    #[cfg(feature = "deadpool")]
+    deadpool: Option<deadpool_redis::Pool>,
 }
 
 impl RedisBackendBuilder {
@@ -69,7 +71,18 @@ impl RedisBackendBuilder {
             root_cert: None,
             #[cfg(feature = "testing")]
             legacy_scripts: false,
+            #[cfg(feature = "deadpool")]
+            deadpool: None,
         }
+    }
+
+    /// A builder whose connections come from an application's pool (see
+    /// [`RedisBackend::from_deadpool`]).
+    #[cfg(feature = "deadpool")]
+    pub(crate) fn with_deadpool(pool: deadpool_redis::Pool) -> Self {
+        let mut builder = RedisBackendBuilder::new(String::new());
+        builder.deadpool = Some(pool);
+        builder
     }
 
     /// The namespace every key starts with (default `ork`). Namespaces on
@@ -270,6 +283,10 @@ impl RedisBackendBuilder {
     }
 
     fn target(&self) -> Result<Target> {
+        #[cfg(feature = "deadpool")]
+        if let Some(pool) = &self.deadpool {
+            return Ok(Target::Deadpool(pool.clone()));
+        }
         let bad_url = |e: redis::RedisError| Error::Invalid(format!("Redis URL: {e}"));
         if let Some(parsed) = SentinelUrl::parse(&self.url) {
             let url = parsed.map_err(|e| Error::Invalid(format!("Redis URL: {e}")))?;
@@ -292,7 +309,7 @@ impl RedisBackendBuilder {
                 let mut all = vec![self.url.clone()];
                 all.extend(nodes.iter().cloned());
                 let build = |blocking: bool| {
-                    let mut b = redis::cluster::ClusterClientBuilder::new(all.clone())
+                    let b = redis::cluster::ClusterClientBuilder::new(all.clone())
                         .connection_timeout(crate::conn::CONNECT_TIMEOUT)
                         .response_timeout(if blocking {
                             Duration::from_secs(24 * 3600)
@@ -300,12 +317,13 @@ impl RedisBackendBuilder {
                             self.response_timeout
                         });
                     #[cfg(feature = "tls")]
-                    if let Some(pem) = &self.root_cert {
-                        b = b.certs(redis::TlsCertificates {
+                    let b = match &self.root_cert {
+                        Some(pem) => b.certs(redis::TlsCertificates {
                             client_tls: None,
                             root_cert: Some(pem.clone()),
-                        });
-                    }
+                        }),
+                        None => b,
+                    };
                     b.build()
                 };
                 return Ok(Target::Cluster {

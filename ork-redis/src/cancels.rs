@@ -63,10 +63,15 @@ async fn subscribe(client: &Client, channel: &str) -> Result<PubSubStream, Refus
         Ok(Err(e)) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) => {
             Err(Refused::NoPermission(e))
         }
-        Ok(Err(e)) => Err(Refused::Other(Error::Backend(format!(
-            "could not subscribe to cancel requests: {e}"
-        )))),
-        Err(_) => Err(Refused::Other(Error::Backend(format!(
+        Ok(Err(e)) => Err(Refused::Other(Error::backend_caused_by(
+            format!(
+                "could not subscribe to cancel requests: {}",
+                crate::error::what_failed(&e)
+            ),
+            crate::error::is_transient(&e),
+            e,
+        ))),
+        Err(_) => Err(Refused::Other(Error::backend(format!(
             "could not subscribe to cancel requests within {CONNECT_TIMEOUT:?}"
         )))),
     }

@@ -131,7 +131,7 @@ async fn block(
         // connection that went silent.
         match timeout(server_timeout + SERVER_SLACK * 5, &mut pop).await {
             Ok(r) => Some(r),
-            Err(_) => return Err(Error::Backend("blocking wait got no answer".to_owned())),
+            Err(_) => return Err(Error::backend("blocking wait got no answer")),
         }
     };
     let result = match first {

@@ -58,6 +58,9 @@ pub(crate) enum Target {
         shared: redis::cluster::ClusterClient,
         blocking: redis::cluster::ClusterClient,
     },
+    /// An application's pool: connections are taken out of it.
+    #[cfg(feature = "deadpool")]
+    Deadpool(deadpool_redis::Pool),
 }
 
 /// A connection for ordinary commands (cheap to clone, multiplexed).
@@ -67,6 +70,8 @@ pub(crate) enum Conn {
     Primary(PrimaryConn),
     #[cfg(feature = "cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
+    #[cfg(feature = "deadpool")]
+    Pooled(crate::deadpool::PooledConn),
 }
 
 impl ConnectionLike for Conn {
@@ -76,6 +81,8 @@ impl ConnectionLike for Conn {
             Conn::Primary(c) => c.req_packed_command(cmd),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "deadpool")]
+            Conn::Pooled(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -90,6 +97,8 @@ impl ConnectionLike for Conn {
             Conn::Primary(c) => c.req_packed_commands(cmd, offset, count),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            #[cfg(feature = "deadpool")]
+            Conn::Pooled(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -99,6 +108,8 @@ impl ConnectionLike for Conn {
             Conn::Primary(c) => c.get_db(),
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => c.get_db(),
+            #[cfg(feature = "deadpool")]
+            Conn::Pooled(c) => c.get_db(),
         }
     }
 }
@@ -152,6 +163,15 @@ impl Pool {
                 let c = shared.get_async_connection().await.map_err(connect_error)?;
                 conns.push(Conn::Cluster(c));
             }
+            #[cfg(feature = "deadpool")]
+            Target::Deadpool(pool) => {
+                for _ in 0..size.max(1) {
+                    let c = crate::deadpool::PooledConn::open(pool.clone(), timeouts.response)
+                        .await
+                        .map_err(connect_error)?;
+                    conns.push(Conn::Pooled(c));
+                }
+            }
         }
         Ok(Pool {
             conns,
@@ -166,9 +186,7 @@ impl Pool {
     }
 }
 
-pub(crate) fn connect_error(e: redis::RedisError) -> Error {
-    Error::Backend(format!("could not connect to Redis: {e}"))
-}
+pub(crate) use crate::error::connect_error;
 
 /// One connection and a `PING`: whether the server is up and answering
 /// (the builder's wait for a server that starts after the application).
@@ -192,6 +210,11 @@ pub(crate) async fn probe(target: &Target, timeouts: Timeouts) -> redis::RedisRe
         Target::Cluster { shared, .. } => {
             let mut c = shared.get_async_connection().await?;
             return redis::cmd("PING").query_async(&mut c).await;
+        }
+        #[cfg(feature = "deadpool")]
+        Target::Deadpool(pool) => {
+            let mut c = pool.get().await.map_err(crate::deadpool::pool_error)?;
+            return redis::cmd("PING").query_async(&mut *c).await;
         }
     };
     redis::cmd("PING").query_async(&mut conn).await
@@ -295,6 +318,10 @@ impl Blocking {
             Target::Sentinel(_) => None,
             #[cfg(feature = "cluster")]
             Target::Cluster { .. } => None,
+            // The pool's connection settings are its own: heartbeats
+            // carry the requests.
+            #[cfg(feature = "deadpool")]
+            Target::Deadpool(_) => None,
         }
     }
 
@@ -343,52 +370,64 @@ impl Blocking {
                     epoch: 0,
                 })
             }
+            #[cfg(feature = "deadpool")]
+            Target::Deadpool(pool) => {
+                // No response timeout of its own: the caller bounds each wait.
+                let c = crate::deadpool::take(pool, Duration::from_secs(24 * 3600))
+                    .await
+                    .map_err(connect_error)?;
+                Ok(reserve(c, None).await)
+            }
         }
     }
 
     async fn open_single(&self, client: &Client) -> Result<BlockingConn> {
-        {
-            {
-                // No response timeout: the caller bounds each wait itself.
-                let config = AsyncConnectionConfig::new()
-                    .set_response_timeout(None)
-                    .set_connection_timeout(Some(self.connect_timeout));
-                let (mut c, abandon) =
-                    match plain_tcp(client, &config, self.connect_timeout).await? {
-                        Some(opened) => opened,
-                        None => (
-                            client
-                                .get_multiplexed_async_connection_with_config(&config)
-                                .await
-                                .map_err(connect_error)?,
-                            None,
-                        ),
-                    };
-                let id: Option<i64> = redis::cmd("CLIENT")
-                    .arg("ID")
-                    .query_async(&mut c)
+        // No response timeout: the caller bounds each wait itself.
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(self.connect_timeout));
+        let (c, abandon) = match plain_tcp(client, &config, self.connect_timeout).await? {
+            Some(opened) => opened,
+            None => (
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
                     .await
-                    .ok();
-                // Unblocking a client that is not blocked changes nothing:
-                // it only tells whether the ACL allows it.
-                let can_unblock = match id {
-                    Some(id) => redis::cmd("CLIENT")
-                        .arg("UNBLOCK")
-                        .arg(id)
-                        .query_async::<i64>(&mut c)
-                        .await
-                        .is_ok(),
-                    None => false,
-                };
-                Ok(BlockingConn {
-                    conn: BlockingInner::Single(c),
-                    client_id: id,
-                    can_unblock,
-                    abandon,
-                    epoch: 0,
-                })
-            }
-        }
+                    .map_err(connect_error)?,
+                None,
+            ),
+        };
+        Ok(reserve(c, abandon).await)
+    }
+}
+
+/// Readies a connection for blocking waits: its `CLIENT ID`, and whether
+/// this user may end a wait early with `CLIENT UNBLOCK`.
+async fn reserve(
+    mut c: MultiplexedConnection,
+    abandon: Option<std::net::TcpStream>,
+) -> BlockingConn {
+    let id: Option<i64> = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(&mut c)
+        .await
+        .ok();
+    // Unblocking a client that is not blocked changes nothing:
+    // it only tells whether the ACL allows it.
+    let can_unblock = match id {
+        Some(id) => redis::cmd("CLIENT")
+            .arg("UNBLOCK")
+            .arg(id)
+            .query_async::<i64>(&mut c)
+            .await
+            .is_ok(),
+        None => false,
+    };
+    BlockingConn {
+        conn: BlockingInner::Single(c),
+        client_id: id,
+        can_unblock,
+        abandon,
+        epoch: 0,
     }
 }
 
@@ -405,13 +444,13 @@ async fn plain_tcp(
     let redis::ConnectionAddr::Tcp(host, port) = info.addr() else {
         return Ok(None);
     };
-    let io = |e: std::io::Error| Error::Backend(format!("could not connect to Redis: {e}"));
+    let io = |e: std::io::Error| connect_error(e.into());
     let stream = tokio::time::timeout(
         connect_timeout,
         tokio::net::TcpStream::connect((host.as_str(), *port)),
     )
     .await
-    .map_err(|_| Error::Backend("could not connect to Redis: timed out".to_owned()))?
+    .map_err(|_| Error::backend("could not connect to Redis: timed out"))?
     .map_err(io)?;
     stream.set_nodelay(true).map_err(io)?;
     let second = stream.as_fd().try_clone_to_owned().map_err(io)?;

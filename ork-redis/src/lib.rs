@@ -23,6 +23,8 @@
 //! default), an ACL user and password in the URL. Redis Cluster through
 //! [`RedisBackendBuilder::cluster`] (feature `cluster`, default). Redis
 //! Sentinel through a `redis+sentinel://` URL (see [Failover](#failover)).
+//! An application's `deadpool_redis::Pool` through
+//! `RedisBackend::from_deadpool` (feature `deadpool`, off by default).
 //!
 //! # Guarantees
 //!
@@ -111,6 +113,38 @@
 //! after [`response_timeout`](RedisBackendBuilder::response_timeout)
 //! (default 10 s) without a reply; blocking claims are bounded by the
 //! worker instead.
+//!
+//! # Connections, and why not a connection pool
+//!
+//! Ordinary commands go round-robin over
+//! [`pool_size`](RedisBackendBuilder::pool_size) (default 4) multiplexed
+//! connections: redis-rs `ConnectionManager`s, which pipeline concurrent
+//! requests on one socket and reconnect by themselves. `pool_size` is
+//! that number of sockets, not a limit on concurrent requests: every
+//! caller shares them, and more sockets only help when one socket's
+//! throughput is the limit (a Cluster uses one multiplexed client, which
+//! holds a connection per node). Each blocked claimer has a connection of
+//! its own (a blocking `BZPOPMIN` would hold up everything queued behind
+//! it on a shared socket), taken from an idle stack and kept for reuse;
+//! a worker's lease thread opens one more for its renewals.
+//!
+//! The engine does not use a checkout pool such as deadpool-redis, for two
+//! reasons:
+//!
+//! - **A round trip per checkout.** deadpool-redis recycles a connection
+//!   on every checkout with `UNWATCH` + `PING`, so each command on the hot
+//!   path (enqueue, claim, finish) would cost two round trips instead of
+//!   one.
+//! - **Multiplexing makes a pool moot.** A checked-out connection serves
+//!   one caller at a time, so N concurrent callers need N sockets; a
+//!   multiplexed connection serves all of them at once, and pipelines
+//!   their requests.
+//!
+//! An application that already has a `deadpool_redis::Pool` can hand it
+//! over with `RedisBackend::from_deadpool` (feature `deadpool`): the
+//! pool's manager then decides where and how to connect, and the engine
+//! takes its connections out of the pool once (the same ones as above)
+//! instead of opening them itself.
 //!
 //! # Data model
 //!
@@ -367,6 +401,8 @@ mod builder;
 mod cancels;
 mod claim;
 mod conn;
+#[cfg(feature = "deadpool")]
+mod deadpool;
 mod error;
 mod ext;
 mod keys;

@@ -192,9 +192,11 @@ pub(crate) fn expect_array(v: Value, what: &str) -> Result<Vec<Value>> {
     match v {
         Value::Array(items) => Ok(items),
         Value::Nil => Ok(Vec::new()),
-        other => Err(Error::Backend(format!(
-            "unexpected reply to {what}: {other:?}"
-        ))),
+        other => Err(Error::Backend {
+            message: format!("unexpected reply to {what}: {other:?}"),
+            transient: false,
+            source: None,
+        }),
     }
 }
 

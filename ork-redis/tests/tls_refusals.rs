@@ -16,7 +16,16 @@ async fn refused(builder: &ork_redis::RedisBackendBuilder) -> String {
         .expect("refused within 8 s");
     match built {
         Ok(b) => panic!("connected: {b:?}"),
-        Err(e @ Error::Backend(_)) => e.to_string(),
+        Err(e @ Error::Backend { .. }) => {
+            // The message and the Redis error behind it.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
+        }
         Err(e) => panic!("not a backend error: {e}"),
     }
 }

@@ -1,36 +1,22 @@
-//! Catching a panic inside a future, so a panicking task fails its attempt
-//! instead of taking the worker down.
+//! Catching a panic inside a task's future, so a panicking task fails its
+//! attempt instead of taking the worker down. futures-util's
+//! `catch_unwind` does the work, without a box of its own: the task's
+//! future is already boxed by the registry.
 
 use std::any::Any;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::panic::AssertUnwindSafe;
 
-/// Polls the inner future, turning a panic into `Err(message)`.
-pub(crate) struct CatchUnwind<F> {
-    inner: Pin<Box<F>>,
-}
+use futures_util::future::CatchUnwind;
+use futures_util::FutureExt as _;
 
-impl<F: Future> CatchUnwind<F> {
-    pub(crate) fn new(inner: F) -> Self {
-        CatchUnwind {
-            inner: Box::pin(inner),
-        }
-    }
-}
+/// A future that yields `Err(payload)` if polling the inner one panicked.
+pub(crate) type Caught<F> = CatchUnwind<AssertUnwindSafe<F>>;
 
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, String>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.inner.as_mut();
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
-        }
-    }
+/// Wraps a future so a panic while polling it becomes an `Err`. The
+/// attempt's state is dropped with it, so no broken invariant outlives it.
+pub(crate) fn catch<F: Future>(inner: F) -> Caught<F> {
+    AssertUnwindSafe(inner).catch_unwind()
 }
 
 /// The text of a panic payload.

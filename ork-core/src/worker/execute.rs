@@ -7,13 +7,14 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use super::catch::CatchUnwind;
+use super::catch::{catch, panic_message};
 use super::lease::{Held, Watched};
 use super::run::{Registered, Shared, SIGNAL_CANCEL, SIGNAL_LOST};
 use crate::backend::BoxFuture;
 use crate::backend::{Claimed, Finish, Lease, Outcome};
 use crate::context::{Context, Slot};
 use crate::job::JobRecord;
+use crate::metrics::counters::{self, AttemptEnd};
 use crate::retry::{decide, RetryDecision};
 use crate::task::RunError;
 
@@ -148,8 +149,21 @@ pub(crate) async fn attempt(
             Ended::HandedBack => Some(Outcome::Released),
             Ended::LeaseLost => None,
         };
-        let took = began.elapsed();
-        crate::metrics::record_attempt(&record.queue, &record.task, outcome.as_ref(), took);
+        let end = match &outcome {
+            Some(Outcome::Succeeded { .. }) => AttemptEnd::Succeeded,
+            Some(Outcome::Retry { .. }) => AttemptEnd::Retried,
+            Some(Outcome::Dead { .. }) => AttemptEnd::Dead,
+            Some(Outcome::Cancelled) => AttemptEnd::Cancelled,
+            Some(Outcome::Released) => AttemptEnd::Released,
+            None => AttemptEnd::Lost,
+        };
+        // The record is done with: its names become the labels.
+        counters::record_attempt(
+            std::mem::take(&mut record.queue),
+            std::mem::take(&mut record.task),
+            end,
+            began.elapsed(),
+        );
         match outcome {
             // The flusher drops it from the in-flight map once acknowledged.
             // The receiver lives until every attempt is gone.
@@ -235,7 +249,7 @@ async fn supervise(
 ) -> Ended {
     let token = &held.token;
     let signal = &held.signal;
-    let mut run = Watched::new(CatchUnwind::new(run), held.clone(), shared.clock);
+    let mut run = Watched::new(catch(run), held.clone(), shared.clock);
     let limit = timeout.unwrap_or(Duration::MAX);
     let deadline = tokio::time::Instant::now().checked_add(limit);
     if let Some(t) = timeout {
@@ -284,6 +298,6 @@ async fn supervise(
         Ok(Err(RunError::Encode(msg))) => {
             Ended::Fatal(format!("result could not be encoded: {msg}"))
         }
-        Err(panic) => Ended::Failed(format!("panicked: {panic}")),
+        Err(panic) => Ended::Failed(format!("panicked: {}", panic_message(&*panic))),
     }
 }

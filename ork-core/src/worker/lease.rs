@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::run::Shared;
 use crate::backend::{Backend, Lease, LeaseStatus};
 use crate::inspect::WorkerInfo;
+use crate::metrics::counters;
 
 /// The attempt runs (or waits to).
 const RUNNING: u8 = 0;
@@ -335,7 +336,7 @@ async fn watch(shared: &Shared, done: &CancellationToken) {
         let now = shared.clock.now();
         for h in &held {
             if h.is_running() && h.expired_at(now) && h.expire() {
-                crate::metrics::record_local_expiry();
+                counters::record_local_expiry();
                 tracing::warn!(
                     job_id = %h.lease.id,
                     task = h.task,
@@ -345,7 +346,7 @@ async fn watch(shared: &Shared, done: &CancellationToken) {
             let since = h.polling_since.load(Ordering::Acquire);
             if since != 0 && now.saturating_sub(since) > threshold {
                 if h.reported_blocked.swap(since, Ordering::AcqRel) != since {
-                    crate::metrics::record_blocked(h.task);
+                    counters::record_blocked(h.task);
                     tracing::warn!(
                         job_id = %h.lease.id,
                         task = h.task,

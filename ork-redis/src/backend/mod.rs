@@ -56,6 +56,35 @@ impl RedisBackend {
         RedisBackendBuilder::new(url)
     }
 
+    /// A builder for a backend whose connections come from an application's
+    /// existing [`deadpool_redis::Pool`] (feature `deadpool`): its manager
+    /// decides where and how to connect (URL, TLS, credentials), and the
+    /// other settings of the builder apply as usual.
+    ///
+    /// The engine takes its connections out of the pool once and keeps them
+    /// (`pool_size` for ordinary commands, one per blocked claimer, one for
+    /// a worker's lease thread), rather than checking one out per command:
+    /// each checkout would cost deadpool's recycle round trip. A taken
+    /// connection no longer counts against the pool's `max_size`; one that
+    /// breaks is replaced by another taken from the pool. Cancel requests
+    /// arrive with heartbeats rather than through a subscription.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> ork_core::Result<()> {
+    /// let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:6379")
+    ///     .create_pool(None)
+    ///     .expect("a valid URL");
+    /// let backend = ork_redis::RedisBackend::from_deadpool(pool)
+    ///     .namespace("billing")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "deadpool")]
+    pub fn from_deadpool(pool: deadpool_redis::Pool) -> RedisBackendBuilder {
+        RedisBackendBuilder::with_deadpool(pool)
+    }
+
     /// Connects to `url` with the default settings.
     pub async fn connect(url: &str) -> Result<RedisBackend> {
         RedisBackend::builder(url).build().await
@@ -164,7 +193,7 @@ impl Inner {
         if acked >= replicas {
             return Ok(());
         }
-        Err(Error::Backend(format!(
+        Err(Error::backend(format!(
             "{what}: {acked} of {replicas} replicas confirmed the write within {timeout_ms} ms; \
              it is on the primary and may or may not survive a failover (sending it again is safe)"
         )))
@@ -180,7 +209,10 @@ impl Inner {
             .arg("server")
             .query_async(&mut conn)
             .await
-            .map_err(|e| Error::Backend(format!("could not reach Redis: {e}")))?;
+            .map_err(|e| {
+                let message = format!("could not reach Redis: {}", crate::error::what_failed(&e));
+                Error::backend_caused_by(message, crate::error::is_transient(&e), e)
+            })?;
         let mut flavor = Flavor::Shebang;
         for text in strings_in(&info) {
             let Some(version) = text
@@ -193,9 +225,11 @@ impl Inner {
             let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
             let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
             if (major, minor) < (6, 2) {
-                return Err(Error::Backend(format!(
-                    "ork needs Redis 6.2 or newer; the server runs {version}"
-                )));
+                return Err(Error::Backend {
+                    message: format!("ork needs Redis 6.2 or newer; the server runs {version}"),
+                    transient: false,
+                    source: None,
+                });
             }
             if major < 7 {
                 flavor = Flavor::Legacy;

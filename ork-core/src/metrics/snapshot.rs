@@ -1,70 +1,12 @@
-//! Metrics: queue depths, recent rates and latencies, in Prometheus text.
-//!
-//! Two sources, rendered together by [`render`]:
-//!
-//! - **the engine**, read by [`snapshot`]: how many jobs each queue holds in
-//!   each state, the live workers, and, estimated from the most recently
-//!   finished jobs' timestamps, how many jobs finished per second over the
-//!   last minute and how long they waited and ran. Any process with an
-//!   [`Ork`] client can export these (the `ork dashboard` does, at `/metrics`).
-//! - **this process's workers**: counters kept by every worker pool running
-//!   in the process (attempts by outcome, a histogram of run times). They are
-//!   real Prometheus counters, so `rate()` over them is exact.
-//!
-//! Mount it in an axum app next to an embedded worker (any web framework
-//! will do: [`render`] returns the text of the response):
-//!
-//! ```ignore
-//! let metrics = ork.clone();
-//! let app = axum::Router::new().route("/metrics", axum::routing::get(move || {
-//!     let ork = metrics.clone();
-//!     async move {
-//!         match ork_core::metrics::render(&ork).await {
-//!             Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
-//!             Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-//!         }
-//!     }
-//! }));
-//! let worker = ork.worker().start()?;
-//! ```
-//!
-//! [`render`] costs a few Redis round trips per queue; scrape it every 15 s
-//! or more, not every second. Without an engine at hand, [`local`] gives
-//! this process's worker counters alone.
-//!
-//! # Metrics
-//!
-//! | name | type | labels | what |
-//! |------|------|--------|------|
-//! | `ork_queue_jobs` | gauge | `queue`, `state` | jobs in the queue in that state (`succeeded` and `cancelled` count records not yet expired) |
-//! | `ork_queue_finished_per_second` | gauge | `queue`, `outcome` (`succeeded`, `dead`) | jobs finished per second over the last 60 s, estimated from the newest finished jobs |
-//! | `ork_queue_wait_seconds` | gauge | `queue`, `quantile` (0.5, 0.95, 1) | enqueue to start of the last attempt, of jobs that succeeded in the last 60 s (includes retries' backoff) |
-//! | `ork_queue_run_seconds` | gauge | `queue`, `quantile` | start to end of the last attempt, same jobs |
-//! | `ork_workers` | gauge | | live workers (every process's) |
-//! | `ork_worker_running` | gauge | `worker` | jobs a worker runs now (as of its last heartbeat; pools sharing an id add up, as below) |
-//! | `ork_worker_concurrency` | gauge | `worker` | a worker's concurrency |
-//! | `ork_worker_processed_total` | counter | `worker` | attempts a worker finished since it started |
-//! | `ork_redis_memory_used_bytes` | gauge | | memory the storage server uses (engines that report it: Redis) |
-//! | `ork_redis_memory_max_bytes` | gauge | | its `maxmemory`, when one is set |
-//! | `ork_attempts_total` | counter | `queue`, `task`, `outcome` | attempts run by this process's workers, by how they ended: `succeeded`, `retried`, `dead`, `cancelled`, `released` (handed back at shutdown), `lost` (lease lost) |
-//! | `ork_attempt_duration_seconds` | histogram | `queue`, `task` | run time of this process's attempts that succeeded, were retried or died |
-//! | `ork_task_blocked_total` | counter | `task` | times a task of this process kept its runtime thread (one poll) past the pool's blocking threshold |
-//! | `ork_lease_expired_locally_total` | counter | | attempts this process stopped because their lease could not be renewed before its local deadline |
-//!
-//! The rate and latency estimates read the newest [`SAMPLE`] succeeded and
-//! dead jobs of each queue (succeeded jobs are indexed by expiry, so with
-//! mixed result TTLs "newest" is approximate); when every sampled job
-//! finished within the window, the rate is extrapolated from the sample's
-//! time span.
+//! The engine's side of the metrics: queue counts, workers and recent
+//! rates and latencies read through an [`Ork`] client, and their
+//! Prometheus text.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::Outcome;
 use crate::client::Ork;
 use crate::error::Result;
 use crate::inspect::{JobQuery, QueueCounts, WorkerInfo};
@@ -213,7 +155,7 @@ fn rate(sample: &[JobInfo], now_ms: u64) -> f64 {
 }
 
 impl Snapshot {
-    /// The snapshot in Prometheus text format (see the [module docs](self)).
+    /// The snapshot in Prometheus text format (see the [module docs](super)).
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
         header(
@@ -327,25 +269,8 @@ impl Snapshot {
     }
 }
 
-/// The engine's metrics ([`snapshot`]) and this process's worker counters,
-/// in Prometheus text format: what a `/metrics` endpoint returns.
-pub async fn render(ork: &Ork) -> Result<String> {
-    let mut out = snapshot(ork).await?.to_prometheus();
-    match ork.backend().memory().await {
-        Ok(Some(usage)) => memory_gauges(&mut out, &usage),
-        Ok(None) => {}
-        // The queue metrics still stand; say why these are missing.
-        Err(e) => out.push_str(&format!(
-            "# ork_redis_memory_used_bytes unavailable: {}\n",
-            e.to_string().replace('\n', " ")
-        )),
-    }
-    out.push_str(&local());
-    Ok(out)
-}
-
 /// The storage server's memory gauges (the limit only when there is one).
-fn memory_gauges(out: &mut String, usage: &crate::inspect::MemoryUsage) {
+pub(super) fn memory_gauges(out: &mut String, usage: &crate::inspect::MemoryUsage) {
     header(
         out,
         "ork_redis_memory_used_bytes",
@@ -367,183 +292,6 @@ fn memory_gauges(out: &mut String, usage: &crate::inspect::MemoryUsage) {
         );
         sample(out, "ork_redis_memory_max_bytes", &[], max as f64);
     }
-}
-
-// ---- this process's worker counters ----------------------------------
-
-/// Upper bounds of the run-time histogram, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 120.0,
-];
-
-const OUTCOMES: [&str; 6] = [
-    "succeeded",
-    "retried",
-    "dead",
-    "cancelled",
-    "released",
-    "lost",
-];
-
-#[derive(Default)]
-struct TaskCounters {
-    outcomes: [u64; OUTCOMES.len()],
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum_secs: f64,
-}
-
-/// Counters per (queue, task), for every pool in this process.
-/// By queue, then task: looked up by borrowed names, so counting an attempt
-/// allocates nothing once its (queue, task) is known.
-static LOCAL: Mutex<BTreeMap<String, BTreeMap<String, TaskCounters>>> = Mutex::new(BTreeMap::new());
-
-/// Counts one attempt run by a worker of this process (`None`: lease lost).
-pub(crate) fn record_attempt(queue: &str, task: &str, outcome: Option<&Outcome>, took: Duration) {
-    let (slot, timed) = match outcome {
-        Some(Outcome::Succeeded { .. }) => (0, true),
-        Some(Outcome::Retry { .. }) => (1, true),
-        Some(Outcome::Dead { .. }) => (2, true),
-        Some(Outcome::Cancelled) => (3, false),
-        Some(Outcome::Released) => (4, false),
-        None => (5, false),
-    };
-    let mut map = LOCAL.lock().unwrap_or_else(|e| e.into_inner());
-    if !map.contains_key(queue) {
-        map.insert(queue.to_owned(), BTreeMap::new());
-    }
-    let tasks = map.get_mut(queue).expect("inserted above");
-    if !tasks.contains_key(task) {
-        tasks.insert(task.to_owned(), TaskCounters::default());
-    }
-    let c = tasks.get_mut(task).expect("inserted above");
-    c.outcomes[slot] += 1;
-    if timed {
-        let secs = took.as_secs_f64();
-        c.count += 1;
-        c.sum_secs += secs;
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            c.buckets[i] += 1;
-        }
-    }
-}
-
-/// Polls of a task that blocked its runtime thread past the pool's
-/// blocking threshold, by task.
-static BLOCKED: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
-
-/// Attempts stopped because their lease could not be renewed in time.
-static LOCAL_EXPIRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Counts a task seen blocking its runtime thread.
-pub(crate) fn record_blocked(task: &'static str) {
-    *BLOCKED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(task)
-        .or_default() += 1;
-}
-
-/// Counts an attempt stopped at its local lease deadline.
-pub(crate) fn record_local_expiry() {
-    LOCAL_EXPIRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// How often a task was seen blocking its runtime thread, in this process.
-pub fn blocked_count(task: &str) -> u64 {
-    BLOCKED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(task)
-        .copied()
-        .unwrap_or(0)
-}
-
-/// This process's worker counters in Prometheus text format (empty when no
-/// worker has run an attempt here). [`render`] includes them.
-pub fn local() -> String {
-    let mut out = String::new();
-    let expiries = LOCAL_EXPIRIES.load(std::sync::atomic::Ordering::Relaxed);
-    let blocked = BLOCKED.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if !blocked.is_empty() {
-        header(
-            &mut out,
-            "ork_task_blocked_total",
-            "counter",
-            "Times a task kept its runtime thread past the blocking threshold.",
-        );
-        for (task, n) in &blocked {
-            sample(
-                &mut out,
-                "ork_task_blocked_total",
-                &[("task", task)],
-                *n as f64,
-            );
-        }
-    }
-    if expiries > 0 {
-        header(
-            &mut out,
-            "ork_lease_expired_locally_total",
-            "counter",
-            "Attempts stopped because their lease could not be renewed before its local deadline.",
-        );
-        sample(
-            &mut out,
-            "ork_lease_expired_locally_total",
-            &[],
-            expiries as f64,
-        );
-    }
-    let map = LOCAL.lock().unwrap_or_else(|e| e.into_inner());
-    if map.is_empty() {
-        return out;
-    }
-    header(
-        &mut out,
-        "ork_attempts_total",
-        "counter",
-        "Attempts run by this process's workers, by outcome.",
-    );
-    for (queue, task, c) in map
-        .iter()
-        .flat_map(|(q, tasks)| tasks.iter().map(move |(t, c)| (q, t, c)))
-    {
-        for (name, n) in OUTCOMES.iter().zip(c.outcomes) {
-            let labels = [("queue", queue.as_str()), ("task", task), ("outcome", name)];
-            sample(&mut out, "ork_attempts_total", &labels, n as f64);
-        }
-    }
-    let metric = "ork_attempt_duration_seconds";
-    header(
-        &mut out,
-        metric,
-        "histogram",
-        "Run time of this process's attempts that succeeded, were retried or died.",
-    );
-    for (queue, task, c) in map
-        .iter()
-        .flat_map(|(q, tasks)| tasks.iter().map(move |(t, c)| (q, t, c)))
-    {
-        let mut cumulative = 0;
-        for (bound, n) in BUCKETS.iter().zip(c.buckets) {
-            cumulative += n;
-            let le = bound.to_string();
-            let labels = [("queue", queue.as_str()), ("task", task), ("le", &le)];
-            sample(
-                &mut out,
-                &format!("{metric}_bucket"),
-                &labels,
-                cumulative as f64,
-            );
-        }
-        let base = [("queue", queue.as_str()), ("task", task.as_str())];
-        let inf = [base[0], base[1], ("le", "+Inf")];
-        sample(&mut out, &format!("{metric}_bucket"), &inf, c.count as f64);
-        sample(&mut out, &format!("{metric}_sum"), &base, c.sum_secs);
-        sample(&mut out, &format!("{metric}_count"), &base, c.count as f64);
-    }
-    out
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -678,21 +426,5 @@ mod tests {
         let text = snap.to_prometheus();
         assert!(text.contains("ork_queue_jobs{queue=\"ma\\\"il\",state=\"queued\"} 3\n"));
         assert!(text.contains("# TYPE ork_workers gauge\nork_workers 0\n"));
-        record_attempt(
-            "q",
-            "metrics::test",
-            Some(&Outcome::Succeeded { result: vec![] }),
-            Duration::from_millis(20),
-        );
-        let local = local();
-        assert!(local.contains(
-            "ork_attempts_total{queue=\"q\",task=\"metrics::test\",outcome=\"succeeded\"} 1"
-        ));
-        assert!(local.contains(
-            "ork_attempt_duration_seconds_bucket{queue=\"q\",task=\"metrics::test\",le=\"0.025\"} 1"
-        ));
-        assert!(local.contains(
-            "ork_attempt_duration_seconds_bucket{queue=\"q\",task=\"metrics::test\",le=\"0.01\"} 0"
-        ));
     }
 }
