@@ -1,8 +1,12 @@
 //! The core of [ork](https://docs.rs/ork): tasks, calls and handles, the codec,
 //! the worker pool, the [`Backend`] trait and the in-memory engine.
 //!
-//! Users depend on the `ork` facade crate; this crate's items are re-exported
-//! there. Layers only look down: errors and the codec; the job record; the
+//! This is an implementation crate: it makes no semver promises of its own.
+//! Depend on the `ork` facade, whose re-exports are the public API; this
+//! crate's version is pinned by it (`=x.y.z`), and anything here that the
+//! facade does not re-export can change in any release.
+//!
+//! Layers only look down: errors and the codec; the job record; the
 //! backend trait and the memory engine; tasks, calls and the context; the
 //! worker pool; the client [`Ork`] on top.
 
