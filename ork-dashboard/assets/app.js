@@ -159,7 +159,7 @@
     const slots = o.workers.reduce((a, w) => a + w.concurrency, 0);
     $('#workers-count').textContent = o.workers.length + ' live, ' + busy + ' of ' + slots + ' slots busy';
     fill($('#workers tbody'), o.workers.map(w => el('tr', { 'data-worker': w.id },
-      el('td', { class: 'mono', title: w.host + ' pid ' + w.pid, text: w.id }),
+      el('td', { class: 'mono', title: w.host + ' pid ' + w.pid + (w.instance ? ' instance ' + w.instance : ''), text: w.id }),
       td(w.queues.join(', ')), td(w.running + '/' + w.concurrency, 'n'), td(w.processed, 'n'),
       td(F.ago(w.last_seen_ms)))), 'No live workers.', 5);
     $('#updated').textContent = 'updated ' + new Date().toLocaleTimeString();

@@ -178,6 +178,8 @@ pub async fn executions(conn: &mut MultiplexedConnection, ns: &str) -> Vec<Execu
 #[derive(Debug, Default)]
 pub struct Kills {
     in_flight: HashMap<String, HashSet<(String, u32)>>,
+    /// Jobs a live incarnation stopped on its own, its lease run out.
+    fenced: HashSet<(String, String)>,
 }
 
 impl Kills {
@@ -225,8 +227,20 @@ impl Kills {
             .is_some_and(|s| s.contains(&(job.to_owned(), attempt)))
     }
 
+    /// Records attempts that live incarnations stopped themselves, their
+    /// lease run out (see `Fleet::self_fenced`): a stall past the lease is
+    /// a crash as far as the rest of the fleet can tell, and the job runs
+    /// again elsewhere. Each one is printed, so a run that stalls shows it.
+    pub fn self_fenced(&mut self, fenced: Vec<(String, String)>) {
+        for (name, job) in fenced {
+            eprintln!("{name} stopped {job} itself: its lease ran out (stalled?)");
+            self.fenced.insert((name, job));
+        }
+    }
+
     /// Checks that every attempt of every job ran once, apart from runs
-    /// on an incarnation that was killed with it in flight. Returns how
+    /// on an incarnation that was killed with it in flight (or stopped it
+    /// itself, see [`self_fenced`](Self::self_fenced)). Returns how
     /// many runs were such re-runs. Panics with every violation.
     pub fn check_duplicates(&self, log: &[Execution]) -> usize {
         let mut by_attempt: HashMap<(&str, u32), Vec<&str>> = HashMap::new();
@@ -239,7 +253,13 @@ impl Kills {
         let mut violations = Vec::new();
         let mut reruns = 0;
         for ((job, attempt), names) in &by_attempt {
-            let killed = names.iter().filter(|n| self.had(n, job, *attempt)).count();
+            let killed = names
+                .iter()
+                .filter(|n| {
+                    self.had(n, job, *attempt)
+                        || self.fenced.contains(&(n.to_string(), job.to_string()))
+                })
+                .count();
             let unexplained = names.len() - killed;
             if unexplained > 1 {
                 violations.push(format!(

@@ -250,6 +250,32 @@ impl Fleet {
         out
     }
 
+    /// The jobs whose attempt a live process stopped on its own because
+    /// its lease ran out (it stalled past its lease: starved of CPU, or
+    /// cut off from Redis), by incarnation: such an attempt is handed to
+    /// another worker, as after a kill.
+    pub fn self_fenced(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines().filter(|l| {
+                l.contains("lease lost") || l.contains("lease could not be renewed in time")
+            }) {
+                if let Some(job) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("job_id="))
+                {
+                    out.push((name.to_owned(), job.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
     /// Lines of every process log that contain `needle`.
     pub fn grep(&self, needle: &str) -> Vec<String> {
         let mut out = Vec::new();

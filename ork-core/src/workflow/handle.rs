@@ -72,9 +72,12 @@ pub struct NodeStatus {
 
 impl NodeStatus {
     /// Whether it is a `flow.map` node: its items are its run-time
-    /// children, created when it runs.
+    /// children, created when it runs. Known from its job (`false` once
+    /// the record expired).
     pub fn is_map(&self) -> bool {
-        self.task == super::map::MAP_TASK
+        self.job
+            .as_ref()
+            .is_some_and(|j| j.record.task == super::map::MAP_TASK)
     }
 
     /// The node's job state (`None` if the record expired).
