@@ -205,6 +205,15 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
     // Refill once half the buffer is free (all of it when idle), so claims
     // stay large while jobs are being run.
     let low = u32::try_from(cap.div_ceil(2).min(config.claim_batch).max(1)).unwrap_or(u32::MAX);
+    // Local deadlines run from when a claim was sent, before it blocked:
+    // a wait longer than the lease would hand out jobs already expired
+    // here. Bounded so that a job claimed at the end of a wait still gets
+    // its first renewal well within its local deadline.
+    let renewable = config.lease - super::lease::margin(config.lease);
+    let idle_wait = config
+        .idle_wait
+        .min(renewable.saturating_sub(config.heartbeat) / 2)
+        .max(Duration::from_millis(5));
     let buffer = super::buffer::Buffer::new(shared.clone(), attempts.clone());
     let mut failures = 0u32;
     loop {
@@ -223,7 +232,7 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
         }
         let max = permits.num_permits();
         let req = ClaimRequest::new(config.id.clone(), config.queues.clone(), max, config.lease)
-            .wait(config.idle_wait);
+            .wait(idle_wait);
         let sent = shared.clock.now();
         let claimed = tokio::select! {
             biased;
