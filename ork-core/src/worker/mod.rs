@@ -63,7 +63,7 @@ impl Config {
     /// The claim buffer's size.
     pub(crate) fn buffer(&self) -> usize {
         self.prefetch
-            .unwrap_or_else(|| self.concurrency.saturating_mul(4).min(self.claim_batch))
+            .unwrap_or(self.claim_batch)
             .max(1)
     }
 }
@@ -208,8 +208,8 @@ impl Worker {
         self
     }
 
-    /// How many claimed jobs may wait here for a free slot (default: four
-    /// times the concurrency, at most the claim batch).
+    /// How many claimed jobs may wait here for a free slot (default: the
+    /// claim batch, 100).
     ///
     /// Claims fill this buffer, so one round trip fetches many jobs however
     /// few slots are free; a claim is sent once half of it is free. A

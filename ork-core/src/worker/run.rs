@@ -365,7 +365,7 @@ async fn flush(
 /// How long a small batch of outcomes waits for more while attempts run.
 const LINGER: Duration = Duration::from_millis(1);
 /// A batch this large is sent without lingering.
-const LINGER_UNTIL: usize = 64;
+const LINGER_UNTIL: usize = 128;
 
 /// Lets a small batch of outcomes wait a moment for more, so finishes
 /// share round trips; only while other attempts run (more outcomes are
