@@ -62,9 +62,7 @@ pub(crate) struct Config {
 impl Config {
     /// The claim buffer's size.
     pub(crate) fn buffer(&self) -> usize {
-        self.prefetch
-            .unwrap_or(self.claim_batch)
-            .max(1)
+        self.prefetch.unwrap_or(self.claim_batch).max(1)
     }
 }
 
