@@ -267,14 +267,17 @@ async fn w1(b: &mut Bench) {
 }
 
 async fn drain(ork: &Ork, queue: &str, n: usize) -> f64 {
-    let worker = ork
-        .worker()
-        .queues([queue])
-        .concurrency(512)
-        .claim_batch(256)
-        .scheduler(false)
-        .start()
-        .unwrap();
+    drain_with(ork, queue, n, true).await
+}
+
+/// Drains `n` jobs of `queue` with one pool: tuned (concurrency 512, claim
+/// batch 256), or with the defaults of `ork.worker().start()`.
+async fn drain_with(ork: &Ork, queue: &str, n: usize, tuned: bool) -> f64 {
+    let mut worker = ork.worker().queues([queue]).scheduler(false);
+    if tuned {
+        worker = worker.concurrency(512).claim_batch(256);
+    }
+    let worker = worker.start().unwrap();
     let t = Instant::now();
     wait_succeeded(ork, queue, n as u64).await;
     let s = t.elapsed().as_secs_f64();
@@ -303,6 +306,28 @@ async fn w2(b: &mut Bench) {
         "one worker pool in the bench process, concurrency 512, claim batch 256",
     );
     b.stats_print("W2_drain", n);
+
+    // The same drain with the defaults a user gets, next to the tuned one.
+    let ork = b.ork().await;
+    for _ in 0..n / 1000 {
+        ork.enqueue_many((0..1000).map(|_| noop::call().queue("w2d")))
+            .await
+            .unwrap();
+    }
+    b.stats_begin();
+    let d = drain_with(&ork, "w2d", n, false).await;
+    line(
+        "W2_drain_defaults",
+        n,
+        d,
+        None,
+        "one worker pool in the bench process, ork.worker().start() defaults",
+    );
+    b.stats_print("W2_drain_defaults", n);
+    println!(
+        "{{\"workload\":\"W2_defaults_vs_tuned\",\"n\":{n},\"ratio\":{:.2},\"config\":\"W2 rate with defaults / W2 rate tuned, same run\"}}",
+        s / d
+    );
 
     // Redis commands per task over a 1,000-task enqueue + drain.
     let ork = b.ork().await;

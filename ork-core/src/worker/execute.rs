@@ -49,7 +49,7 @@ impl Slot for PoolSlot {
 }
 
 /// How an attempt ended, before it becomes an [`Outcome`].
-enum Ended {
+pub(crate) enum Ended {
     Ok(Vec<u8>),
     /// Retrying can't help: dead-letter at once.
     Fatal(String),
@@ -60,11 +60,30 @@ enum Ended {
     LeaseLost,
 }
 
+/// Registers a claimed job in the pool's in-flight map: from here until
+/// its outcome is acknowledged it holds its lease, which the lease thread
+/// renews (and whose local deadline it keeps), whether the job runs or
+/// still waits in the claim buffer for a slot.
+pub(crate) fn hold(shared: &Arc<Shared>, job: &Claimed, deadline: u64) -> Arc<Held> {
+    let name = shared
+        .registry
+        .get(job.record.task.as_str())
+        .map_or("unknown", |r| r.entry.options.name);
+    let token = shared.hard_stop.child_token();
+    let held = Arc::new(Held::new(job.lease.clone(), name, token, deadline));
+    shared
+        .inflight
+        .lock()
+        .expect("inflight lock")
+        .insert(job.lease.id.clone(), held.clone());
+    held
+}
+
 pub(crate) async fn attempt(
     shared: Arc<Shared>,
     job: Claimed,
-    permit: OwnedSemaphorePermit,
-    deadline: u64,
+    held: Arc<Held>,
+    admitted: Result<OwnedSemaphorePermit, Ended>,
 ) {
     let Claimed {
         mut record,
@@ -74,48 +93,47 @@ pub(crate) async fn attempt(
     } = job;
     let span =
         tracing::info_span!("ork.attempt", job_id = %record.id, task = %record.task, attempt);
-    let began = std::time::Instant::now();
-    let slot = Arc::new(PoolSlot {
-        slots: shared.slots.clone(),
-        permit: Mutex::new(Some(permit)),
-    });
     async move {
+        let began = std::time::Instant::now();
+        let slot = Arc::new(PoolSlot {
+            slots: shared.slots.clone(),
+            permit: Mutex::new(None),
+        });
         let reg = shared.registry.get(record.task.as_str());
-        let name = reg.map_or("unknown", |r| r.entry.options.name);
-        // From here until its outcome is acknowledged the attempt holds its
-        // lease: the lease thread renews it and keeps its local deadline.
-        let token = shared.hard_stop.child_token();
-        let held = Arc::new(Held::new(lease.clone(), name, token.clone(), deadline));
-        shared
-            .inflight
-            .lock()
-            .expect("inflight lock")
-            .insert(lease.id.clone(), held.clone());
-        let ended = if held.expired_at(shared.clock.now()) {
-            // The claim's answer came after its lease ran out here: another
-            // worker may hold the job by now. Never start it.
-            tracing::warn!("claim answered after its lease ran out locally: not started");
-            Ended::HandedBack
-        } else {
-            match reg {
-                None => Ended::Fatal(format!(
-                    "unknown task `{}`: no task of that name is registered in worker {}",
-                    record.task, shared.config.id
-                )),
-                Some(_) if lost >= shared.config.max_lost_leases => Ended::Fatal(format!(
-                    "lost its lease {lost} times (the task may be crashing or stalling its worker)"
-                )),
-                Some(reg) => {
-                    run(
-                        &shared,
-                        reg,
-                        &mut record,
-                        attempt,
-                        &lease,
-                        &held,
-                        slot.clone(),
-                    )
-                    .await
+        let ended = match admitted {
+            Err(ended) => ended,
+            Ok(permit) => {
+                *slot.permit.lock().expect("slot lock") = Some(permit);
+                if held.expired_at(shared.clock.now()) {
+                    // The claim's answer came after its lease ran out here,
+                    // or the job waited for a slot past it: another worker
+                    // may hold the job by now. Never start it.
+                    tracing::warn!(
+                        "lease ran out locally before the job could start: not started"
+                    );
+                    Ended::HandedBack
+                } else {
+                match reg {
+                    None => Ended::Fatal(format!(
+                        "unknown task `{}`: no task of that name is registered in worker {}",
+                        record.task, shared.config.id
+                    )),
+                    Some(_) if lost >= shared.config.max_lost_leases => Ended::Fatal(format!(
+                        "lost its lease {lost} times (the task may be crashing or stalling its worker)"
+                    )),
+                    Some(reg) => {
+                        run(
+                            &shared,
+                            reg,
+                            &mut record,
+                            attempt,
+                            &lease,
+                            &held,
+                            slot.clone(),
+                        )
+                        .await
+                    }
+                }
                 }
             }
         };
@@ -164,6 +182,8 @@ pub(crate) async fn attempt(
             end,
             began.elapsed(),
         );
+        // The slot first: the flusher lingers only while other attempts run.
+        slot.release();
         match outcome {
             // The flusher drops it from the in-flight map once acknowledged.
             // The receiver lives until every attempt is gone.
@@ -181,7 +201,6 @@ pub(crate) async fn attempt(
             }
         }
         shared.processed.fetch_add(1, Ordering::Relaxed);
-        slot.release();
     }
     .instrument(span)
     .await

@@ -4,6 +4,7 @@
 //! [`Worker::start`] spawns it and returns a [`WorkerHandle`], and
 //! [`Worker::run_until`] runs it as a future until a shutdown signal.
 
+mod buffer;
 mod cancels;
 mod catch;
 mod execute;
@@ -51,9 +52,18 @@ pub(crate) struct Config {
     pub(crate) max_lost_leases: u32,
     pub(crate) blocking_threshold: Duration,
     pub(crate) claim_batch: usize,
+    /// Claimed jobs waiting locally for a slot, at most (`None`: default).
+    pub(crate) prefetch: Option<usize>,
     pub(crate) idle_wait: Duration,
     pub(crate) scheduler: bool,
     pub(crate) scheduler_clock: Option<Arc<dyn Clock>>,
+}
+
+impl Config {
+    /// The claim buffer's size.
+    pub(crate) fn buffer(&self) -> usize {
+        self.prefetch.unwrap_or(self.claim_batch).max(1)
+    }
 }
 
 impl fmt::Debug for Worker {
@@ -84,6 +94,7 @@ impl Worker {
                 max_lost_leases: 10,
                 blocking_threshold: Duration::from_millis(500),
                 claim_batch: 100,
+                prefetch: None,
                 idle_wait: Duration::from_secs(5),
                 scheduler: true,
                 scheduler_clock: None,
@@ -192,6 +203,21 @@ impl Worker {
     /// The most jobs claimed in one round trip (default 100).
     pub fn claim_batch(mut self, n: usize) -> Self {
         self.config.claim_batch = n.max(1);
+        self
+    }
+
+    /// How many claimed jobs may wait here for a free slot (default: the
+    /// claim batch, 100).
+    ///
+    /// Claims fill this buffer, so one round trip fetches many jobs however
+    /// few slots are free; a claim is sent once half of it is free. A
+    /// buffered job holds its lease like a running one (renewed, with its
+    /// local deadline), is never started once that deadline has passed,
+    /// and is handed back at once when the pool shuts down, without using
+    /// up an attempt. Jobs that run for long are better served by a small
+    /// buffer (`prefetch(1)`), so that idle workers elsewhere take them.
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.config.prefetch = Some(n.max(1));
         self
     }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) processed: AtomicU64,
     /// The pool's slots (given back by parents while they wait).
     pub(crate) slots: Arc<Semaphore>,
+    /// Fired when the pool stops fetching: buffered jobs are handed back.
+    pub(crate) stopping: CancellationToken,
 }
 
 pub(crate) struct Pool {
@@ -87,6 +89,7 @@ impl Pool {
                 finished: tx,
                 processed: AtomicU64::new(0),
                 slots,
+                stopping: stop.clone(),
             }),
             stop,
             finished_rx: rx,
@@ -187,24 +190,49 @@ fn running(shared: &Shared) -> usize {
     shared.inflight.lock().expect("inflight lock").len()
 }
 
+/// Claims jobs into a local buffer of `prefetch` leased jobs, apart from
+/// the slots that run them, so a claim can fetch many jobs in one round
+/// trip however few slots are free. Each claimed job is registered in the
+/// in-flight map at once (its lease is renewed and its local deadline kept
+/// from the claim on), then waits for a slot; see
+/// [`attempt`](super::execute::attempt) for what a buffered job does when
+/// the pool stops, its lease is lost or its local deadline passes before a
+/// slot frees up.
 async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &TaskTracker) {
     let config = &shared.config;
-    let slots = &shared.slots;
+    let cap = config.buffer();
+    let room = Arc::new(Semaphore::new(cap));
+    // Refill once half the buffer is free (all of it when idle), so claims
+    // stay large while jobs are being run.
+    let low = u32::try_from(cap.div_ceil(2).min(config.claim_batch).max(1)).unwrap_or(u32::MAX);
+    // Local deadlines run from when a claim was sent, before it blocked:
+    // a wait longer than the lease would hand out jobs already expired
+    // here. Bounded so that a job claimed at the end of a wait still gets
+    // its first renewal well within its local deadline.
+    let renewable = config.lease - super::lease::margin(config.lease);
+    let idle_wait = config
+        .idle_wait
+        .min(renewable.saturating_sub(config.heartbeat) / 2)
+        .max(Duration::from_millis(5));
+    let buffer = super::buffer::Buffer::new(shared.clone(), attempts.clone());
     let mut failures = 0u32;
     loop {
-        let first = tokio::select! {
+        let mut permits = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
-            p = slots.clone().acquire_owned() => p.expect("slots never close"),
+            p = room.clone().acquire_many_owned(low) => p.expect("room never closes"),
         };
-        // Only one slot is held while the claim blocks: a parent that gave
-        // its slot back while waiting for sub-tasks must be able to take
-        // one again at once. The claim asks for as many jobs as slots are
-        // free now; slots for the extra jobs are taken when they arrive.
-        let mut permits = vec![first];
-        let max = (1 + slots.available_permits()).min(config.claim_batch);
+        let more = room
+            .available_permits()
+            .min(config.claim_batch.saturating_sub(permits.num_permits()));
+        if more > 0 {
+            if let Ok(p) = room.clone().try_acquire_many_owned(more as u32) {
+                permits.merge(p);
+            }
+        }
+        let max = permits.num_permits();
         let req = ClaimRequest::new(config.id.clone(), config.queues.clone(), max, config.lease)
-            .wait(config.idle_wait);
+            .wait(idle_wait);
         let sent = shared.clock.now();
         let claimed = tokio::select! {
             biased;
@@ -220,22 +248,11 @@ async fn claim_loop(shared: &Arc<Shared>, stop: &CancellationToken, attempts: &T
             Ok(jobs) => {
                 failures = 0;
                 for job in jobs {
-                    let permit: OwnedSemaphorePermit = match permits.pop() {
-                        Some(p) => p,
-                        None => match slots.clone().try_acquire_owned() {
-                            Ok(p) => p,
-                            // A parent took a slot back meanwhile: wait for one.
-                            Err(_) => slots.clone().acquire_owned().await.expect("never closed"),
-                        },
-                    };
-                    // Boxed: the attempt future is large, and tokio moves a task's
-                    // future (and its output slot) by value.
-                    attempts.spawn(Box::pin(super::execute::attempt(
-                        shared.clone(),
-                        job,
-                        permit,
-                        deadline,
-                    )));
+                    // A backend never answers more than asked; if one did,
+                    // the extra job still runs, past the buffer's bound.
+                    let spot = permits.split(1);
+                    let held = super::execute::hold(shared, &job, deadline);
+                    buffer.push(job, held, spot);
                 }
                 // Let the attempts just spawned start before the next
                 // claim is built and sent.
@@ -285,6 +302,7 @@ async fn flush(
                     continue;
                 }
             }
+            linger(&shared, &mut rx, &mut batch, &closing).await;
         } else {
             while batch.len() < 256 {
                 match rx.try_recv() {
@@ -341,6 +359,35 @@ async fn flush(
             }
         }
         batch.clear();
+    }
+}
+
+/// How long a small batch of outcomes waits for more while attempts run.
+const LINGER: Duration = Duration::from_millis(1);
+/// A batch this large is sent without lingering.
+const LINGER_UNTIL: usize = 128;
+
+/// Lets a small batch of outcomes wait a moment for more, so finishes
+/// share round trips; only while other attempts run (more outcomes are
+/// coming), never on an idle pool, where it would only add latency.
+async fn linger(
+    shared: &Shared,
+    rx: &mut mpsc::UnboundedReceiver<Finish>,
+    batch: &mut Vec<Finish>,
+    closing: &CancellationToken,
+) {
+    let busy = || shared.slots.available_permits() < shared.config.concurrency;
+    if batch.len() >= LINGER_UNTIL || !busy() {
+        return;
+    }
+    let until = Instant::now() + LINGER;
+    while batch.len() < LINGER_UNTIL && busy() {
+        tokio::select! {
+            biased;
+            n = rx.recv_many(batch, 256 - batch.len()) => if n == 0 { return },
+            _ = tokio::time::sleep_until(until) => return,
+            _ = closing.cancelled() => return,
+        }
     }
 }
 

@@ -219,6 +219,7 @@ impl JobStore for MemoryBackend {
             let (mut woke_work, mut woke_done) = (false, false);
             {
                 let mut st = self.lock();
+                let readied = st.readied;
                 for Finish { lease, outcome } in batch {
                     let lease = lease.clone();
                     if !st.current(&lease.id, lease.fence) {
@@ -234,7 +235,6 @@ impl JobStore for MemoryBackend {
                             e.info.progress = 100;
                             st.terminate(&lease.id, JobState::Succeeded, None, now);
                             woke_done = true;
-                            woke_work = true;
                         }
                         Outcome::Retry { delay, error } => {
                             let e = st.jobs.get_mut(&lease.id).expect("checked");
@@ -258,6 +258,8 @@ impl JobStore for MemoryBackend {
                         }
                     }
                 }
+                // A dependant released by a finish is work too.
+                woke_work |= st.readied != readied;
             }
             if woke_work {
                 self.shared.work.notify_waiters();

@@ -1,7 +1,6 @@
 //! The memory engine's state: jobs, queues and indexes behind one mutex.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -23,8 +22,12 @@ pub(super) struct State {
     pub(super) children: FxHashMap<JobId, Vec<JobId>>,
     /// Idempotency keys, each held while its job's entry is kept.
     pub(super) idempotency: FxHashMap<String, JobId>,
-    /// (expires, id) of finished jobs
-    pub(super) expiry: BinaryHeap<Reverse<(u64, JobId)>>,
+    /// Finished jobs by the millisecond they expire at: one bucket per
+    /// millisecond, so a finish is a push, not a heap insertion comparing ids.
+    pub(super) expiry: BTreeMap<u64, Vec<JobId>>,
+    /// Counts jobs made ready or scheduled, so a caller can tell whether
+    /// to wake claimers.
+    pub(super) readied: u64,
     pub(super) workers: HashMap<String, (WorkerInfo, u64)>,
     /// id -> (seq, meta)
     pub(super) workflows: HashMap<JobId, (u64, Vec<u8>)>,
@@ -151,14 +154,19 @@ impl State {
         entry.info.state = JobState::Queued;
         entry.info.due_at_ms = None;
         let level = entry.info.record.priority.min(9) as usize;
-        let queue = entry.info.record.queue.clone();
-        self.ready.entry(queue).or_default()[level].push_back(id);
+        self.readied += 1;
+        let queue = &entry.info.record.queue;
+        match self.ready.get_mut(queue) {
+            Some(levels) => levels[level].push_back(id),
+            None => self.ready.entry(queue.clone()).or_default()[level].push_back(id),
+        }
     }
 
     pub(super) fn schedule(&mut self, id: JobId, due: u64) {
         let seq = self.next_seq();
         let entry = self.jobs.get_mut(&id).expect("job exists");
         entry.info.state = JobState::Scheduled;
+        self.readied += 1;
         entry.info.due_at_ms = Some(due);
         self.scheduled.insert((due, seq, id));
     }
@@ -180,14 +188,15 @@ impl State {
     }
 
     pub(super) fn expire(&mut self, now: u64) {
-        while let Some(Reverse(first)) = self.expiry.peek() {
-            if first.0 > now {
+        while let Some(entry) = self.expiry.first_entry() {
+            if *entry.key() > now {
                 break;
             }
-            let Reverse((_, id)) = self.expiry.pop().expect("checked");
-            if let Some(e) = self.jobs.get(&id) {
-                if e.expires_at.is_some_and(|t| t <= now) {
-                    self.forget(&id);
+            for id in entry.remove() {
+                if let Some(e) = self.jobs.get(&id) {
+                    if e.expires_at.is_some_and(|t| t <= now) {
+                        self.forget(&id);
+                    }
                 }
             }
         }
@@ -305,7 +314,7 @@ impl State {
                 _ => Some(now + entry.info.record.result_ttl_ms),
             };
             if let Some(t) = entry.expires_at {
-                self.expiry.push(Reverse((t, id.clone())));
+                self.expiry.entry(t).or_default().push(id.clone());
             }
             let allow_failure = entry.info.record.allow_failure;
             if let Some(key) = &entry.info.record.unique {
