@@ -236,7 +236,7 @@ async fn random_kills_rerun_only_the_step_a_worker_died_in() {
     let ork = connect(&server.url(), ns).await;
     let mut conn = raw(&server.url()).await;
     let mut fleet = Fleet::new("step_worker_process", &server.url(), ns);
-    fleet.env(LEASE_VAR, 1000);
+    fleet.env(LEASE_VAR, 700);
     let slot = fleet.add("steps");
     let mut rng = Rng::seeded();
     let mut died = HashSet::new();
