@@ -39,7 +39,8 @@ pub mod backend {
     pub use ork_core::backend::{
         Admin, AuditEntry, Backend, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued,
         Finish, FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore,
-        StepStore, StoredSchedule, WorkerRegistry, WorkflowStore, AUDIT_LIMIT, CHECKPOINT,
+        StepStore, StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
+        CHECKPOINT,
     };
     #[doc(inline)]
     pub use ork_core::job::JobRecord;

@@ -17,7 +17,7 @@ use ork::backend::{
 };
 use ork::backend::{
     BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
-    StoredSchedule,
+    StoredSchedule, StoredSteps,
 };
 use ork::{Backend, Context, JobId, JobInfo, JobState, Ork};
 use ork::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
@@ -522,7 +522,7 @@ impl<B: Backend> StepStore for FinishSpy<B> {
         self.inner.put_step(lease, name, output)
     }
 
-    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<Vec<(String, Vec<u8>)>>> {
+    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<StoredSteps>> {
         self.inner.steps(id)
     }
 }

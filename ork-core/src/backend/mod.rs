@@ -53,7 +53,7 @@ pub use jobs::{ClaimRequest, Claimed, Enqueued, Finish, JobStore, Lease, LeaseSt
 pub use queries::Queries;
 pub use registry::WorkerRegistry;
 pub use schedule::{FireTicks, ScheduleStore, StoredSchedule};
-pub use steps::{StepStore, CHECKPOINT};
+pub use steps::{StepStore, StoredSteps, CHECKPOINT};
 pub use workflows::WorkflowStore;
 
 /// A boxed, `Send` future: what backend methods return.

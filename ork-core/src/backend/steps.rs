@@ -9,6 +9,9 @@ use crate::job::JobId;
 /// name no task can use (step names starting with `@` are reserved).
 pub const CHECKPOINT: &str = "@checkpoint";
 
+/// A job's stored steps: `(name, output)` pairs.
+pub type StoredSteps = Vec<(String, Vec<u8>)>;
+
 /// The outputs of a job's durable steps (`ctx.step`) and its checkpoint
 /// (`ctx.checkpoint`), each stored under the job and a name.
 ///
@@ -33,5 +36,5 @@ pub trait StepStore: Send + Sync {
     /// Every step stored for job `id`, as `(name, output)` pairs in no
     /// particular order (the checkpoint among them, under [`CHECKPOINT`]).
     /// Empty for an unknown job.
-    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<(String, Vec<u8>)>>>;
+    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>>;
 }

@@ -1,7 +1,7 @@
 //! Durable steps: fields `S:<name>` of the job hash (see the crate docs,
 //! "Durable steps").
 
-use ork_core::backend::{BoxFuture, Lease, StepStore};
+use ork_core::backend::{BoxFuture, Lease, StepStore, StoredSteps};
 use ork_core::job::JobId;
 use ork_core::Result;
 use redis::Value;
@@ -27,7 +27,7 @@ impl Inner {
         Ok(int_of(&reply) == Some(1))
     }
 
-    async fn steps(&self, id: &JobId) -> Result<Vec<(String, Vec<u8>)>> {
+    async fn steps(&self, id: &JobId) -> Result<StoredSteps> {
         let mut conn = self.pool.get();
         let reply: Value = redis::cmd("HGETALL")
             .arg(self.keys.job(id.as_str()))
@@ -61,7 +61,7 @@ impl StepStore for RedisBackend {
         Box::pin(self.inner.put_step(lease, name, output))
     }
 
-    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<(String, Vec<u8>)>>> {
+    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
         Box::pin(self.inner.steps(id))
     }
 }

@@ -10,7 +10,7 @@ use ork_core::backend::{
 };
 use ork_core::backend::{
     BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
-    StoredSchedule,
+    StoredSchedule, StoredSteps,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Result};
@@ -228,7 +228,7 @@ impl StepStore for ServedBackend {
         self.backend.put_step(lease, name, output)
     }
 
-    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<(String, Vec<u8>)>>> {
+    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
         self.backend.steps(id)
     }
 }

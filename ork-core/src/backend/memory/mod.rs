@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 use super::{
     Admin, AuditEntry, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
     FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StepStore,
-    StoredSchedule, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
+    StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
 use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
@@ -689,7 +689,7 @@ impl StepStore for MemoryBackend {
         })
     }
 
-    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<(String, Vec<u8>)>>> {
+    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
         Box::pin(async move {
             let now = self.now();
             let mut st = self.lock();
