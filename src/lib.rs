@@ -8,7 +8,7 @@
 pub use ork_core::{
     Backend, Backoff, Call, CancelOutcome, CancellationToken, Codec, Context, DurationExt, Error,
     JobHandle, JobId, JobInfo, JobQuery, JobState, MemoryBackend, MemoryUsage, Ork, QueueCounts,
-    Result, StateMap, Task, TaskError, TaskOptions, Worker, WorkerHandle, WorkerInfo,
+    Result, StateMap, StepOptions, Task, TaskError, TaskOptions, Worker, WorkerHandle, WorkerInfo,
 };
 
 // Workflows: the builder, node handles, and what a submitted one reports.
@@ -39,7 +39,8 @@ pub mod backend {
     pub use ork_core::backend::{
         Admin, AuditEntry, Backend, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued,
         Finish, FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore,
-        StoredSchedule, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
+        StepStore, StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
+        CHECKPOINT,
     };
     #[doc(inline)]
     pub use ork_core::job::JobRecord;
@@ -92,7 +93,7 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use ork_core::{
         Call, CancelOutcome, Context, DurationExt, JobHandle, JobState, Node, Ork, Schedule,
-        Workflow,
+        StepOptions, Workflow,
     };
     #[cfg(feature = "redis")]
     #[doc(no_inline)]

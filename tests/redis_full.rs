@@ -1,6 +1,7 @@
 //! A full Redis (a few MB of `--maxmemory`, `--maxmemory-policy
 //! noeviction`): enqueues are refused with a typed error and write nothing,
-//! the scripts that drain work run past the limit, and the queue that
+//! durable step writes are refused the same way, the scripts that drain
+//! work run past the limit, and the queue that
 //! filled it drains, every job once, with worker processes.
 //!
 //! The worker processes are this test binary run again (the test
@@ -228,6 +229,21 @@ async fn a_finish_on_a_full_redis_succeeds_and_drops_what_does_not_fit() {
             .await
             .unwrap_err();
         assert!(is_oom(&refused), "{refused:?}");
+        // A durable step adds data: refused too, and nothing is stored
+        // (the task's step fails; the job's retries run it later).
+        let step = backend
+            .put_step(&claimed[0].lease, "charge", &[1; 1000])
+            .await
+            .unwrap_err();
+        assert!(is_oom(&step), "{ns}: {step:?}");
+        assert!(
+            backend
+                .steps(&claimed[0].lease.id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{ns}: the refused step wrote nothing"
+        );
 
         // The other scripts that drain work run too: a claim (with a lease
         // that runs out at once), heartbeats, the reaper, a cancel.

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{Backend, BoxFuture, Lease};
 use crate::codec::Codec;
 use crate::job::JobId;
+use crate::step::StepState;
 
 /// The app's state, by type (given to the worker with `.state(x)`).
 #[derive(Default, Clone)]
@@ -92,6 +93,7 @@ struct Inner {
     cancel: CancellationToken,
     state: Arc<StateMap>,
     runtime: Option<(Arc<dyn Backend>, Lease)>,
+    steps: StepState,
 }
 
 impl fmt::Debug for Context {
@@ -130,6 +132,7 @@ impl Context {
                 cancel,
                 state,
                 runtime: Some((backend, lease)),
+                steps: StepState::default(),
             }),
         }
     }
@@ -149,6 +152,7 @@ impl Context {
                 cancel: CancellationToken::new(),
                 state: Arc::new(state),
                 runtime: None,
+                steps: StepState::default(),
             }),
         }
     }
@@ -249,6 +253,16 @@ impl Context {
     /// The backend of this attempt; `None` outside a worker.
     pub(crate) fn backend(&self) -> Option<&Arc<dyn Backend>> {
         self.inner.runtime.as_ref().map(|(b, _)| b)
+    }
+
+    /// The backend and lease of this attempt; `None` outside a worker.
+    pub(crate) fn runtime(&self) -> Option<&(Arc<dyn Backend>, Lease)> {
+        self.inner.runtime.as_ref()
+    }
+
+    /// What this run knows of its durable steps.
+    pub(crate) fn steps_state(&self) -> &StepState {
+        &self.inner.steps
     }
 
     /// The next position for a child (sub-task or sub-workflow): children

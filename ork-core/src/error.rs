@@ -36,6 +36,17 @@ pub enum Error {
     /// An argument was not valid (a bad option, a malformed duration or schedule).
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// A durable step (`ctx.step`, `ctx.checkpoint`) failed: its body
+    /// returned an error, its output could not be stored (the attempt's
+    /// lease is no longer current), or the step can't run at all (a name
+    /// used twice in one run, a stored output that no longer decodes).
+    #[error("step `{step}`: {message}")]
+    Step {
+        /// The step's name (`@checkpoint` for the checkpoint).
+        step: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Waiting for something took longer than allowed.
     #[error("timed out: {0}")]
     Timeout(String),

@@ -27,6 +27,7 @@ pub mod metrics;
 mod node;
 pub mod retry;
 pub mod schedule;
+pub mod step;
 pub mod stored;
 pub mod task;
 pub mod time;
@@ -46,6 +47,7 @@ pub use inspect::{CancelOutcome, JobQuery, MemoryUsage, QueueCounts, WorkerInfo}
 pub use job::{ArgSpec, JobId, JobInfo, JobRecord, JobState};
 pub use retry::Backoff;
 pub use schedule::{Missed, Schedule, ScheduleInfo};
+pub use step::StepOptions;
 pub use task::{Task, TaskEntry, TaskOptions};
 pub use time::DurationExt;
 pub use tokio_util::sync::CancellationToken;

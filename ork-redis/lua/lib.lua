@@ -30,6 +30,8 @@
 -- A job's dependants set ({ns}:dn:<id>), its children set ({ns}:ch:<id>:
 -- the jobs enqueued with it as their parent) and its idempotency key
 -- ({ns}:ik:<key>, holding its id) expire with its hash.
+--   S:<name>  the output of durable step <name> ("S:@checkpoint": the
+--       checkpoint), written by step.lua; kept and expired with the hash.
 -- State codes: w waiting, s scheduled, q queued, r running,
 --              o succeeded, d dead, c cancelled.
 
@@ -58,6 +60,8 @@ local K_CANCELS = P .. 'cancels'
 local function K_done_deps(id) return P .. 'dd:' .. id end
 local function K_workflow(id) return P .. 'wf:' .. id end
 local function K_schedule(name) return P .. 'cron:' .. name end
+-- Job hash fields holding durable steps start with this.
+local STEP_PREFIX = 'S:'
 local K_SCHEDULES = P .. 'crons'
 
 -- fn(a) or fn(a, b), computed once per script: key names in per-job loops.

@@ -190,10 +190,27 @@
 //! at, `pg` progress (not written by a success, which reads as 100), `rp` the
 //! fence of an attempt whose lease the reaper took (until the next claim), `e`
 //! last error, `R` result, `cr` cancel requested, `h` has dependants, `F`
-//! fired-marker, `C` has run-time children, `ik` idempotency key. A
+//! fired-marker, `C` has run-time children, `ik` idempotency key,
+//! `S:<name>` the output of durable step `<name>` (`S:@checkpoint` the
+//! checkpoint; see "Durable steps" below). A
 //! succeeded job's `d` has an empty payload (see "A full Redis" below), and
 //! its `e` is "result dropped: Redis out of memory" when its result could
 //! not be kept.
+//!
+//! ## Durable steps
+//!
+//! The outputs of a job's durable steps (`ctx.step`) and its checkpoint
+//! (`ctx.checkpoint`) are fields `S:<name>` of the job's own hash, written
+//! by `step.lua` only while the job runs under the writer's fence. Being in
+//! the hash, they live and expire with the job's record (kept while the job
+//! is unfinished, then for its result TTL; a dead job keeps them, and a
+//! hand retry re-runs it with them), are deleted by a purge, and sit in
+//! the job's slot whatever shard the job is placed on. Reading them is one
+//! `HGETALL` of the hash. The costs of that choice: a lookup of the job
+//! (`ork show`, a parent polling a child) carries its step outputs too, and
+//! an output over 64 bytes makes the hash a hash table rather than a
+//! listpack. Older workers ignore the fields (they read the fields they
+//! know), so a mixed fleet reads these records correctly.
 //!
 //! ## Stored formats
 //!
@@ -280,6 +297,7 @@
 //! | `finish.lua` | records a batch of outcomes; terminal ones release unique keys and settle dependants; a success drops the payload |
 //! | `reap.lua` | requeues jobs whose lease expired; trims expired index entries |
 //! | `progress.lua` | records progress of a current lease |
+//! | `step.lua` | stores a durable step's output or the checkpoint (a `S:<name>` field of the job hash) for a current lease |
 //! | `jobs.lua` | looks scheduled jobs up with their due time, atomically (other lookups are pipelined `HGETALL`s: reading changes nothing) |
 //! | `cancel.lua` | cancels an unstarted job or flags a running one, and its run-time descendants; publishes running ones |
 //! | `retry.lua` | gives a dead or cancelled job a fresh attempt count and settles its deps again |

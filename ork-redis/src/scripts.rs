@@ -155,6 +155,11 @@ scripts! {
     REAP => "reap.lua", Always;
     /// Records progress.
     PROGRESS => "progress.lua";
+    /// Stores a durable step's output (fenced). Plain only: a step adds
+    /// data, so a full Redis refuses it before it writes
+    /// ([`Error::OutOfMemory`](ork_core::Error::OutOfMemory)) and the
+    /// step fails; the job's retries run it again later.
+    STEP => "step.lua";
     /// Looks jobs up.
     JOBS => "jobs.lua";
     /// Cancels a job.

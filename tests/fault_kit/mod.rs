@@ -12,10 +12,12 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use ork::backend::JobRecord;
-use ork::backend::{Admin, JobStore, Queries, ScheduleStore, WorkerRegistry, WorkflowStore};
+use ork::backend::{
+    Admin, JobStore, Queries, ScheduleStore, StepStore, WorkerRegistry, WorkflowStore,
+};
 use ork::backend::{
     BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
-    StoredSchedule,
+    StoredSchedule, StoredSteps,
 };
 use ork::{Backend, Context, JobId, JobInfo, JobState, Ork};
 use ork::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
@@ -507,6 +509,21 @@ impl<B: Backend> ScheduleStore for FinishSpy<B> {
 
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, ork::Result<Option<Vec<Enqueued>>>> {
         self.inner.fire(ticks)
+    }
+}
+
+impl<B: Backend> StepStore for FinishSpy<B> {
+    fn put_step<'a>(
+        &'a self,
+        lease: &'a Lease,
+        name: &'a str,
+        output: &'a [u8],
+    ) -> BoxFuture<'a, ork::Result<bool>> {
+        self.inner.put_step(lease, name, output)
+    }
+
+    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<StoredSteps>> {
+        self.inner.steps(id)
     }
 }
 

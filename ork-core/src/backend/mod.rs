@@ -17,6 +17,7 @@
 //! | [`WorkerRegistry`] | the live worker processes |
 //! | [`WorkflowStore`] | workflow descriptions |
 //! | [`ScheduleStore`] | periodic schedules and the exactly-once tick step |
+//! | [`StepStore`] | the outputs of durable steps and checkpoints, fenced |
 //!
 //! [`Backend`] is all of them together, and is what the client holds. An
 //! engine implements each part, then `impl Backend for MyEngine {}`.
@@ -42,6 +43,7 @@ pub mod memory;
 mod queries;
 mod registry;
 mod schedule;
+mod steps;
 mod workflows;
 
 pub use admin::Admin;
@@ -51,6 +53,7 @@ pub use jobs::{ClaimRequest, Claimed, Enqueued, Finish, JobStore, Lease, LeaseSt
 pub use queries::Queries;
 pub use registry::WorkerRegistry;
 pub use schedule::{FireTicks, ScheduleStore, StoredSchedule};
+pub use steps::{StepStore, StoredSteps, CHECKPOINT};
 pub use workflows::WorkflowStore;
 
 /// A boxed, `Send` future: what backend methods return.
@@ -59,7 +62,15 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The storage engine under ork: every part of the contract (see the
 /// module docs), plus what concerns the engine as a whole.
 pub trait Backend:
-    JobStore + Queries + Admin + WorkerRegistry + WorkflowStore + ScheduleStore + fmt::Debug + 'static
+    JobStore
+    + Queries
+    + Admin
+    + WorkerRegistry
+    + WorkflowStore
+    + ScheduleStore
+    + StepStore
+    + fmt::Debug
+    + 'static
 {
     /// The same storage through connections of its own, driven by the
     /// runtime that awaits this. A worker renews its leases from a thread

@@ -242,8 +242,15 @@ async fn run(
     };
     match payload {
         Ok(payload) => {
+            let probe = ctx.clone();
             let run = (reg.entry.run)(ctx, record.codec, payload);
-            supervise(shared, run, record.timeout(), held).await
+            match supervise(shared, run, record.timeout(), held).await {
+                // A step error that retrying can't fix (a step name used
+                // twice, a stored output that no longer decodes): dead at
+                // once, with the task's message.
+                Ended::Failed(msg) if probe.steps_state().fatal().is_some() => Ended::Fatal(msg),
+                ended => ended,
+            }
         }
         Err(msg) => Ended::Fatal(msg),
     }

@@ -7,6 +7,7 @@
 mod admin;
 mod audit;
 mod jobs;
+mod steps;
 
 use std::fmt;
 use std::sync::Arc;

@@ -5,10 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ork_core::backend::{Admin, JobStore, Queries, ScheduleStore, WorkerRegistry, WorkflowStore};
+use ork_core::backend::{
+    Admin, JobStore, Queries, ScheduleStore, StepStore, WorkerRegistry, WorkflowStore,
+};
 use ork_core::backend::{
     BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
-    StoredSchedule,
+    StoredSchedule, StoredSteps,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Result};
@@ -213,6 +215,21 @@ impl ScheduleStore for ServedBackend {
 
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
         self.backend.fire(ticks)
+    }
+}
+
+impl StepStore for ServedBackend {
+    fn put_step<'a>(
+        &'a self,
+        lease: &'a Lease,
+        name: &'a str,
+        output: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool>> {
+        self.backend.put_step(lease, name, output)
+    }
+
+    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
+        self.backend.steps(id)
     }
 }
 

@@ -12,8 +12,8 @@ use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
     Admin, AuditEntry, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
-    FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StoredSchedule,
-    WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
+    FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StepStore,
+    StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
 use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
@@ -668,6 +668,40 @@ impl ScheduleStore for MemoryBackend {
                 self.shared.work.notify_waiters();
             }
             Ok(Some(out))
+        })
+    }
+}
+
+impl StepStore for MemoryBackend {
+    fn put_step<'a>(
+        &'a self,
+        lease: &'a Lease,
+        name: &'a str,
+        output: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let mut st = self.lock();
+            match st.jobs.get_mut(&lease.id) {
+                Some(e) if e.fence == lease.fence && e.info.state == JobState::Running => {
+                    e.steps.insert(name.to_owned(), output.to_vec());
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+    }
+
+    fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
+        Box::pin(async move {
+            let now = self.now();
+            let mut st = self.lock();
+            st.expire(now);
+            Ok(st.jobs.get(id).map_or_else(Vec::new, |e| {
+                e.steps
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }))
         })
     }
 }

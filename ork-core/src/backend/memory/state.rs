@@ -48,6 +48,9 @@ pub(super) struct Entry {
     pub(super) reaped_fence: Option<u64>,
     pub(super) deps_done: FxHashSet<JobId>,
     pub(super) expires_at: Option<u64>,
+    /// Durable step outputs and the checkpoint, by name (kept as long as
+    /// the entry).
+    pub(super) steps: FxHashMap<String, Vec<u8>>,
 }
 
 impl State {
@@ -113,6 +116,7 @@ impl State {
                     reaped_fence: None,
                     deps_done: FxHashSet::default(),
                     expires_at: None,
+                    steps: FxHashMap::default(),
                 },
             );
             out.push(Enqueued::Created(id.clone()));
