@@ -74,6 +74,8 @@ pub(crate) struct Lua {
     /// Whether [`Lua::pick`] gives the full variant (the plain one is then
     /// only loaded where a caller asks for it).
     always_full: bool,
+    /// [`FullMode::Whole`]: refused as a whole on a full Redis.
+    whole: bool,
     /// The plain and the full function's names in [`LIBRARY`].
     function: String,
     function_full: String,
@@ -85,7 +87,7 @@ impl Lua {
         let source = |head: &str, mid: &str| {
             format!("{head}{EVAL_HEAD}{lib}\nbegin(KEYS, ARGV)\n{mid}-- {file}\n{body}")
         };
-        let variants = (full != FullMode::None).then(|| {
+        let variants = (full != FullMode::None && full != FullMode::Whole).then(|| {
             (
                 Script::new(&source("#!lua flags=allow-oom\n", "local FULL = true\n")),
                 Script::new(&source(
@@ -99,6 +101,7 @@ impl Lua {
             plain: Script::new(&source("", "local FULL = false\n")),
             full: variants,
             always_full: full == FullMode::Always,
+            whole: full == FullMode::Whole,
             function_full: format!("{function}_full"),
             function,
         }
@@ -113,9 +116,17 @@ impl Lua {
         }
     }
 
+    /// The plain variant. As a function without flags it is refused on a
+    /// full Redis before it starts; a plain `EVALSHA` script only at its
+    /// first write that could grow memory (so one that reads, or only
+    /// deletes, still runs). Scripts with a full variant and those that
+    /// want the whole refusal ([`FullMode::Whole`]) are functions; the
+    /// others stay `EVALSHA` scripts, off the hot path.
     fn plain(&'static self, flavor: Flavor) -> Call {
         match flavor {
-            Flavor::Functions => Call::new(Target::Function(&self.function)),
+            Flavor::Functions if self.full.is_some() || self.whole => {
+                Call::new(Target::Function(&self.function))
+            }
             _ => Call::new(Target::Eval(&self.plain)),
         }
     }
@@ -234,6 +245,11 @@ impl Call {
             Target::Function(_) => load_library(conn).await,
         }
     }
+
+    /// Whether this is an `FCALL`.
+    pub(crate) fn is_function(&self) -> bool {
+        matches!(self.target, Target::Function(_))
+    }
 }
 
 /// Whether an error says the server lacks the script or function called
@@ -263,8 +279,12 @@ where
 /// Whether a script has a full variant, and whether it is the default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FullMode {
-    /// Plain only: refused on a full Redis.
+    /// Plain only: refused on a full Redis at its first write that could
+    /// grow memory.
     None,
+    /// Plain only, refused on a full Redis before it starts (it writes
+    /// nothing then, whatever its order of writes).
+    Whole,
     /// Plain first; the full variant when the plain one was refused.
     OnRefusal,
     /// Always the full variant.
@@ -305,7 +325,7 @@ impl FullMode {
 
 scripts! {
     /// Stores job records.
-    ENQUEUE => "enqueue.lua";
+    ENQUEUE => "enqueue.lua", Whole;
     /// Hands out ready jobs with leases.
     CLAIM => "claim.lua", Always;
     /// Extends current leases.

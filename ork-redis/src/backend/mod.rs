@@ -269,13 +269,12 @@ impl Inner {
                 flavor = Flavor::Shebang;
             }
         }
-        if flavor != Flavor::Functions {
-            for script in scripts::all()
-                .into_iter()
-                .flat_map(|s| s.variants(flavor))
-            {
-                script.load(&mut conn).await.map_err(backend_error)?;
-            }
+        for script in scripts::all()
+            .into_iter()
+            .flat_map(|s| s.variants(flavor))
+            .filter(|c| !c.is_function())
+        {
+            script.load(&mut conn).await.map_err(backend_error)?;
         }
         Ok(flavor)
     }
