@@ -81,7 +81,14 @@ fn server_commands(c: &mut redis::Connection) -> u64 {
                 && !l.starts_with("cmdstat_config")
                 && !l.starts_with("cmdstat_flushall")
         })
-        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .sum()
 }
 

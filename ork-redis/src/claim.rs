@@ -159,9 +159,7 @@ async fn block(
     match result {
         Ok(mut replies) => Ok((replies.pop(), true)),
         // The script cache was flushed: the next claim loads it again.
-        Err(e) if crate::scripts::is_missing(&e) => {
-            Ok((None, false))
-        }
+        Err(e) if crate::scripts::is_missing(&e) => Ok((None, false)),
         Err(e) => Err(backend_error(e)),
     }
 }

@@ -369,8 +369,13 @@ static LIBRARY_NAME: LazyLock<String> = LazyLock::new(|| {
 /// The Redis Functions library: `lib.lua` once, then each script's file as
 /// a local function of `FULL`, registered twice (the full variant with the
 /// `allow-oom` flag). Every registered function starts with `begin()`.
-pub(crate) static LIBRARY: LazyLock<String> =
-    LazyLock::new(|| format!("#!lua name={}\n{}", LIBRARY_NAME.as_str(), library_body(&LIBRARY_NAME)));
+pub(crate) static LIBRARY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "#!lua name={}\n{}",
+        LIBRARY_NAME.as_str(),
+        library_body(&LIBRARY_NAME)
+    )
+});
 
 fn library_body(name: &str) -> String {
     let mut out = String::from("local KEYS, ARGV\n");

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use crate::scripts::Call;
 use ork_core::backend::StoredSchedule;
 use ork_core::job::{JobId, JobInfo};
 use ork_core::{Error, Result};
 use ork_core::{JobQuery, QueueCounts, WorkerInfo};
 use redis::Value;
-use crate::scripts::Call;
 
 use super::Inner;
 use crate::record::{bytes_of, expect_array, int_of, state_code};

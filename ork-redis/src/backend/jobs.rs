@@ -4,6 +4,7 @@
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::scripts::Call;
 use ork_core::backend::{
     ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Outcome,
 };
@@ -11,7 +12,6 @@ use ork_core::job::{ArgSpec, JobId, JobInfo, JobRecord, JobState};
 use ork_core::CancelOutcome;
 use ork_core::{Error, Result};
 use redis::Value;
-use crate::scripts::Call;
 
 use super::Inner;
 use crate::error::{refusal_of, Refusal};
@@ -210,11 +210,7 @@ impl Inner {
     /// them: a count, then per record its id, blob, queue and the number of
     /// option pairs, then those pairs (only options that differ from the
     /// default, so a plain record is four arguments).
-    pub(super) fn push_records(
-        &self,
-        inv: &mut Call,
-        records: &mut [JobRecord],
-    ) -> Result<()> {
+    pub(super) fn push_records(&self, inv: &mut Call, records: &mut [JobRecord]) -> Result<()> {
         inv.arg(records.len());
         for r in records.iter_mut() {
             let blob = encode_record(r)?;
@@ -321,9 +317,7 @@ impl Inner {
                 // The script cache was flushed (a restart or a failover,
                 // say): nothing of this chunk was stored. Load the script
                 // and send it again.
-                Err(e)
-                    if crate::scripts::is_missing(&e) =>
-                {
+                Err(e) if crate::scripts::is_missing(&e) => {
                     let mut inv = self.script(&scripts::ENQUEUE);
                     inv.key(self.keys.unique());
                     self.push_records(&mut inv, chunk)?;
