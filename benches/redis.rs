@@ -634,7 +634,7 @@ async fn scripts(b: &mut Bench) {
                     .find_map(|kv| kv.strip_prefix(f)?.parse().ok())
                     .unwrap_or(0)
             };
-            if name == "evalsha" || name == "eval" {
+            if name == "evalsha" || name == "eval" || name == "fcall" {
                 usec += field("usec=");
             }
             calls += field("calls=");
@@ -802,7 +802,7 @@ async fn scripts(b: &mut Bench) {
     }
     for (label, jobs, us, cmds) in best {
         println!(
-            "{{\"workload\":\"script_{label}\",\"n\":{jobs},\"server_us_per_job\":{us:.2},\"commands_per_job\":{cmds:.2},\"config\":\"evalsha usec / jobs, least of {reps}; backlog {backlog}\"}}"
+            "{{\"workload\":\"script_{label}\",\"n\":{jobs},\"server_us_per_job\":{us:.2},\"commands_per_job\":{cmds:.2},\"config\":\"evalsha and fcall usec / jobs, least of {reps}; backlog {backlog}\"}}"
         );
     }
 }
