@@ -6,6 +6,11 @@
 //! backlog (default 1,000,000), `ORK_BENCH_W2_JOBS` the W2 one (default
 //! 20,000, for profiling). With `ORK_BENCH_STATS=1`, each workload
 //! also prints the server's `INFO commandstats` per task (to stderr).
+//!
+//! `cargo bench --bench redis -- cost`: Redis CPU and commands per task with
+//! the defaults (see `redis/cost.rs`), and with `ORK_BENCH_BASELINE` naming
+//! another tree's bench binary, the same measured by that binary on this
+//! server, in turns, with the ratios (`benches/compare.sh` builds b08fb0f's).
 
 #![allow(missing_docs)]
 
@@ -50,10 +55,15 @@ fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+#[path = "redis/cost.rs"]
+mod cost;
+
 struct Bench {
     server: RedisServer,
     redis: redis::Client,
     ns: u32,
+    /// `redis-benchmark -t lpush -c 50 -P 1`'s rate in this run.
+    reference_rate: f64,
 }
 
 fn line(workload: &str, n: usize, seconds: f64, lat: Option<&[u64]>, config: &str) {
@@ -87,7 +97,7 @@ impl Bench {
         Ork::with_backend(backend)
     }
 
-    fn reference(&self) {
+    fn reference(&mut self) {
         for (label, args) in [
             (
                 "reference_lpush_c50_P1",
@@ -122,6 +132,9 @@ impl Bench {
                 .and_then(|r| r.parse::<f64>().ok())
                 .unwrap_or(0.0);
             let n: usize = args[1].parse().unwrap();
+            if label == "reference_lpush_c50_P1" {
+                self.reference_rate = rate;
+            }
             println!(
                 "{{\"workload\":\"{label}\",\"n\":{n},\"seconds\":{:.4},\"rate_per_s\":{rate:.0},\"p50_ms\":null,\"p99_ms\":null,\"max_ms\":null,\"config\":\"redis-benchmark -q -t lpush {}\"}}",
                 n as f64 / rate.max(1.0),
@@ -512,6 +525,99 @@ async fn w5(b: &mut Bench) {
     );
 }
 
+/// Redis CPU and commands per task with the defaults, this tree and (with
+/// `ORK_BENCH_BASELINE`) another tree's bench binary on this same server,
+/// in turns, `ORK_BENCH_COST_REPS` times (default 3); then the medians,
+/// ranges and ratios.
+async fn cost_workload(b: &Bench) {
+    let n = cost::tasks();
+    let reps: usize = std::env::var("ORK_BENCH_COST_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let baseline = std::env::var_os("ORK_BENCH_BASELINE");
+    let url = b.server.url();
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for rep in 0..reps {
+        let f = cost::measure(&url, &format!("cost{rep}"), n).await;
+        println!(
+            "{}",
+            f.json(
+                "cost_defaults",
+                n,
+                "this tree: bulk enqueue + drain, ork.worker() defaults"
+            )
+        );
+        ours.push(f);
+        let Some(bin) = &baseline else { continue };
+        let out = Command::new(bin)
+            .arg("cost")
+            .env("ORK_BENCH_URL", &url)
+            .env("ORK_BENCH_NS", format!("base{rep}"))
+            .env("ORK_BENCH_COST_TASKS", n.to_string())
+            .output()
+            .expect("run the baseline bench");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let Some(f) = text.lines().find_map(cost::Figures::parse) else {
+            eprintln!(
+                "the baseline printed no figures: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            continue;
+        };
+        println!(
+            "{}",
+            f.json(
+                "cost_defaults_baseline",
+                n,
+                "ORK_BENCH_BASELINE on this server: bulk enqueue + drain, its defaults"
+            )
+        );
+        base.push(f);
+    }
+    // Median and range of one figure over the repetitions.
+    let stats = |fs: &[cost::Figures], get: fn(&cost::Figures) -> f64| -> (f64, f64, f64) {
+        let mut v: Vec<f64> = fs.iter().map(get).collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let reference = b.reference_rate.max(1.0);
+    let summary = |label: &str, fs: &[cost::Figures]| {
+        let us = stats(fs, |f| f.us_per_task);
+        let cmds = stats(fs, |f| f.commands_per_task);
+        let rate = stats(fs, |f| f.drain_per_s);
+        println!(
+            "{{\"workload\":\"{label}\",\"n\":{n},\"reps\":{},\"redis_cpu_us_per_task\":{:.2},\"us_range\":[{:.2},{:.2}],\"commands_per_task\":{:.2},\"rate_per_s\":{:.0},\"rate_range\":[{:.0},{:.0}],\"ratio_to_reference\":{:.2},\"ratio_range\":[{:.2},{:.2}],\"config\":\"medians; reference redis-benchmark -t lpush -c 50 -P 1 = {reference:.0}/s\"}}",
+            fs.len(), us.0, us.1, us.2, cmds.0, rate.0, rate.1, rate.2,
+            rate.0 / reference, rate.1 / reference, rate.2 / reference,
+        );
+    };
+    if ours.is_empty() {
+        return;
+    }
+    summary("cost_defaults_median", &ours);
+    if base.is_empty() {
+        return;
+    }
+    summary("cost_defaults_baseline_median", &base);
+    // Per turn, this tree against the baseline run right after it.
+    let mut ratios: Vec<f64> = ours
+        .iter()
+        .zip(&base)
+        .map(|(o, b)| o.us_per_task / b.us_per_task)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let us = stats(&ours, |f| f.us_per_task).0 / stats(&base, |f| f.us_per_task).0;
+    let cmds = stats(&ours, |f| f.commands_per_task).0 / stats(&base, |f| f.commands_per_task).0;
+    let rate = stats(&ours, |f| f.drain_per_s).0 / stats(&base, |f| f.drain_per_s).0;
+    println!(
+        "{{\"workload\":\"cost_ratio_to_baseline\",\"n\":{n},\"redis_cpu_per_task\":{us:.2},\"per_turn_range\":[{:.2},{:.2}],\"commands_per_task\":{cmds:.2},\"drain_rate\":{rate:.2},\"config\":\"this tree / ORK_BENCH_BASELINE, medians over {} turns on one server\"}}",
+        ratios[0],
+        ratios[ratios.len() - 1],
+        ratios.len(),
+    );
+}
+
 /// Script cost per job, from the server's own `INFO commandstats` (not a
 /// BENCH.md workload; run it by name: `cargo bench --bench redis -- scripts`).
 /// Each phase runs alone, so the figure is Redis CPU per job, whatever the
@@ -553,7 +659,7 @@ async fn scripts(b: &mut Bench) {
                     .find_map(|kv| kv.strip_prefix(f)?.parse().ok())
                     .unwrap_or(0)
             };
-            if name == "evalsha" || name == "eval" {
+            if name == "evalsha" || name == "eval" || name == "fcall" {
                 usec += field("usec=");
             }
             calls += field("calls=");
@@ -721,12 +827,16 @@ async fn scripts(b: &mut Bench) {
     }
     for (label, jobs, us, cmds) in best {
         println!(
-            "{{\"workload\":\"script_{label}\",\"n\":{jobs},\"server_us_per_job\":{us:.2},\"commands_per_job\":{cmds:.2},\"config\":\"evalsha usec / jobs, least of {reps}; backlog {backlog}\"}}"
+            "{{\"workload\":\"script_{label}\",\"n\":{jobs},\"server_us_per_job\":{us:.2},\"commands_per_job\":{cmds:.2},\"config\":\"evalsha and fcall usec / jobs, least of {reps}; backlog {backlog}\"}}"
         );
     }
 }
 
 fn main() {
+    if std::env::var_os("ORK_BENCH_URL").is_some() {
+        cost::external();
+        return;
+    }
     let wanted: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -739,6 +849,7 @@ fn main() {
         server,
         redis,
         ns: 0,
+        reference_rate: 0.0,
     };
     b.reference();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -764,6 +875,9 @@ fn main() {
         }
         if wanted.iter().any(|w| w == "scripts") {
             scripts(&mut b).await;
+        }
+        if wanted.iter().any(|w| w == "cost") {
+            cost_workload(&b).await;
         }
     });
 }

@@ -1,5 +1,11 @@
--- lib.lua: helpers shared by every ork script; prepended to each script's
--- own file at build time (see src/scripts.rs), so each script is one chunk.
+-- lib.lua: helpers shared by every ork script. src/scripts.rs assembles
+-- it two ways: a Redis Functions library (Redis 7+: this file once, each
+-- script's file as a function, every call starting with begin()), or, for
+-- EVALSHA, this file prepended to each script's own file, so each script is
+-- one chunk. Either way `KEYS` and `ARGV` are locals declared before this
+-- file, and begin(KEYS, ARGV) runs before a script's own code: it sets the
+-- per-call state below (the namespace, the caches), so a library's state
+-- never leaks from one call to the next.
 --
 -- Conventions of every script:
 --   KEYS[1]  "{ns}:queues", the namespace's queue registry (declared by every
@@ -35,14 +41,8 @@
 -- State codes: w waiting, s scheduled, q queued, r running,
 --              o succeeded, d dead, c cancelled.
 
-if redis.replicate_commands then
-  pcall(redis.replicate_commands) -- Redis 5/6: needed to write after TIME
-end
-
-local P = ARGV[1]
-local DEFAULT_TTL = tonumber(ARGV[2])
-local K_QUEUES = P .. 'queues'
-local K_UNIQUE = P .. 'uniq'
+-- Per call (set by begin()): the prefix, the default TTL, fixed keys.
+local P, DEFAULT_TTL, K_QUEUES, K_UNIQUE, K_CANCELS, K_SCHEDULES
 
 local function K_job(id) return P .. 'job:' .. id end
 local function K_ready(q, p) return P .. 'q:' .. q .. ':' .. p end
@@ -56,13 +56,11 @@ local function K_wake(q) return P .. 'k:' .. q end
 local function K_dependants(id) return P .. 'dn:' .. id end
 local function K_children(id) return P .. 'ch:' .. id end
 local function K_idem(key) return P .. 'ik:' .. key end
-local K_CANCELS = P .. 'cancels'
 local function K_done_deps(id) return P .. 'dd:' .. id end
 local function K_workflow(id) return P .. 'wf:' .. id end
 local function K_schedule(name) return P .. 'cron:' .. name end
 -- Job hash fields holding durable steps start with this.
 local STEP_PREFIX = 'S:'
-local K_SCHEDULES = P .. 'crons'
 
 -- fn(a) or fn(a, b), computed once per script: key names in per-job loops.
 local MEMO = {}
@@ -685,4 +683,17 @@ local function enqueue_records(i)
     end
   end
   return out
+end
+
+-- Starts a call: the script's keys and arguments, and fresh per-call state
+-- (a function library keeps its upvalues from one call to the next).
+local function begin(keys, args)
+  KEYS, ARGV = keys, args
+  P = args[1]
+  DEFAULT_TTL = tonumber(args[2])
+  K_QUEUES, K_UNIQUE = P .. 'queues', P .. 'uniq'
+  K_CANCELS, K_SCHEDULES = P .. 'cancels', P .. 'crons'
+  MEMO, NUMS, EXPIRY, WAITING, CHILD_OF, SEEN_QUEUES = {}, {}, {}, {}, {}, {}
+  NOW, NOW_S, SKIP_QUEUE = nil, nil, nil
+  OPS, OPS_KEYS, WAKE = {}, {}, {}
 end

@@ -250,7 +250,7 @@ impl RedisBackendBuilder {
         if self.legacy_scripts {
             inner.flavor = crate::scripts::Flavor::Legacy;
         }
-        inner.load_scripts().await?;
+        inner.flavor = inner.load_scripts().await?;
         // A first reading: a process that starts on a nearly full Redis
         // says so at once.
         if let Err(e) = inner.memory().await {

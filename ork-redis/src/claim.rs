@@ -116,7 +116,7 @@ async fn block(
     let mut pipe = redis::pipe();
     pipe.add_command(wait).ignore();
     if conn.pipelines() {
-        pipe.invoke_script(&inner.claim_invocation(req));
+        pipe.add_command(inner.claim_invocation(req).cmd());
     }
     let client_id = conn.client_id;
     let pop = conn.conn.query_pipeline(&pipe);
@@ -159,9 +159,7 @@ async fn block(
     match result {
         Ok(mut replies) => Ok((replies.pop(), true)),
         // The script cache was flushed: the next claim loads it again.
-        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            Ok((None, false))
-        }
+        Err(e) if crate::scripts::is_missing(&e) => Ok((None, false)),
         Err(e) => Err(backend_error(e)),
     }
 }

@@ -170,8 +170,9 @@ mod tests {
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let keys = Keys::new("ns");
         let script = redis::Script::new(concat!(
+            "local KEYS, ARGV = KEYS, ARGV\n",
             include_str!("../lua/lib.lua"),
-            "\nreturn { K_QUEUES, K_UNIQUE, K_job('J'), K_ready('Q', 7), K_sched('Q'),",
+            "\nbegin(KEYS, ARGV)\nreturn { K_QUEUES, K_UNIQUE, K_job('J'), K_ready('Q', 7), K_sched('Q'),",
             " K_wait('Q'), K_run('Q'), K_ok('Q'), K_dead('Q'), K_cancel('Q'), K_wake('Q'),",
             " K_dependants('J'), K_done_deps('J'), K_workflow('J'), K_schedule('S'),",
             " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS }",

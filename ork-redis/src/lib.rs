@@ -286,8 +286,11 @@
 //!
 //! # Scripts
 //!
-//! All in `lua/`, each `lib.lua` (shared helpers) followed by its file; each
-//! file's header states its KEYS, ARGV and reply.
+//! All in `lua/`: `lib.lua` (shared helpers) and one file per script; each
+//! file's header states its KEYS, ARGV and reply. On Redis 7 and newer they
+//! run as one Redis Functions library (`FUNCTION LOAD` once, `FCALL` per
+//! call), elsewhere as `EVALSHA` scripts, each `lib.lua` followed by its
+//! file (see `src/scripts.rs`).
 //!
 //! | script | does |
 //! |--------|------|

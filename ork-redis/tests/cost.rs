@@ -79,6 +79,13 @@ async fn commands_per_task() {
     let per_task = total as f64 / N as f64;
     println!("bulk enqueue + claim 100 + finish 100: {per_task:.2} commands/task: {lines:?}");
     assert!(per_task < 8.0, "{per_task} commands per task");
+    // Redis 7: enqueue, claim and finish are calls of the functions
+    // library (lib.lua made once at load), not EVALSHA scripts.
+    assert!(
+        !lines.iter().any(|l| l.starts_with("evalsha=")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("fcall=")), "{lines:?}");
 
     // One by one: a round trip and a script per enqueue.
     let _: () = redis::cmd("CONFIG")

@@ -3,18 +3,19 @@
 
 use std::time::Duration;
 
+use crate::scripts::Call;
 use ork_core::backend::StoredSchedule;
 use ork_core::job::{JobId, JobInfo};
 use ork_core::{Error, Result};
 use ork_core::{JobQuery, QueueCounts, WorkerInfo};
-use redis::{ScriptInvocation, Value};
+use redis::Value;
 
 use super::Inner;
 use crate::record::{bytes_of, expect_array, int_of, state_code};
 use crate::scripts;
 
 impl Inner {
-    pub(super) fn schedule_script(&self, mode: &str, name: &str) -> ScriptInvocation<'static> {
+    pub(super) fn schedule_script(&self, mode: &str, name: &str) -> Call {
         let mut inv = self.script(&scripts::SCHEDULE);
         inv.key(self.keys.schedules())
             .key(self.keys.schedule(name))
@@ -74,7 +75,7 @@ impl Inner {
         Ok(self.lookup(&ids).await?.into_iter().flatten().collect())
     }
 
-    pub(super) fn workflow_script(&self) -> ScriptInvocation<'static> {
+    pub(super) fn workflow_script(&self) -> Call {
         let mut inv = self.script(&scripts::WORKFLOW);
         inv.key(self.keys.workflows())
             .key(self.keys.workflows_seq());
@@ -139,7 +140,7 @@ impl Inner {
         Ok(out)
     }
 
-    pub(super) fn workers_script(&self) -> ScriptInvocation<'static> {
+    pub(super) fn workers_script(&self) -> Call {
         let mut inv = self.script(&scripts::WORKERS);
         inv.key(self.keys.workers()).key(self.keys.workers_expiry());
         inv

@@ -4,13 +4,14 @@
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::scripts::Call;
 use ork_core::backend::{
     ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Outcome,
 };
 use ork_core::job::{ArgSpec, JobId, JobInfo, JobRecord, JobState};
 use ork_core::CancelOutcome;
 use ork_core::{Error, Result};
-use redis::{ScriptInvocation, Value};
+use redis::Value;
 
 use super::Inner;
 use crate::error::{refusal_of, Refusal};
@@ -39,7 +40,7 @@ impl Inner {
     }
 
     /// The claim script's invocation for a request.
-    pub(crate) fn claim_invocation(&self, req: &ClaimRequest) -> ScriptInvocation<'static> {
+    pub(crate) fn claim_invocation(&self, req: &ClaimRequest) -> Call {
         let mut inv = self.script(&scripts::CLAIM);
         for q in &req.queues {
             for p in crate::keys::PRIORITIES_DESC {
@@ -105,7 +106,7 @@ impl Inner {
     pub(crate) async fn finish(&self, batch: &[Finish]) -> Result<Vec<bool>> {
         let mut out = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(BATCH_CHUNK) {
-            let fill = |mut inv: ScriptInvocation<'static>| {
+            let fill = |mut inv: Call| {
                 inv.key(self.keys.unique());
                 for Finish { lease, outcome } in chunk {
                     inv.arg(lease.id.as_str()).arg(lease.fence);
@@ -209,11 +210,7 @@ impl Inner {
     /// them: a count, then per record its id, blob, queue and the number of
     /// option pairs, then those pairs (only options that differ from the
     /// default, so a plain record is four arguments).
-    pub(super) fn push_records(
-        &self,
-        inv: &mut ScriptInvocation<'_>,
-        records: &mut [JobRecord],
-    ) -> Result<()> {
+    pub(super) fn push_records(&self, inv: &mut Call, records: &mut [JobRecord]) -> Result<()> {
         inv.arg(records.len());
         for r in records.iter_mut() {
             let blob = encode_record(r)?;
@@ -281,7 +278,7 @@ impl Inner {
             inv.key(self.keys.unique());
             self.push_records(&mut inv, chunk)?;
             let mut pipe = redis::pipe();
-            pipe.invoke_script(&inv);
+            pipe.add_command(inv.cmd());
             if let Some((replicas, timeout_ms)) = self.settings.replicas {
                 pipe.cmd("WAIT").arg(replicas).arg(timeout_ms);
             }
@@ -320,9 +317,7 @@ impl Inner {
                 // The script cache was flushed (a restart or a failover,
                 // say): nothing of this chunk was stored. Load the script
                 // and send it again.
-                Err(e)
-                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-                {
+                Err(e) if crate::scripts::is_missing(&e) => {
                     let mut inv = self.script(&scripts::ENQUEUE);
                     inv.key(self.keys.unique());
                     self.push_records(&mut inv, chunk)?;

@@ -21,13 +21,13 @@ use ork_core::backend::{
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Error, Result};
 use ork_core::{CancelOutcome, JobQuery, MemoryUsage, QueueCounts, WorkerInfo};
-use redis::{ScriptInvocation, Value};
+use redis::Value;
 
 use crate::builder::RedisBackendBuilder;
 use crate::conn::{Blocking, Pool};
 use crate::keys::Keys;
 use crate::record::{bytes_of, int_of};
-use crate::scripts::{self, Flavor, Lua};
+use crate::scripts::{self, Call, Flavor, Lua};
 
 /// The Redis engine. Cheap to clone (clones share connections).
 ///
@@ -124,33 +124,32 @@ pub(crate) use crate::error::backend_error;
 
 impl Inner {
     /// An invocation with the arguments every script takes.
-    pub(crate) fn script(&self, script: &'static Lua) -> ScriptInvocation<'static> {
+    pub(crate) fn script(&self, script: &'static Lua) -> Call {
         self.invocation(script.pick(self.flavor))
     }
 
     /// An invocation of a script's variant that runs on a full Redis.
-    pub(crate) fn script_full(&self, script: &'static Lua) -> ScriptInvocation<'static> {
+    pub(crate) fn script_full(&self, script: &'static Lua) -> Call {
         self.invocation(script.full_variant(self.flavor))
     }
 
-    fn invocation(&self, script: &'static redis::Script) -> ScriptInvocation<'static> {
-        let mut inv = script.prepare_invoke();
+    fn invocation(&self, mut inv: Call) -> Call {
         inv.key(self.keys.queues())
             .arg(self.keys.prefix())
             .arg(self.settings.result_ttl_ms);
         inv
     }
 
-    pub(crate) async fn run(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
+    pub(crate) async fn run(&self, inv: &Call) -> Result<Value> {
         let mut conn = self.pool.get();
-        inv.invoke_async(&mut conn).await.map_err(backend_error)
+        inv.invoke(&mut conn).await.map_err(backend_error)
     }
 
     /// Runs a script whose writes a caller is told are stored (an enqueue,
     /// a finish). With replicated acknowledgements, `WAIT` follows it in
     /// the same pipeline, so on the same connection: it covers this write
     /// (and every write before it in the replication stream).
-    pub(crate) async fn run_acked(&self, inv: &ScriptInvocation<'_>, what: &str) -> Result<Value> {
+    pub(crate) async fn run_acked(&self, inv: &Call, what: &str) -> Result<Value> {
         let (reply, wait) = self.invoke_acked(inv).await.map_err(backend_error)?;
         self.check_acked(wait.as_ref(), what)?;
         Ok(reply)
@@ -160,21 +159,21 @@ impl Inner {
     /// script's reply and, with replicated acknowledgements, `WAIT`'s.
     pub(crate) async fn invoke_acked(
         &self,
-        inv: &ScriptInvocation<'_>,
+        inv: &Call,
     ) -> redis::RedisResult<(Value, Option<Value>)> {
         let mut conn = self.pool.get();
         let Some((replicas, timeout_ms)) = self.settings.replicas else {
-            return inv.invoke_async(&mut conn).await.map(|v| (v, None));
+            return inv.invoke(&mut conn).await.map(|v| (v, None));
         };
         let mut pipe = redis::pipe();
-        pipe.invoke_script(inv)
+        pipe.add_command(inv.cmd())
             .cmd("WAIT")
             .arg(replicas)
             .arg(timeout_ms);
         let replies: Vec<Value> = match pipe.query_async(&mut conn).await {
             // Not in the script cache (a new primary, say): nothing ran.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                inv.load_async(&mut conn).await?;
+            Err(e) if crate::scripts::is_missing(&e) => {
+                inv.load(&mut conn).await?;
                 pipe.query_async(&mut conn).await
             }
             other => other,
@@ -214,7 +213,7 @@ impl Inner {
                 let message = format!("could not reach Redis: {}", crate::error::what_failed(&e));
                 Error::backend_caused_by(message, crate::error::is_transient(&e), e)
             })?;
-        let mut flavor = Flavor::Shebang;
+        let mut flavor = Flavor::Functions;
         for text in strings_in(&info) {
             let Some(version) = text
                 .lines()
@@ -256,19 +255,29 @@ impl Inner {
     }
 
     /// Loads every script, so a broken one fails at build, not mid-claim.
-    pub(crate) async fn load_scripts(&self) -> Result<()> {
+    /// On Redis 7 and newer that is the functions library; a server that
+    /// refuses it (an ACL user without `FUNCTION`, say) runs the scripts
+    /// with `EVALSHA` instead. Returns the flavor the scripts then run as.
+    pub(crate) async fn load_scripts(&self) -> Result<Flavor> {
         let mut conn = self.pool.get();
+        let mut flavor = self.flavor;
+        if flavor == Flavor::Functions {
+            if let Err(e) = scripts::load_library(&mut conn).await {
+                if crate::error::is_transient(&e) {
+                    return Err(backend_error(e));
+                }
+                tracing::info!(error = %e, "Redis refused the ork functions library; running scripts with EVALSHA");
+                flavor = Flavor::Shebang;
+            }
+        }
         for script in scripts::all()
             .into_iter()
-            .flat_map(|s| s.variants(self.flavor))
+            .flat_map(|s| s.variants(flavor))
+            .filter(|c| !c.is_function())
         {
-            script
-                .prepare_invoke()
-                .load_async(&mut conn)
-                .await
-                .map_err(backend_error)?;
+            script.load(&mut conn).await.map_err(backend_error)?;
         }
-        Ok(())
+        Ok(flavor)
     }
 }
 
