@@ -499,6 +499,7 @@ async fn a_thousand_item_map_is_one_group_node() {
         .ork
         .worker()
         .concurrency(8)
+        .prefetch(8)
         .state(gate.clone())
         .start()
         .unwrap();
@@ -549,7 +550,11 @@ async fn a_thousand_item_map_is_one_group_node() {
         .collect();
     let (run_n, queued) = (counts[0], counts[1]);
     assert_eq!(run_n + queued, 1000, "{seen}");
-    assert!((1..=8).contains(&run_n), "at most the pool's 8 run: {seen}");
+    // Claimed jobs are running to the engine, buffered ones included.
+    assert!(
+        (1..=16).contains(&run_n),
+        "at most the pool's 8 slots and 8 buffered: {seen}"
+    );
     assert_eq!(
         seen["text"],
         json!([

@@ -18,7 +18,7 @@ local out = {}
 for i = 3, #ARGV, 5 do
   local id, fence, kind, a, b = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local k = K_job(id)
-  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h', 'd')
+  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h', 'd', 'C', 'ik')
   local q = f[3]
   if f[1] == 'q' and q and fence_of(f[2]) == fence then
     -- Reaped but not claimed again: the attempt is still current.
@@ -29,9 +29,10 @@ for i = 3, #ARGV, 5 do
     out[#out + 1] = 0
   else
     out[#out + 1] = 1
-    if kind == 'ok' and not f[5] and not f[6] then
-      -- The common case (no unique key, no dependants): terminate()'s
-      -- steps for it, without its bookkeeping.
+    if kind == 'ok' and not f[5] and not f[6] and not f[8] and not f[9] then
+      -- The common case (no unique or idempotency key, no dependants, no
+      -- run-time children): terminate()'s steps for it, without its
+      -- bookkeeping.
       local ttl, expires = expiry_of(f[4])
       local res, compact = succeeded_fields(f[7], a, FULL)
       redis.call('HSET', k, 's', 'o', 'ft', now_s(), unpack(res))
@@ -40,8 +41,9 @@ for i = 3, #ARGV, 5 do
       defer('ZREM', memo(K_run, q), id)
       defer('ZADD', memo(K_ok, q), expires, id)
     elseif kind == 'ok' or kind == 'cancel' then
-      -- TERM_FIELDS; priority and allow-failure matter to neither.
-      local pre = { 'r', q, nil, f[5], nil, f[4], f[6] }
+      -- TERM_FIELDS; priority and allow-failure matter to neither. The
+      -- children set and the idempotency key expire with the record.
+      local pre = { 'r', q, nil, f[5], nil, f[4], f[6], f[8], f[9] }
       if kind == 'ok' then
         local res, compact = succeeded_fields(f[7], a, FULL)
         terminate(id, 'o', nil, pre, res)

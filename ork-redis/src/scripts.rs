@@ -253,12 +253,19 @@ impl Call {
 }
 
 /// Whether an error says the server lacks the script or function called
-/// (nothing ran).
+/// (nothing ran), alone or as the error of a pipeline's command.
 pub(crate) fn is_missing(e: &RedisError) -> bool {
+    let missing = |code: Option<&str>, detail: Option<&str>| {
+        code == Some("NOSCRIPT")
+            || (code == Some("ERR") && detail.is_some_and(|d| d.starts_with("Function not found")))
+    };
     e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
-        || (e.code() == Some("ERR")
-            && e.detail()
-                .is_some_and(|d| d.starts_with("Function not found")))
+        || missing(e.code(), e.detail())
+        || e.clone().into_server_errors().is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|(_, err)| missing(Some(err.code()), err.details()))
+        })
 }
 
 /// `FUNCTION LOAD REPLACE` of [`LIBRARY`] (on a Cluster, redis-rs sends it

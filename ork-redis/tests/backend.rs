@@ -526,3 +526,46 @@ async fn a_retried_delayed_job_is_queued_at_once() {
     assert_eq!(info(&b, &later.id).await.state, JobState::Queued);
     assert_eq!(claim(&b, "q", 1).await.len(), 1);
 }
+
+/// The keys of a namespace that match `pattern`, with their TTL in ms.
+async fn ttls(b: &ServedBackend, pattern: &str) -> Vec<(String, i64)> {
+    let mut conn = raw(b).await;
+    let keys: Vec<String> = conn.keys(pattern).await.unwrap();
+    let mut out = Vec::new();
+    for k in keys {
+        let ttl: i64 = conn.pttl(&k).await.unwrap();
+        out.push((k, ttl));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_finished_job_takes_its_idempotency_key_and_children_set_with_it() {
+    let b = backend().await;
+    for outcome in ["succeeded", "cancelled"] {
+        let mut parent = record("q");
+        parent.idempotency_key = Some(format!("pay-{outcome}"));
+        parent.result_ttl_ms = 60_000;
+        b.enqueue(vec![parent.clone()]).await.unwrap();
+        let c = claim(&b, "q", 1).await.remove(0);
+        let mut child = record("children");
+        child.parent = Some(parent.id.clone());
+        b.enqueue(vec![child]).await.unwrap();
+        let end = match outcome {
+            "succeeded" => Outcome::Succeeded { result: vec![] },
+            _ => Outcome::Cancelled,
+        };
+        assert!(finish(&b, &c, end).await);
+
+        let idem = ttls(&b, &format!("*:ik:pay-{outcome}")).await;
+        let children = ttls(&b, &format!("*:ch:{}", parent.id)).await;
+        assert_eq!(idem.len(), 1, "{outcome}: the key exists: {idem:?}");
+        assert_eq!(children.len(), 1, "{outcome}: the set exists: {children:?}");
+        for (key, ttl) in idem.iter().chain(&children) {
+            assert!(
+                (1..=60_000).contains(ttl),
+                "{outcome}: {key} expires with the record (PTTL {ttl})"
+            );
+        }
+    }
+}

@@ -263,11 +263,18 @@ impl Inner {
         let mut flavor = self.flavor;
         if flavor == Flavor::Functions {
             if let Err(e) = scripts::load_library(&mut conn).await {
-                if crate::error::is_transient(&e) {
+                if crate::error::refusal_of(&e) == Some(crate::error::Refusal::ReadOnly) {
+                    // A replica (Sentinel mid-failover, or a URL that names
+                    // one): it gets the library from its primary, and the
+                    // first call that finds it missing loads it; until
+                    // then calls fail with the replica's typed refusal.
+                    tracing::info!("Redis is a read-only replica: the functions library loads once a primary answers");
+                } else if crate::error::is_transient(&e) {
                     return Err(backend_error(e));
+                } else {
+                    tracing::info!(error = %e, "Redis refused the ork functions library; running scripts with EVALSHA");
+                    flavor = Flavor::Shebang;
                 }
-                tracing::info!(error = %e, "Redis refused the ork functions library; running scripts with EVALSHA");
-                flavor = Flavor::Shebang;
             }
         }
         for script in scripts::all()
