@@ -213,6 +213,19 @@ impl RedisServer {
         format!("redis://{}127.0.0.1:{}", self.credentials(), self.port)
     }
 
+    /// A plain connection to the server, for tests that read or write
+    /// keys behind the engine's back.
+    ///
+    /// # Panics
+    /// When the server can't be reached.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("the server's URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test server")
+    }
+
     /// `rediss://[user:password@]localhost:<tls port>`, when started with TLS.
     pub fn tls_url(&self) -> Option<String> {
         self.tls_port

@@ -10,7 +10,7 @@ use ork_core::backend::{ClaimRequest, Claimed, Enqueued, Finish, Outcome};
 use ork_core::job::{JobId, JobRecord, JobState};
 use ork_core::{Backend, Error};
 use ork_core::{CancelOutcome, JobQuery};
-use ork_redis::redis::{self, AsyncCommands};
+use ork_redis::redis::AsyncCommands;
 use ork_redis::testing::{backend, RedisServer, ServedBackend};
 use ork_redis::RedisBackend;
 
@@ -40,14 +40,6 @@ async fn info(b: &dyn Backend, id: &JobId) -> ork_core::JobInfo {
     b.jobs(std::slice::from_ref(id)).await.unwrap()[0]
         .clone()
         .expect("job exists")
-}
-
-async fn raw(b: &ServedBackend) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(b.server().url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -97,7 +89,7 @@ async fn default_payload_limit_is_512_kib() {
 #[tokio::test]
 async fn garbage_in_a_queue_is_dead_lettered_not_looped() {
     let b = backend().await;
-    let mut conn = raw(&b).await;
+    let mut conn = b.server().connection().await;
     let list = format!("{{{}}}:q:q:0", b.namespace());
     let _: () = conn.rpush(&list, &[0xffu8, 0x00, 0x13][..]).await.unwrap();
     let _: () = conn.rpush(&list, "no-such-job").await.unwrap();
@@ -529,7 +521,7 @@ async fn a_retried_delayed_job_is_queued_at_once() {
 
 /// The keys of a namespace that match `pattern`, with their TTL in ms.
 async fn ttls(b: &ServedBackend, pattern: &str) -> Vec<(String, i64)> {
-    let mut conn = raw(b).await;
+    let mut conn = b.server().connection().await;
     let keys: Vec<String> = conn.keys(pattern).await.unwrap();
     let mut out = Vec::new();
     for k in keys {

@@ -9,22 +9,14 @@ use ork_core::backend::{JobStore, Queries};
 use ork_core::job::{JobId, JobRecord, JobState};
 use ork_core::Backend;
 use ork_core::JobQuery;
-use ork_redis::redis::{self, AsyncCommands};
+use ork_redis::redis::AsyncCommands;
 use ork_redis::testing::{backend, ServedBackend};
 
 const LEASE: Duration = Duration::from_secs(30);
 
-async fn raw(b: &ServedBackend) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(b.server().url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 /// Stores a job hash as an ork that wrote `blob` would have, queued.
 async fn plant(b: &ServedBackend, id: &str, blob: &[u8]) {
-    let mut conn = raw(b).await;
+    let mut conn = b.server().connection().await;
     let ns = b.namespace();
     let _: () = conn
         .hset_multiple(
@@ -42,7 +34,7 @@ async fn plant(b: &ServedBackend, id: &str, blob: &[u8]) {
 }
 
 async fn stored_blob(b: &ServedBackend, id: &str) -> Vec<u8> {
-    let mut conn = raw(b).await;
+    let mut conn = b.server().connection().await;
     conn.hget(format!("{{{}}}:job:{id}", b.namespace()), "d")
         .await
         .unwrap()
