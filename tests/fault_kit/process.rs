@@ -234,18 +234,29 @@ impl Fleet {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// Every process log, for a failure message.
-    pub fn logs(&self) -> String {
-        let mut out = String::new();
+    /// Every process's log, as (incarnation name, text), by name.
+    fn log_texts(&self) -> Vec<(String, String)> {
         let mut files: Vec<_> = std::fs::read_dir(&self.dir)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         files.sort();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap_or_default();
+        files
+            .into_iter()
+            .filter_map(|path| {
+                let name = path.file_stem()?.to_str()?.to_owned();
+                Some((name, std::fs::read_to_string(&path).unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    /// Every process log, for a failure message.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for (name, text) in self.log_texts() {
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(30)..];
-            out.push_str(&format!("== {}\n{}\n", f.display(), tail.join("\n")));
+            let path = self.dir.join(format!("{name}.log"));
+            out.push_str(&format!("== {}\n{}\n", path.display(), tail.join("\n")));
         }
         out
     }
@@ -256,12 +267,7 @@ impl Fleet {
     /// another worker, as after a kill.
     pub fn self_fenced(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let path = e.path();
-            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
-                continue;
-            };
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (name, text) in self.log_texts() {
             for line in text.lines().filter(|l| {
                 l.contains("lease lost") || l.contains("lease could not be renewed in time")
             }) {
@@ -269,7 +275,7 @@ impl Fleet {
                     .split_whitespace()
                     .find_map(|w| w.strip_prefix("job_id="))
                 {
-                    out.push((name.to_owned(), job.to_owned()));
+                    out.push((name.clone(), job.to_owned()));
                 }
             }
         }
@@ -278,16 +284,11 @@ impl Fleet {
 
     /// Lines of every process log that contain `needle`.
     pub fn grep(&self, needle: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-            out.extend(
-                text.lines()
-                    .filter(|l| l.contains(needle))
-                    .map(String::from),
-            );
-        }
-        out
+        self.log_texts()
+            .iter()
+            .flat_map(|(_, text)| text.lines().filter(|l| l.contains(needle)))
+            .map(String::from)
+            .collect()
     }
 }
 
