@@ -3,12 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::call::Call;
 use crate::codec::Codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::handle::JobHandle;
 use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobId, JobInfo, JobState};
@@ -147,6 +150,42 @@ impl Ork {
     /// Cancels a job that has not started (or asks a running one to stop).
     pub async fn cancel(&self, id: impl Into<JobId>) -> Result<CancelOutcome> {
         self.backend.cancel(&id.into()).await
+    }
+
+    /// Sends `value` to the jobs waiting on signal `key`
+    /// ([`Context::wait_for`](crate::Context::wait_for)), encoded with this
+    /// client's codec, and keeps it under `key` for
+    /// [`SIGNAL_RETENTION`](crate::backend::SIGNAL_RETENTION) so that a job
+    /// that starts waiting later still receives it. Returns how many
+    /// waiting jobs it woke.
+    ///
+    /// The signal is recorded first, then each waiter is woken: if this
+    /// process dies in between, a waiter not woken still receives the
+    /// signal, at its wait's timeout at the latest.
+    pub async fn signal<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<usize> {
+        self.signal_kept(key, value, crate::backend::SIGNAL_RETENTION)
+            .await
+    }
+
+    /// [`signal`](Self::signal), kept under its key for `retention`.
+    pub async fn signal_kept<V: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &V,
+        retention: Duration,
+    ) -> Result<usize> {
+        if key.is_empty() {
+            return Err(Error::Invalid("a signal key must not be empty".to_owned()));
+        }
+        let bytes = crate::durable::encode_signal(self.codec, value)?;
+        let (_, waiters) = self.backend.put_signal(key, &bytes, retention).await?;
+        let mut woken = 0;
+        for id in &waiters {
+            if self.backend.wake(id).await? {
+                woken += 1;
+            }
+        }
+        Ok(woken)
     }
 
     /// Deletes every job not yet started in `queue`; returns how many.

@@ -306,6 +306,10 @@ pub struct JobInfo {
     /// this set is stopping (tools show it as cancelling).
     #[serde(default)]
     pub cancel_requested: bool,
+    /// While scheduled by a durable sleep or wait (`ctx.sleep`,
+    /// `ctx.wait_for`): what it waits for, in words. `None` otherwise.
+    #[serde(default)]
+    pub parked: Option<String>,
 }
 
 impl JobInfo {
@@ -343,6 +347,7 @@ impl JobInfo {
             finished_at_ms: None,
             due_at_ms: None,
             cancel_requested: false,
+            parked: None,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod context;
+mod durable;
 pub mod error;
 pub mod handle;
 pub mod inspect;

@@ -81,6 +81,8 @@ pub(crate) struct StepState {
     used: Mutex<HashSet<String>>,
     /// Why this run can't succeed by retrying, if a step found out.
     fatal: Mutex<Option<String>>,
+    /// This run's durable timers and waits.
+    pub(crate) parking: crate::durable::Parking,
 }
 
 impl fmt::Debug for StepState {
@@ -265,13 +267,13 @@ impl Context {
             .await
     }
 
-    async fn stored_step(&self, name: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) async fn stored_step(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let stored = self.stored().await?;
         Ok(stored.lock().expect("step lock").get(name).cloned())
     }
 
     /// Writes a step's output, fenced by this attempt's lease.
-    async fn store(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+    pub(crate) async fn store(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
         let stored = self.stored().await?;
         if let Some((backend, lease)) = self.runtime() {
             if !backend.put_step(lease, name, &bytes).await? {
@@ -290,7 +292,7 @@ impl Context {
     }
 
     /// Records an error retrying can't fix, and returns it.
-    fn fatal(&self, name: &str, message: String) -> Error {
+    pub(crate) fn fatal(&self, name: &str, message: String) -> Error {
         let e = step_error(name, message);
         let mut fatal = self.steps_state().fatal.lock().expect("step lock");
         fatal.get_or_insert_with(|| e.to_string());

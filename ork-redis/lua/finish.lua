@@ -4,7 +4,9 @@
 -- ARGV: [1] prefix  [2] default result TTL ms
 --       [3..] five per entry: job id, fencing token, kind, a, b where kind is
 --       ok (a: result), retry (a: delay ms, b: error), dead (a: error),
---       cancel, or release (handed back; the attempt does not count)
+--       cancel, release (handed back; the attempt does not count), or
+--       park (a: until ms, b: why; the attempt does not count; a job
+--       woken while it ran, field wk, is made ready at once instead)
 -- Returns: per entry 1 (recorded) or 0 (stale fence or not running: nothing
 --       changed). A job reaped after its lease ran out but not claimed
 --       again still takes its attempt's finish.
@@ -53,9 +55,19 @@ for i = 3, #ARGV, 5 do
       end
     elseif kind == 'retry' then
       defer('ZREM', memo(K_run, q), id)
+      redis.call('HDEL', k, 'pk')
       make_scheduled(id, q, now() + (tonumber(a) or 0), 'e', b)
     elseif kind == 'dead' then
       terminate(id, 'd', a)
+    elseif kind == 'park' then
+      local fe, attempts, lost, started = run_of(f[2])
+      local run = run_field(fe, math.max(attempts - 1, 0), lost, started)
+      defer('ZREM', memo(K_run, q), id)
+      if redis.call('HDEL', k, 'wk') == 1 then
+        make_ready(id, q, redis.call('HGET', k, 'p'), 'r', run, 'pk', b)
+      else
+        make_scheduled(id, q, tonumber(a) or now(), 'r', run, 'pk', b)
+      end
     else
       local fe, attempts, lost, started = run_of(f[2])
       defer('ZREM', memo(K_run, q), id)

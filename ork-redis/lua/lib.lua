@@ -38,6 +38,13 @@
 -- ({ns}:ik:<key>, holding its id) expire with its hash.
 --   S:<name>  the output of durable step <name> ("S:@checkpoint": the
 --       checkpoint), written by step.lua; kept and expired with the hash.
+--   pk  why the job is parked (a durable sleep or wait), set by a park
+--       (finish.lua); meaningful while the job is scheduled
+--   wk  "1": woken while it ran (wake.lua); its next park is made ready
+-- Signals (signal.lua, listen.lua), under the signal key's own prefix:
+-- {ns}:sig:<key>, a sorted set of the signals kept, scored by their seq,
+-- each member "<seq>:<value>"; {ns}:sigw:<key>, a hash of the jobs
+-- waiting on the key (job id -> until, ms).
 -- State codes: w waiting, s scheduled, q queued, r running,
 --              o succeeded, d dead, c cancelled.
 
@@ -59,6 +66,8 @@ local function K_idem(key) return P .. 'ik:' .. key end
 local function K_done_deps(id) return P .. 'dd:' .. id end
 local function K_workflow(id) return P .. 'wf:' .. id end
 local function K_schedule(name) return P .. 'cron:' .. name end
+local function K_signals(key) return P .. 'sig:' .. key end
+local function K_listeners(key) return P .. 'sigw:' .. key end
 -- Job hash fields holding durable steps start with this.
 local STEP_PREFIX = 'S:'
 

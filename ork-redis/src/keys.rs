@@ -35,6 +35,16 @@ impl Keys {
         k
     }
 
+    /// Sorted set of the signals kept under `key` (scored by seq).
+    pub(crate) fn signals(&self, key: &str) -> String {
+        self.key(&format!("sig:{key}"))
+    }
+
+    /// Hash of the jobs waiting on signal `key` (job id -> until, ms).
+    pub(crate) fn listeners(&self, key: &str) -> String {
+        self.key(&format!("sigw:{key}"))
+    }
+
     /// Set of queue names ever used.
     pub(crate) fn queues(&self) -> String {
         self.key("queues")
@@ -175,7 +185,8 @@ mod tests {
             "\nbegin(KEYS, ARGV)\nreturn { K_QUEUES, K_UNIQUE, K_job('J'), K_ready('Q', 7), K_sched('Q'),",
             " K_wait('Q'), K_run('Q'), K_ok('Q'), K_dead('Q'), K_cancel('Q'), K_wake('Q'),",
             " K_dependants('J'), K_done_deps('J'), K_workflow('J'), K_schedule('S'),",
-            " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS }",
+            " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS,",
+            " K_signals('G'), K_listeners('G') }",
         ));
         let lua: Vec<String> = script
             .key(keys.queues())
@@ -204,6 +215,8 @@ mod tests {
             keys.children("J"),
             keys.idempotency("K"),
             keys.cancels(),
+            keys.signals("G"),
+            keys.listeners("G"),
         ];
         assert_eq!(lua, rust);
         assert!(rust.iter().all(|k| k.starts_with("{ns}:")));

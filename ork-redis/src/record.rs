@@ -74,6 +74,7 @@ pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> 
     let mut finished_at = None;
     let mut due_at = None;
     let mut cancel_requested = false;
+    let mut parked = None;
     let mut it = fields.into_iter();
     while let (Some(k), Some(v)) = (it.next(), it.next()) {
         // Taken, not copied: a lookup of many jobs moves a lot of bytes.
@@ -96,6 +97,7 @@ pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> 
             b"t" => enqueued_at = num(&v).unwrap_or(0),
             b"ft" => finished_at = num(&v),
             b"cr" => cancel_requested = true,
+            b"pk" => parked = Some(String::from_utf8_lossy(&v).into_owned()),
             b"due" => due_at = num::<f64>(&v).map(|d| d as u64),
             _ => {}
         }
@@ -125,6 +127,8 @@ pub(crate) fn info_from_fields(id: &str, fields: Vec<Value>) -> Option<JobInfo> 
     info.started_at_ms = started_at;
     info.finished_at_ms = finished_at;
     info.cancel_requested = cancel_requested;
+    // The reason of the last park: meaningful while the park lasts.
+    info.parked = parked.filter(|_| state == JobState::Scheduled);
     info.due_at_ms = if state == JobState::Scheduled {
         due_at
     } else {

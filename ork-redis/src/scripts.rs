@@ -348,6 +348,12 @@ scripts! {
     /// ([`Error::OutOfMemory`](ork_core::Error::OutOfMemory)) and the
     /// step fails; the job's retries run it again later.
     STEP => "step.lua";
+    /// Records a signal and takes its key's waiters.
+    SIGNAL => "signal.lua";
+    /// A waiter's signal-side step: a kept signal, or a registration.
+    LISTEN => "listen.lua";
+    /// Wakes a parked job (job side).
+    WAKE => "wake.lua";
     /// Looks jobs up.
     JOBS => "jobs.lua";
     /// Cancels a job.

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use ork::backend::JobRecord;
 use ork::backend::{
-    Admin, JobStore, Queries, ScheduleStore, StepStore, WorkerRegistry, WorkflowStore,
+    Admin, JobStore, Queries, ScheduleStore, SignalStore, StepStore, WorkerRegistry, WorkflowStore,
 };
 use ork::backend::{
-    BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
+    BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Signal,
     StoredSchedule, StoredSteps,
 };
 use ork::{Backend, Context, JobId, JobInfo, JobState, Ork};
@@ -524,6 +524,35 @@ impl<B: Backend> StepStore for FinishSpy<B> {
 
     fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<StoredSteps>> {
         self.inner.steps(id)
+    }
+}
+
+impl<B: Backend> SignalStore for FinishSpy<B> {
+    fn put_signal<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        retention: std::time::Duration,
+    ) -> BoxFuture<'a, ork::Result<(u64, Vec<JobId>)>> {
+        self.inner.put_signal(key, value, retention)
+    }
+
+    fn listen<'a>(
+        &'a self,
+        key: &'a str,
+        after: u64,
+        job: &'a JobId,
+        until_ms: u64,
+    ) -> BoxFuture<'a, ork::Result<Option<Signal>>> {
+        self.inner.listen(key, after, job, until_ms)
+    }
+
+    fn unlisten<'a>(&'a self, key: &'a str, job: &'a JobId) -> BoxFuture<'a, ork::Result<()>> {
+        self.inner.unlisten(key, job)
+    }
+
+    fn wake<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, ork::Result<bool>> {
+        self.inner.wake(id)
     }
 }
 

@@ -146,6 +146,18 @@ pub enum Outcome {
     Released,
     /// Stopped because cancellation was requested.
     Cancelled,
+    /// Parked by a durable sleep or wait (`ctx.sleep`, `ctx.wait_for`):
+    /// scheduled for `until_ms` (Unix ms on the backend's clock), and the
+    /// attempt does not count. A job woken while it ran
+    /// ([`SignalStore::wake`](super::SignalStore::wake)) is made ready at
+    /// once instead. `reason` is shown while it is parked
+    /// ([`JobInfo::parked`](crate::job::JobInfo::parked)).
+    Park {
+        /// When to run again.
+        until_ms: u64,
+        /// What it waits for, in words.
+        reason: String,
+    },
 }
 
 /// One attempt's end, to be recorded with [`JobStore::finish`].

@@ -18,6 +18,7 @@
 //! | [`WorkflowStore`] | workflow descriptions |
 //! | [`ScheduleStore`] | periodic schedules and the exactly-once tick step |
 //! | [`StepStore`] | the outputs of durable steps and checkpoints, fenced |
+//! | [`SignalStore`] | signals under keys, their waiters, and waking parked jobs |
 //!
 //! [`Backend`] is all of them together, and is what the client holds. An
 //! engine implements each part, then `impl Backend for MyEngine {}`.
@@ -43,6 +44,7 @@ pub mod memory;
 mod queries;
 mod registry;
 mod schedule;
+mod signals;
 mod steps;
 mod workflows;
 
@@ -53,6 +55,7 @@ pub use jobs::{ClaimRequest, Claimed, Enqueued, Finish, JobStore, Lease, LeaseSt
 pub use queries::Queries;
 pub use registry::WorkerRegistry;
 pub use schedule::{FireTicks, ScheduleStore, StoredSchedule};
+pub use signals::{Signal, SignalStore, SIGNAL_RETENTION};
 pub use steps::{StepStore, StoredSteps, CHECKPOINT};
 pub use workflows::WorkflowStore;
 
@@ -69,6 +72,7 @@ pub trait Backend:
     + WorkflowStore
     + ScheduleStore
     + StepStore
+    + SignalStore
     + fmt::Debug
     + 'static
 {

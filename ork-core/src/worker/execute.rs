@@ -13,6 +13,7 @@ use super::run::{Registered, Shared, SIGNAL_CANCEL, SIGNAL_LOST};
 use crate::backend::BoxFuture;
 use crate::backend::{Claimed, Finish, Lease, Outcome};
 use crate::context::{Context, Slot};
+use crate::durable::Park;
 use crate::job::JobRecord;
 use crate::metrics::counters::{self, AttemptEnd};
 use crate::retry::{decide, RetryDecision};
@@ -58,6 +59,8 @@ pub(crate) enum Ended {
     Cancelled,
     HandedBack,
     LeaseLost,
+    /// Parked by a durable sleep or wait.
+    Parked(Park),
 }
 
 /// Registers a claimed job in the pool's in-flight map: from here until
@@ -165,6 +168,10 @@ pub(crate) async fn attempt(
             },
             Ended::Cancelled => Some(Outcome::Cancelled),
             Ended::HandedBack => Some(Outcome::Released),
+            Ended::Parked(Park { until_ms, reason }) => {
+                tracing::debug!(until_ms, %reason, "parked");
+                Some(Outcome::Park { until_ms, reason })
+            }
             Ended::LeaseLost => None,
         };
         let end = match &outcome {
@@ -172,7 +179,8 @@ pub(crate) async fn attempt(
             Some(Outcome::Retry { .. }) => AttemptEnd::Retried,
             Some(Outcome::Dead { .. }) => AttemptEnd::Dead,
             Some(Outcome::Cancelled) => AttemptEnd::Cancelled,
-            Some(Outcome::Released) => AttemptEnd::Released,
+            // A park hands the job back, like a release.
+            Some(Outcome::Released | Outcome::Park { .. }) => AttemptEnd::Released,
             None => AttemptEnd::Lost,
         };
         // The record is done with: its names become the labels.
@@ -244,7 +252,8 @@ async fn run(
         Ok(payload) => {
             let probe = ctx.clone();
             let run = (reg.entry.run)(ctx, record.codec, payload);
-            match supervise(shared, run, record.timeout(), held).await {
+            let parking = &probe.steps_state().parking;
+            match supervise(shared, run, record.timeout(), held, parking).await {
                 // A step error that retrying can't fix (a step name used
                 // twice, a stored output that no longer decodes): dead at
                 // once, with the task's message.
@@ -272,6 +281,7 @@ async fn supervise(
     run: crate::backend::BoxFuture<'static, Result<Vec<u8>, RunError>>,
     timeout: Option<Duration>,
     held: &Arc<Held>,
+    parking: &crate::durable::Parking,
 ) -> Ended {
     let token = &held.token;
     let signal = &held.signal;
@@ -295,6 +305,11 @@ async fn supervise(
             token.cancel();
             return Ended::Failed(format!("timed out after {limit:?}"));
         }
+        // A durable sleep or wait: the task stops at the call.
+        _ = parking.parked.cancelled() => match parking.take() {
+            Some(park) => return Ended::Parked(park),
+            None => return Ended::Failed("parked without a due time".to_owned()),
+        },
         _ = token.cancelled() => {
             if shared.hard_stop.is_cancelled() {
                 return Ended::HandedBack;

@@ -120,6 +120,9 @@ impl Inner {
                             .arg(error.as_str()),
                         Outcome::Dead { error } => inv.arg("dead").arg(error.as_str()).arg(""),
                         Outcome::Cancelled => inv.arg("cancel").arg("").arg(""),
+                        Outcome::Park { until_ms, reason } => {
+                            inv.arg("park").arg(*until_ms).arg(reason.as_str())
+                        }
                         // Released, and any outcome added later: handed back.
                         _ => inv.arg("release").arg("").arg(""),
                     };

@@ -7,6 +7,7 @@
 mod admin;
 mod audit;
 mod jobs;
+mod signals;
 mod steps;
 
 use std::fmt;
@@ -133,9 +134,19 @@ impl Inner {
         self.invocation(script.full_variant(self.flavor))
     }
 
-    fn invocation(&self, mut inv: Call) -> Call {
-        inv.key(self.keys.queues())
-            .arg(self.keys.prefix())
+    fn invocation(&self, inv: Call) -> Call {
+        self.invocation_in(inv, &self.keys)
+    }
+
+    /// An invocation of a script under `keys` (a prefix other than the
+    /// backend's own, such as a signal key's).
+    pub(crate) fn script_in(&self, script: &'static Lua, keys: &Keys) -> Call {
+        self.invocation_in(script.pick(self.flavor), keys)
+    }
+
+    fn invocation_in(&self, mut inv: Call, keys: &Keys) -> Call {
+        inv.key(keys.queues())
+            .arg(keys.prefix())
             .arg(self.settings.result_ttl_ms);
         inv
     }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ork_core::backend::{
-    Admin, JobStore, Queries, ScheduleStore, StepStore, WorkerRegistry, WorkflowStore,
+    Admin, JobStore, Queries, ScheduleStore, SignalStore, StepStore, WorkerRegistry, WorkflowStore,
 };
 use ork_core::backend::{
-    BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
+    BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Signal,
     StoredSchedule, StoredSteps,
 };
 use ork_core::job::{JobId, JobInfo, JobRecord};
@@ -230,6 +230,35 @@ impl StepStore for ServedBackend {
 
     fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
         self.backend.steps(id)
+    }
+}
+
+impl SignalStore for ServedBackend {
+    fn put_signal<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        retention: std::time::Duration,
+    ) -> BoxFuture<'a, Result<(u64, Vec<JobId>)>> {
+        self.backend.put_signal(key, value, retention)
+    }
+
+    fn listen<'a>(
+        &'a self,
+        key: &'a str,
+        after: u64,
+        job: &'a JobId,
+        until_ms: u64,
+    ) -> BoxFuture<'a, Result<Option<Signal>>> {
+        self.backend.listen(key, after, job, until_ms)
+    }
+
+    fn unlisten<'a>(&'a self, key: &'a str, job: &'a JobId) -> BoxFuture<'a, Result<()>> {
+        self.backend.unlisten(key, job)
+    }
+
+    fn wake<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
+        self.backend.wake(id)
     }
 }
 

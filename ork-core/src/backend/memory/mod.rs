@@ -20,6 +20,7 @@ use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 use crate::Backend;
 
+mod signals;
 mod state;
 
 use state::State;
@@ -254,6 +255,18 @@ impl JobStore for MemoryBackend {
                             let e = st.jobs.get_mut(&lease.id).expect("checked");
                             e.info.attempts = e.info.attempts.saturating_sub(1);
                             st.push_ready(lease.id);
+                            woke_work = true;
+                        }
+                        Outcome::Park { until_ms, reason } => {
+                            let e = st.jobs.get_mut(&lease.id).expect("checked");
+                            e.info.attempts = e.info.attempts.saturating_sub(1);
+                            if std::mem::take(&mut e.woken) {
+                                st.push_ready(lease.id);
+                            } else {
+                                st.schedule(lease.id.clone(), *until_ms);
+                                let e = st.jobs.get_mut(&lease.id).expect("checked");
+                                e.info.parked = Some(reason.clone());
+                            }
                             woke_work = true;
                         }
                     }

@@ -34,6 +34,10 @@ pub(super) struct State {
     /// name -> schedule
     pub(super) schedules: BTreeMap<String, StoredSchedule>,
     pub(super) seq: u64,
+    /// Signals kept under each key: (seq, expires at, value), oldest first.
+    pub(super) signals: HashMap<String, VecDeque<(u64, u64, Vec<u8>)>>,
+    /// The jobs waiting on each signal key.
+    pub(super) listeners: HashMap<String, FxHashSet<JobId>>,
 }
 
 #[derive(Debug)]
@@ -51,6 +55,9 @@ pub(super) struct Entry {
     /// Durable step outputs and the checkpoint, by name (kept as long as
     /// the entry).
     pub(super) steps: FxHashMap<String, Vec<u8>>,
+    /// Woken while it ran or waited in a queue: its next park makes it
+    /// ready at once.
+    pub(super) woken: bool,
 }
 
 impl State {
@@ -117,6 +124,7 @@ impl State {
                     deps_done: FxHashSet::default(),
                     expires_at: None,
                     steps: FxHashMap::default(),
+                    woken: false,
                 },
             );
             out.push(Enqueued::Created(id.clone()));
@@ -157,6 +165,7 @@ impl State {
         let entry = self.jobs.get_mut(&id).expect("job exists");
         entry.info.state = JobState::Queued;
         entry.info.due_at_ms = None;
+        entry.info.parked = None;
         let level = entry.info.record.priority.min(9) as usize;
         self.readied += 1;
         let queue = &entry.info.record.queue;
