@@ -24,10 +24,12 @@ use crate::job::{JobId, JobRecord, JobState};
 
 mod audit;
 mod schedule;
+mod signals;
 mod steps;
 
 pub use audit::audit_trail;
 pub use schedule::{schedule_fire, schedule_pause, schedule_storage};
+pub use signals::{park_and_wake, signal_log};
 pub use steps::{step_fencing, step_lifetime, step_storage};
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -1021,7 +1023,7 @@ macro_rules! backend_conformance {
             dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
             retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause,
             audit_trail, cancel_reaches_children, idempotency_keys, step_storage, step_fencing,
-            step_lifetime);
+            step_lifetime, park_and_wake, signal_log);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
