@@ -1,0 +1,253 @@
+//! Durable sleeps, waits and signals run by workers, on the memory engine
+//! and on Redis (a redis-server of the test's own): a sleep frees its slot,
+//! signals reach their waiters exactly once whenever they are sent, a wait
+//! times out with `None`, and parked jobs survive a worker restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ork::prelude::*;
+use ork::JobState;
+
+/// What task bodies did, by `<tag>/<event>`, shared through the worker
+/// state: the test's own log.
+#[derive(Default)]
+struct Log(Mutex<HashMap<String, u32>>);
+
+impl Log {
+    fn bump(&self, key: impl Into<String>) {
+        *self.0.lock().unwrap().entry(key.into()).or_default() += 1;
+    }
+
+    fn get(&self, key: &str) -> u32 {
+        self.0.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+
+    fn count(&self, suffix: &str) -> usize {
+        let log = self.0.lock().unwrap();
+        log.keys().filter(|k| k.ends_with(suffix)).count()
+    }
+}
+
+fn log(ctx: &Context) -> Arc<Log> {
+    ctx.state::<Arc<Log>>().clone()
+}
+
+/// Records its start once (in a step), sleeps `ms`, records its end.
+#[ork::task]
+async fn napper(ctx: Context, tag: u32, ms: u64) -> ork::Result<u32> {
+    let l = log(&ctx);
+    ctx.step("start", || {
+        let l = l.clone();
+        async move {
+            l.bump(format!("{tag}/start"));
+            Ok::<_, ork::Error>(())
+        }
+    })
+    .await?;
+    ctx.sleep(Duration::from_millis(ms)).await?;
+    l.bump(format!("{tag}/end"));
+    Ok(tag)
+}
+
+/// Waits `n` times on `key`, each with `timeout_ms`; records each run
+/// that reaches the end, and returns what it received.
+#[ork::task]
+async fn waiter(
+    ctx: Context,
+    tag: String,
+    key: String,
+    n: u32,
+    timeout_ms: u64,
+) -> ork::Result<Vec<Option<String>>> {
+    let mut got = Vec::new();
+    for _ in 0..n {
+        got.push(
+            ctx.wait_for::<String>(&key, Duration::from_millis(timeout_ms))
+                .await?,
+        );
+    }
+    log(&ctx).bump(format!("{tag}/end"));
+    Ok(got)
+}
+
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn state_of(ork: &Ork, id: &ork::JobId) -> JobState {
+    ork.job(id.clone()).await.unwrap().unwrap().state
+}
+
+/// 200 tasks that each sleep 2 s, on a pool of 2 slots: all 200 are
+/// asleep at once (so no slot is held while sleeping: the backend counts
+/// none running), and each body before and after its sleep ran once.
+async fn sleeps_free_their_slots(ork: Ork) {
+    const N: u32 = 200;
+    let l = Arc::new(Log::default());
+    let began = Instant::now();
+    let pool = ork.worker().concurrency(2).state(l.clone()).start().unwrap();
+    let calls: Vec<_> = (0..N).map(|i| napper::call(i, 2000)).collect();
+    let jobs = ork.enqueue_many(calls).await.unwrap();
+    until("every task asleep", || async {
+        let counts = ork.counts().await.unwrap();
+        counts.iter().map(|c| c.scheduled).sum::<u64>() == u64::from(N)
+    })
+    .await;
+    assert_eq!(l.count("/start"), N as usize);
+    assert_eq!(l.count("/end"), 0, "asleep: none ended yet");
+    let counts = ork.counts().await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.running).sum::<u64>(), 0, "no slot held");
+    let parked = ork.job(jobs[0].id().clone()).await.unwrap().unwrap();
+    assert_eq!(parked.parked.as_deref(), Some("sleep #1"));
+    assert_eq!(parked.attempts, 0);
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(job.result().await.unwrap(), i as u32);
+    }
+    for i in 0..N {
+        assert_eq!(l.get(&format!("{i}/start")), 1, "task {i} started once");
+        assert_eq!(l.get(&format!("{i}/end")), 1, "task {i} ended once");
+    }
+    let info = jobs[N as usize - 1].info().await.unwrap();
+    assert_eq!(info.attempts, 1, "the sleep used no attempt");
+    eprintln!("200 sleeps of 2 s on 2 slots: {:?}", began.elapsed());
+    pool.shutdown().await;
+}
+
+/// A signal sent before the wait is kept and received; one sent after
+/// the job parked wakes it; one to a key nobody waits on wakes nobody.
+async fn signals_before_and_after_the_wait(ork: Ork) {
+    let l = Arc::new(Log::default());
+    let pool = ork.worker().state(l.clone()).start().unwrap();
+    // Before.
+    assert_eq!(ork.signal("early", "hello").await.unwrap(), 0);
+    let early = ork
+        .enqueue(waiter::call("early".into(), "early".into(), 1, 60_000))
+        .await
+        .unwrap();
+    assert_eq!(early.result().await.unwrap(), vec![Some("hello".to_owned())]);
+    // After.
+    let late = ork
+        .enqueue(waiter::call("late".into(), "late".into(), 1, 60_000))
+        .await
+        .unwrap();
+    until("the waiter parked", || async {
+        state_of(&ork, late.id()).await == JobState::Scheduled
+    })
+    .await;
+    let info = late.info().await.unwrap();
+    assert_eq!(info.parked.as_deref(), Some("signal `late`"));
+    assert_eq!(ork.signal("late", "world").await.unwrap(), 1, "one waiter woken");
+    assert_eq!(late.result().await.unwrap(), vec![Some("world".to_owned())]);
+    // Nobody waits.
+    assert_eq!(ork.signal("nobody", "lost?").await.unwrap(), 0);
+    assert_eq!(l.get("early/end"), 1);
+    assert_eq!(l.get("late/end"), 1);
+    assert_eq!(late.info().await.unwrap().attempts, 1);
+    pool.shutdown().await;
+}
+
+/// Two signals to one key: a job that waits twice receives both, in
+/// order; two jobs waiting on the key each receive each signal once.
+async fn signals_twice_reach_each_waiter_once(ork: Ork) {
+    let l = Arc::new(Log::default());
+    let pool = ork.worker().state(l.clone()).start().unwrap();
+    let a = ork
+        .enqueue(waiter::call("a".into(), "twice".into(), 2, 60_000))
+        .await
+        .unwrap();
+    let b = ork
+        .enqueue(waiter::call("b".into(), "twice".into(), 2, 60_000))
+        .await
+        .unwrap();
+    until("both parked", || async {
+        state_of(&ork, a.id()).await == JobState::Scheduled
+            && state_of(&ork, b.id()).await == JobState::Scheduled
+    })
+    .await;
+    assert_eq!(ork.signal("twice", "1").await.unwrap(), 2);
+    until("both parked again", || async {
+        let (sa, sb) = (a.info().await.unwrap(), b.info().await.unwrap());
+        sa.state == JobState::Scheduled && sb.state == JobState::Scheduled
+    })
+    .await;
+    ork.signal("twice", "2").await.unwrap();
+    let both = vec![Some("1".to_owned()), Some("2".to_owned())];
+    assert_eq!(a.result().await.unwrap(), both);
+    assert_eq!(b.result().await.unwrap(), both);
+    assert_eq!((l.get("a/end"), l.get("b/end")), (1, 1));
+    pool.shutdown().await;
+}
+
+/// A wait whose timeout passes yields `None`, without using an attempt;
+/// a signal sent later is for later waiters.
+async fn a_wait_times_out_with_none(ork: Ork) {
+    let l = Arc::new(Log::default());
+    let pool = ork.worker().state(l.clone()).start().unwrap();
+    let job = ork
+        .enqueue(waiter::call("t".into(), "never".into(), 1, 300))
+        .await
+        .unwrap();
+    assert_eq!(job.result().await.unwrap(), vec![None]);
+    assert_eq!(job.info().await.unwrap().attempts, 1);
+    assert_eq!(l.get("t/end"), 1);
+    assert_eq!(ork.signal("never", "late").await.unwrap(), 0, "no waiter left");
+    pool.shutdown().await;
+}
+
+/// Jobs asleep while their pool shuts down, and a new pool starts: none
+/// is lost, each ends once.
+async fn a_restart_while_asleep_loses_nothing(ork: Ork) {
+    const N: u32 = 20;
+    let l = Arc::new(Log::default());
+    let first = ork.worker().concurrency(4).state(l.clone()).start().unwrap();
+    let calls: Vec<_> = (0..N).map(|i| napper::call(i, 1500)).collect();
+    let jobs = ork.enqueue_many(calls).await.unwrap();
+    until("every task asleep", || async {
+        let counts = ork.counts().await.unwrap();
+        counts.iter().map(|c| c.scheduled).sum::<u64>() == u64::from(N)
+    })
+    .await;
+    first.shutdown().await;
+    let second = ork.worker().concurrency(4).state(l.clone()).start().unwrap();
+    for (i, job) in jobs.iter().enumerate() {
+        assert_eq!(job.result().await.unwrap(), i as u32);
+    }
+    for i in 0..N {
+        assert_eq!(l.get(&format!("{i}/start")), 1);
+        assert_eq!(l.get(&format!("{i}/end")), 1);
+    }
+    second.shutdown().await;
+}
+
+macro_rules! durable_checks {
+    ($engine:ident, $make:expr; $($name:ident),*) => {
+        mod $engine {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($make.await).await;
+                }
+            )*
+        }
+    };
+}
+
+durable_checks!(memory, async { ork::Ork::memory() };
+    sleeps_free_their_slots, signals_before_and_after_the_wait,
+    signals_twice_reach_each_waiter_once, a_wait_times_out_with_none,
+    a_restart_while_asleep_loses_nothing);
+
+durable_checks!(redis, async { ork::Ork::with_backend(ork_redis::testing::backend().await) };
+    sleeps_free_their_slots, signals_before_and_after_the_wait,
+    signals_twice_reach_each_waiter_once, a_wait_times_out_with_none,
+    a_restart_while_asleep_loses_nothing);
