@@ -43,6 +43,8 @@ pub mod backend {
         CHECKPOINT,
     };
     #[doc(inline)]
+    pub use ork_core::backend::{Signal, SignalStore, SIGNAL_RETENTION};
+    #[doc(inline)]
     pub use ork_core::job::JobRecord;
 }
 

@@ -95,7 +95,12 @@ async fn sleeps_free_their_slots(ork: Ork) {
     const N: u32 = 200;
     let l = Arc::new(Log::default());
     let began = Instant::now();
-    let pool = ork.worker().concurrency(2).state(l.clone()).start().unwrap();
+    let pool = ork
+        .worker()
+        .concurrency(2)
+        .state(l.clone())
+        .start()
+        .unwrap();
     let calls: Vec<_> = (0..N).map(|i| napper::call(i, 2000)).collect();
     let jobs = ork.enqueue_many(calls).await.unwrap();
     until("every task asleep", || async {
@@ -106,7 +111,11 @@ async fn sleeps_free_their_slots(ork: Ork) {
     assert_eq!(l.count("/start"), N as usize);
     assert_eq!(l.count("/end"), 0, "asleep: none ended yet");
     let counts = ork.counts().await.unwrap();
-    assert_eq!(counts.iter().map(|c| c.running).sum::<u64>(), 0, "no slot held");
+    assert_eq!(
+        counts.iter().map(|c| c.running).sum::<u64>(),
+        0,
+        "no slot held"
+    );
     let parked = ork.job(jobs[0].id().clone()).await.unwrap().unwrap();
     assert_eq!(parked.parked.as_deref(), Some("sleep #1"));
     assert_eq!(parked.attempts, 0);
@@ -134,7 +143,10 @@ async fn signals_before_and_after_the_wait(ork: Ork) {
         .enqueue(waiter::call("early".into(), "early".into(), 1, 60_000))
         .await
         .unwrap();
-    assert_eq!(early.result().await.unwrap(), vec![Some("hello".to_owned())]);
+    assert_eq!(
+        early.result().await.unwrap(),
+        vec![Some("hello".to_owned())]
+    );
     // After.
     let late = ork
         .enqueue(waiter::call("late".into(), "late".into(), 1, 60_000))
@@ -146,7 +158,11 @@ async fn signals_before_and_after_the_wait(ork: Ork) {
     .await;
     let info = late.info().await.unwrap();
     assert_eq!(info.parked.as_deref(), Some("signal `late`"));
-    assert_eq!(ork.signal("late", "world").await.unwrap(), 1, "one waiter woken");
+    assert_eq!(
+        ork.signal("late", "world").await.unwrap(),
+        1,
+        "one waiter woken"
+    );
     assert_eq!(late.result().await.unwrap(), vec![Some("world".to_owned())]);
     // Nobody waits.
     assert_eq!(ork.signal("nobody", "lost?").await.unwrap(), 0);
@@ -200,7 +216,11 @@ async fn a_wait_times_out_with_none(ork: Ork) {
     assert_eq!(job.result().await.unwrap(), vec![None]);
     assert_eq!(job.info().await.unwrap().attempts, 1);
     assert_eq!(l.get("t/end"), 1);
-    assert_eq!(ork.signal("never", "late").await.unwrap(), 0, "no waiter left");
+    assert_eq!(
+        ork.signal("never", "late").await.unwrap(),
+        0,
+        "no waiter left"
+    );
     pool.shutdown().await;
 }
 
@@ -209,7 +229,12 @@ async fn a_wait_times_out_with_none(ork: Ork) {
 async fn a_restart_while_asleep_loses_nothing(ork: Ork) {
     const N: u32 = 20;
     let l = Arc::new(Log::default());
-    let first = ork.worker().concurrency(4).state(l.clone()).start().unwrap();
+    let first = ork
+        .worker()
+        .concurrency(4)
+        .state(l.clone())
+        .start()
+        .unwrap();
     let calls: Vec<_> = (0..N).map(|i| napper::call(i, 1500)).collect();
     let jobs = ork.enqueue_many(calls).await.unwrap();
     until("every task asleep", || async {
@@ -218,7 +243,12 @@ async fn a_restart_while_asleep_loses_nothing(ork: Ork) {
     })
     .await;
     first.shutdown().await;
-    let second = ork.worker().concurrency(4).state(l.clone()).start().unwrap();
+    let second = ork
+        .worker()
+        .concurrency(4)
+        .state(l.clone())
+        .start()
+        .unwrap();
     for (i, job) in jobs.iter().enumerate() {
         assert_eq!(job.result().await.unwrap(), i as u32);
     }
