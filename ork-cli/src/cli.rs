@@ -85,6 +85,17 @@ pub(crate) enum Command {
         #[arg(long, short)]
         yes: bool,
     },
+    /// Sends a signal to the jobs waiting on KEY (`ctx.wait_for`); kept
+    /// under KEY for a retention window, so a job that waits later gets it too.
+    Signal {
+        /// The signal key.
+        key: String,
+        /// The value, as JSON (`'"shipped"'`, `'{"approved": true}'`).
+        value: String,
+        /// How long the signal is kept for later waiters (default: 24h).
+        #[arg(long, value_parser = parse_duration)]
+        keep: Option<Duration>,
+    },
     /// The live workers.
     Workers,
     /// Periodic schedules and their next fire times.

@@ -743,6 +743,88 @@ async fn dashboard_api_is_read_only_unless_allowed() {
     w.shutdown().await;
 }
 
+/// What an approver sends.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Approval {
+    approved: bool,
+    by: String,
+}
+
+/// Waits for an approval on `key`.
+#[ork::task]
+async fn approval(ctx: Context, key: String) -> ork::Result<Option<Approval>> {
+    ctx.wait_for::<Approval>(&key, Duration::from_secs(600))
+        .await
+}
+
+async fn parked(env: &Env, id: &ork::JobId) {
+    eventually("the job to park", Duration::from_secs(20), || async {
+        let info = env.ork.job(id).await.unwrap()?;
+        info.parked.is_some().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_from_the_command_and_the_dashboard() {
+    use common::http::{get, post};
+    let env = Env::new().await;
+    let (w, _knobs) = worker(&env, "signal-worker");
+    let first = env
+        .ork
+        .enqueue(approval::call("approve:1".into()))
+        .await
+        .unwrap();
+    parked(&env, first.id()).await;
+    let shown = env.ork(&["job", first.id().as_str()]).await;
+    let text = shown.ok();
+    assert!(text.contains("signal `approve:1`"), "{text}");
+    assert!(text.contains("timeout"), "{text}");
+    let out = env
+        .ork(&["signal", "approve:1", r#"{"approved": true, "by": "cli"}"#])
+        .await;
+    assert!(out.ok().contains("1 waiting job(s) woken"), "{}", out.ok());
+    let by_cli = Approval {
+        approved: true,
+        by: "cli".into(),
+    };
+    assert_eq!(first.result().await.unwrap(), Some(by_cli));
+    let bad = env.ork(&["signal", "approve:1", "{nope"]).await;
+    assert!(bad.fails_with(2).contains("not JSON"));
+
+    let second = env
+        .ork
+        .enqueue(approval::call("approve:2".into()))
+        .await
+        .unwrap();
+    parked(&env, second.id()).await;
+    let url = format!("/api/signals/{}", "approve%3A2");
+    let body = r#"{"approved": false, "by": "dash"}"#;
+    let dash = common::Dashboard::start(&env, &[]);
+    let j = get(&dash.url(&format!("/api/jobs/{}", second.id()))).json();
+    assert_eq!(j["waits_on"], "approve:2");
+    assert_eq!(j["parked"], "signal `approve:2`");
+    assert!(j["due_at_ms"].as_u64().is_some(), "the timeout: {j}");
+    let r = post(&dash.url(&url), &[("X-Ork-Action", "1")], Some(body));
+    assert_eq!(r.status, 403, "read-only");
+    drop(dash);
+    let dash = common::Dashboard::start(&env, &["--allow-actions"]);
+    let r = post(&dash.url(&url), &[("X-Ork-Action", "1")], Some("{nope"));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post(&dash.url(&url), &[("X-Ork-Action", "1")], Some(body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["woken"], 1);
+    let by_dash = Approval {
+        approved: false,
+        by: "dash".into(),
+    };
+    assert_eq!(second.result().await.unwrap(), Some(by_dash));
+    let audit = get(&dash.url("/api/audit")).json();
+    assert_eq!(audit[0]["action"], "signal");
+    assert_eq!(audit[0]["target"], "signal approve:2");
+    w.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_embedded_worker_exports_its_counters() {
     let env = Env::new().await;

@@ -333,6 +333,15 @@ impl JobInfo {
         self.due_at_ms.map(from_unix_ms)
     }
 
+    /// The signal key it waits on, while parked by `ctx.wait_for` (its
+    /// timeout is [`due_at`](Self::due_at)).
+    pub fn waits_on(&self) -> Option<&str> {
+        self.parked
+            .as_deref()?
+            .strip_prefix("signal `")?
+            .strip_suffix('`')
+    }
+
     /// A fresh info for a record just stored.
     pub fn new(record: JobRecord, state: JobState, now_ms: u64) -> Self {
         JobInfo {

@@ -92,6 +92,21 @@
     refreshAll();
   }
 
+  // Sends a signal (a JSON value asked for) to the jobs waiting on `key`.
+  async function sendSignal(key) {
+    const text = window.prompt('Signal `' + key + '`: a JSON value', 'true');
+    if (text === null) return;
+    try {
+      await api('api/signals/' + encodeURIComponent(key), {
+        method: 'POST', headers: { 'X-Ork-Action': '1', 'Content-Type': 'application/json' }, body: text,
+      });
+      banner(null);
+    } catch (e) {
+      banner('signal ' + key + ': ' + e.message);
+    }
+    refreshAll();
+  }
+
   function actionButton(kind, id, action, label, confirmText) {
     if (!ui.allow) return null;
     return el('button', {
@@ -196,6 +211,7 @@
   // ---- jobs and dead letters -------------------------------------------
   function jobInfo(j) {
     if (j.state === 'running') return j.progress + '%';
+    if (j.state === 'scheduled' && j.parked && j.due_at_ms) return j.parked + ', until ' + F.ago(j.due_at_ms);
     if (j.state === 'scheduled' && j.due_at_ms) return 'due ' + F.ago(j.due_at_ms);
     if (j.state === 'waiting') return j.deps.length + ' deps';
     return j.error || '';
@@ -259,14 +275,20 @@
     try { j = await api('api/jobs/' + encodeURIComponent(id)); } catch (e) { banner(e.message); return; }
     const row = (k, v) => [el('dt', { text: k }), el('dd', {}, v)];
     const finished = ['succeeded', 'dead', 'cancelled'].includes(j.state);
+    const signal = j.waits_on && ui.allow ? el('button', {
+      'data-action': 'signal', 'data-id': j.id, text: 'Send signal',
+      onclick: ev => { ev.stopPropagation(); sendSignal(j.waits_on); },
+    }) : null;
     const buttons = el('div', {},
       finished ? (j.state === 'succeeded' ? null : actionButton('jobs', j.id, 'retry', 'Retry'))
-        : actionButton('jobs', j.id, 'cancel', 'Cancel', 'Cancel job ' + j.id + '?'));
+        : actionButton('jobs', j.id, 'cancel', 'Cancel', 'Cancel job ' + j.id + '?'), signal);
     const dl = el('dl', {},
       ...row('state', el('span', {}, badge(j.state), ' attempts ' + j.attempts + '/' + j.max_attempts + (j.state === 'running' ? ' · ' + j.progress + '%' : ''))),
       ...row('queue', j.queue + ' (priority ' + j.priority + ')'),
       ...(j.error ? row('error', el('span', { class: 'err', text: j.error })) : []),
       ...row('enqueued', F.utc(j.enqueued_at_ms) + ' (' + F.ago(j.enqueued_at_ms) + ')'),
+      ...(j.waits_on ? row('waits for', el('span', { 'data-waits-on': j.waits_on, text: 'signal `' + j.waits_on + '`, timeout ' + F.utc(j.due_at_ms) })) : []),
+      ...(j.parked && !j.waits_on ? row('parked', j.parked) : []),
       ...(j.due_at_ms ? row('due', F.utc(j.due_at_ms)) : []),
       ...(j.started_at_ms ? row('started', F.utc(j.started_at_ms) + ', waited ' + F.duration(j.started_at_ms - j.enqueued_at_ms)) : []),
       ...(j.finished_at_ms ? row('finished', F.utc(j.finished_at_ms) + (j.started_at_ms ? ', ran ' + F.duration(j.finished_at_ms - j.started_at_ms) : '')) : []),

@@ -1,16 +1,17 @@
-//! The POST endpoints: retry, cancel, purge, pause, resume. Each checks
+//! The POST endpoints: retry, cancel, purge, pause, resume, signal. Each checks
 //! that actions are allowed and who takes it, carries it out, logs it and
 //! records it in the audit trail.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use ork_core::backend::AuditEntry;
-use ork_core::CancelOutcome;
 use ork_core::JobId;
+use ork_core::{CancelOutcome, Codec};
 use serde_json::{json, Value};
 
 use crate::api::{not_found, ApiError, ApiResult};
@@ -194,4 +195,31 @@ pub(crate) async fn schedule(
         Err(e) => Err(ApiError::from(e)),
     };
     audited(&app, who, &action, format!("schedule {name}"), result).await
+}
+
+/// `POST /api/signals/{key}`: sends the JSON body as a signal to the jobs
+/// waiting on `key` (`ctx.wait_for`), encoded as JSON.
+pub(crate) async fn signal(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    parts: Parts,
+    body: Bytes,
+) -> ApiResult {
+    let who = actor(&app, &parts)?;
+    let result = async {
+        let value: Value = serde_json::from_slice(&body).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("the signal value (the request body) is not JSON: {e}"),
+            )
+        })?;
+        let ork = app.ork.clone().with_codec(Codec::Json);
+        let woken = ork.signal(&key, &value).await?;
+        Ok((
+            format!("{woken} waiting job(s) woken"),
+            json!({ "key": key, "woken": woken }),
+        ))
+    }
+    .await;
+    audited(&app, who, "signal", format!("signal {key}"), result).await
 }

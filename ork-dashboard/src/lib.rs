@@ -49,6 +49,7 @@
 //! | `GET /api/workflows/{id}` | a workflow with every node |
 //! | `POST /api/workflows/{id}/retry`, `.../cancel` | acts on a workflow |
 //! | `POST /api/queues/{queue}/purge` | deletes a queue's unstarted jobs |
+//! | `POST /api/signals/{key}` | sends the JSON body as a signal to the jobs waiting on `key` |
 //! | `GET /api/schedules` | periodic schedules |
 //! | `POST /api/schedules/{name}/pause`, `.../resume` | acts on a schedule |
 //! | `GET /api/audit?limit=` | the audit trail, newest first |
@@ -168,6 +169,7 @@ impl Dashboard {
             .route("/api/workflows/{id}", get(api::workflow))
             .route("/api/workflows/{id}/{action}", post(actions::workflow))
             .route("/api/queues/{queue}/{action}", post(actions::queue))
+            .route("/api/signals/{key}", post(actions::signal))
             .route("/api/schedules", get(api::schedules))
             .route("/api/schedules/{name}/{action}", post(actions::schedule))
             .route("/api/audit", get(api::audit))

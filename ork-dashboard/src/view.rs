@@ -34,6 +34,13 @@ pub struct JobView {
     pub started_at_ms: Option<u64>,
     pub finished_at_ms: Option<u64>,
     pub due_at_ms: Option<u64>,
+    /// While parked by a durable sleep or wait: what it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parked: Option<String>,
+    /// While parked by a durable wait: the signal key it waits on (its
+    /// timeout is `due_at_ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_on: Option<String>,
     pub timeout_ms: u64,
     pub workflow: Option<String>,
     pub parent: Option<String>,
@@ -103,6 +110,8 @@ impl JobView {
             started_at_ms: info.started_at_ms,
             finished_at_ms: info.finished_at_ms,
             due_at_ms: info.due_at_ms,
+            parked: info.parked.clone(),
+            waits_on: info.waits_on().map(str::to_owned),
             timeout_ms: r.timeout_ms,
             workflow: r.workflow.as_ref().map(|w| w.to_string()),
             parent: r.parent.as_ref().map(|p| p.to_string()),

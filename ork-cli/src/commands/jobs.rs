@@ -77,9 +77,15 @@ fn job_table(jobs: &[JobInfo], now: u64, p: Paint) -> String {
     for j in jobs {
         let info = match j.state {
             JobState::Running => format!("{}%", j.progress),
-            JobState::Scheduled => j
-                .due_at_ms
-                .map_or_else(String::new, |d| format!("due {}", ago(now, d))),
+            JobState::Scheduled => {
+                let due = j
+                    .due_at_ms
+                    .map_or_else(String::new, |d| format!("due {}", ago(now, d)));
+                match &j.parked {
+                    Some(why) => format!("parked: {why}, {due}"),
+                    None => due,
+                }
+            }
             JobState::Waiting => format!("{} deps", j.record.deps.len()),
             _ => j.error.as_deref().map(|e| clip(e, 60)).unwrap_or_default(),
         };
@@ -142,8 +148,16 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
     }
     let at = |t: u64| format!("{} ({})", utc(t), ago(now, t));
     field("enqueued", at(info.enqueued_at_ms));
+    if let Some(why) = &info.parked {
+        field("parked", why.clone());
+    }
     if let Some(d) = info.due_at_ms {
-        field("due", at(d));
+        let what = if info.waits_on().is_some() {
+            "timeout"
+        } else {
+            "due"
+        };
+        field(what, at(d));
     }
     if let Some(s) = info.started_at_ms {
         field(

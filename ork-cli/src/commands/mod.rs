@@ -64,6 +64,9 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             _ => operate::retry_all_dead(&conn, out, queue.as_deref()).await,
         },
         Command::Cancel { id } => operate::cancel(&conn, out, &id).await,
+        Command::Signal { key, value, keep } => {
+            operate::signal(&conn, out, &key, &value, keep).await
+        }
         Command::Purge { queue, yes } => operate::purge(&conn, out, &queue, yes).await,
         Command::Schedules => schedules::list(&conn, out).await,
         Command::Workflows { limit } => workflows::list(&conn, out, limit).await,

@@ -2,13 +2,39 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use ork_core::{CancelOutcome, JobQuery};
+use std::time::Duration;
+
+use ork_core::backend::SIGNAL_RETENTION;
+use ork_core::{CancelOutcome, Codec, JobQuery};
 use ork_core::{JobId, JobState};
 use serde_json::json;
 
 use super::{unknown_id, Out};
 use crate::connect::Conn;
 use crate::error::{CliError, Result};
+
+/// Sends a signal (a JSON value) to the jobs waiting on `key`.
+pub(crate) async fn signal(
+    conn: &Conn,
+    out: Out,
+    key: &str,
+    value: &str,
+    keep: Option<Duration>,
+) -> Result<()> {
+    let parsed: serde_json::Value = serde_json::from_str(value).map_err(|e| {
+        CliError::new(format!("the signal value is not JSON ({e})"))
+            .hint("a JSON string needs its quotes: '\"shipped\"'")
+            .code_of(crate::error::USAGE)
+    })?;
+    let ork = conn.ork.clone().with_codec(Codec::Json);
+    let keep = keep.unwrap_or(SIGNAL_RETENTION);
+    let woken = ork.signal_kept(key, &parsed, keep).await?;
+    if out.json {
+        return out.print_json(&json!({ "key": key, "woken": woken }));
+    }
+    println!("signal `{key}` sent: {woken} waiting job(s) woken; kept {keep:?} for later waiters");
+    Ok(())
+}
 
 /// Retries one dead or cancelled job, or a workflow's failed nodes.
 pub(crate) async fn retry(conn: &Conn, out: Out, id: &str) -> Result<()> {
