@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ork::prelude::*;
-use ork::JobState;
+use ork::{JobState, WorkflowState};
 
 /// What task bodies did, by `<tag>/<event>`, shared through the worker
 /// state: the test's own log.
@@ -259,6 +259,152 @@ async fn a_restart_while_asleep_loses_nothing(ork: Ork) {
     second.shutdown().await;
 }
 
+/// What an approver sends.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Approval {
+    approved: bool,
+    by: String,
+}
+
+/// Drafts a refund of an order.
+#[ork::task]
+async fn draft(ctx: Context, order: u32) -> ork::Result<u32> {
+    log(&ctx).bump(format!("draft/{order}"));
+    Ok(order * 10)
+}
+
+/// Pays a drafted refund once approved.
+#[ork::task]
+async fn refund(ctx: Context, amount: u32, approval: Approval) -> ork::Result<String> {
+    log(&ctx).bump(format!("refund/{amount}"));
+    Ok(if approval.approved {
+        format!("refunded {amount} ({})", approval.by)
+    } else {
+        format!("refused by {}", approval.by)
+    })
+}
+
+/// A human-approval workflow: draft, wait for the approval, refund.
+fn approval_flow(order: u32) -> (Workflow, Node<Approval>, Node<String>) {
+    let mut flow = Workflow::new("refund");
+    let drafted = flow.add(draft::call(order));
+    let approval = flow.wait_for::<Approval>(format!("refund:{order}"), Duration::from_secs(3600));
+    let paid = flow.add(refund::flow(drafted, approval));
+    (flow, approval, paid)
+}
+
+/// The approval arrives while the node waits: the refund runs with it.
+async fn an_approval_workflow_runs_on_its_signal(ork: Ork) {
+    let ork = ork.with_codec(ork::Codec::Json);
+    let l = Arc::new(Log::default());
+    let pool = ork.worker().state(l.clone()).start().unwrap();
+    let (flow, approval, paid) = approval_flow(7);
+    let run = ork.submit(flow).await.unwrap();
+    let waiting = run.node(approval);
+    until("the approval node parked", || async {
+        waiting.info().await.unwrap().parked.is_some()
+    })
+    .await;
+    let info = waiting.info().await.unwrap();
+    assert_eq!(info.waits_on(), Some("refund:7"));
+    assert!(info.due_at_ms.is_some(), "its timeout");
+    assert_eq!(l.get("refund/70"), 0);
+    let yes = Approval {
+        approved: true,
+        by: "ann".into(),
+    };
+    assert_eq!(ork.signal("refund:7", &yes).await.unwrap(), 1);
+    assert_eq!(run.output(paid).await.unwrap(), "refunded 70 (ann)");
+    assert_eq!(run.output(approval).await.unwrap(), yes);
+    assert_eq!((l.get("draft/7"), l.get("refund/70")), (1, 1));
+    pool.shutdown().await;
+}
+
+/// Cancelled while the approval node waits: the signal sent afterwards
+/// wakes nothing, and the refund never runs.
+async fn an_approval_workflow_cancelled_while_waiting_runs_nothing_after(ork: Ork) {
+    let ork = ork.with_codec(ork::Codec::Json);
+    let l = Arc::new(Log::default());
+    let pool = ork.worker().state(l.clone()).start().unwrap();
+    let (flow, approval, paid) = approval_flow(8);
+    let run = ork.submit(flow).await.unwrap();
+    let waiting = run.node(approval);
+    until("the approval node parked", || async {
+        waiting.info().await.unwrap().parked.is_some()
+    })
+    .await;
+    run.cancel().await.unwrap();
+    assert_eq!(run.state().await.unwrap(), WorkflowState::Cancelled);
+    let yes = Approval {
+        approved: true,
+        by: "late".into(),
+    };
+    assert_eq!(
+        ork.signal("refund:8", &yes).await.unwrap(),
+        0,
+        "nothing woken"
+    );
+    // A job queued after the signal has run: the pool went past it.
+    let after = ork.enqueue(draft::call(99)).await.unwrap();
+    assert_eq!(after.result().await.unwrap(), 990);
+    assert_eq!(waiting.info().await.unwrap().state, JobState::Cancelled);
+    assert_eq!(
+        run.node(paid).info().await.unwrap().state,
+        JobState::Cancelled
+    );
+    assert_eq!(l.get("refund/80"), 0, "nothing ran after the wait");
+    assert_eq!(l.get("draft/8"), 1);
+    pool.shutdown().await;
+}
+
+/// A workflow in bincode whose wait node gets a JSON signal (what the
+/// command and the dashboard send): the node fails, saying why.
+async fn a_signal_in_another_codec_fails_the_wait_node_clearly(ork: Ork) {
+    let pool = ork
+        .worker()
+        .state(Arc::new(Log::default()))
+        .start()
+        .unwrap();
+    let (flow, approval, _) = approval_flow(9);
+    let run = ork.submit(flow).await.unwrap();
+    let json = ork.clone().with_codec(ork::Codec::Json);
+    let yes = Approval {
+        approved: true,
+        by: "cli".into(),
+    };
+    json.signal("refund:9", &yes).await.unwrap();
+    assert_eq!(run.wait().await.unwrap(), WorkflowState::Failed);
+    let err = run.node(approval).info().await.unwrap().error.unwrap();
+    assert!(
+        err.contains("sent in Json, and this workflow is in Bincode"),
+        "{err}"
+    );
+    pool.shutdown().await;
+}
+
+/// A sleep node holds back what is ordered after it, without a worker.
+async fn a_sleep_node_delays_what_follows(ork: Ork) {
+    let l = Arc::new(Log::default());
+    let pool = ork.worker().state(l.clone()).start().unwrap();
+    let mut flow = Workflow::new("nap");
+    let nap = flow.sleep(Duration::from_millis(500));
+    let next = flow.add_after(draft::call(3), [nap]);
+    let run = ork.submit(flow).await.unwrap();
+    let sleeping = run.node(nap);
+    until("the sleep node parked", || async {
+        sleeping.info().await.unwrap().parked.is_some()
+    })
+    .await;
+    assert_eq!(
+        sleeping.info().await.unwrap().parked.as_deref(),
+        Some("sleep #1")
+    );
+    assert_eq!(l.get("draft/3"), 0, "held back");
+    assert_eq!(run.output(next).await.unwrap(), 30);
+    assert_eq!(run.wait().await.unwrap(), WorkflowState::Succeeded);
+    pool.shutdown().await;
+}
+
 macro_rules! durable_checks {
     ($engine:ident, $make:expr; $($name:ident),*) => {
         mod $engine {
@@ -275,9 +421,13 @@ macro_rules! durable_checks {
 durable_checks!(memory, async { ork::Ork::memory() };
     sleeps_free_their_slots, signals_before_and_after_the_wait,
     signals_twice_reach_each_waiter_once, a_wait_times_out_with_none,
-    a_restart_while_asleep_loses_nothing);
+    a_restart_while_asleep_loses_nothing, an_approval_workflow_runs_on_its_signal,
+    an_approval_workflow_cancelled_while_waiting_runs_nothing_after,
+    a_sleep_node_delays_what_follows, a_signal_in_another_codec_fails_the_wait_node_clearly);
 
 durable_checks!(redis, async { ork::Ork::with_backend(ork_redis::testing::backend().await) };
     sleeps_free_their_slots, signals_before_and_after_the_wait,
     signals_twice_reach_each_waiter_once, a_wait_times_out_with_none,
-    a_restart_while_asleep_loses_nothing);
+    a_restart_while_asleep_loses_nothing, an_approval_workflow_runs_on_its_signal,
+    an_approval_workflow_cancelled_while_waiting_runs_nothing_after,
+    a_sleep_node_delays_what_follows, a_signal_in_another_codec_fails_the_wait_node_clearly);

@@ -82,6 +82,17 @@ impl<T> Call<T> {
         }
     }
 
+    /// A call of a built-in task (`ork::...`) with these arguments, whose
+    /// output is `T` (workflow sleep and wait nodes).
+    pub(crate) fn builtin(options: &'static TaskOptions, args: impl EncodeArgs + 'static) -> Self {
+        Call {
+            options,
+            args: Args::Encoded(Box::new(args)),
+            overrides: CallOptions::default(),
+            _output: PhantomData,
+        }
+    }
+
     /// The same call with its output type forgotten (workflow nodes).
     pub(crate) fn erase(self) -> Call<()> {
         Call {

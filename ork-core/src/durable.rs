@@ -205,6 +205,27 @@ impl Context {
         key: &str,
         timeout: Duration,
     ) -> Result<Option<T>> {
+        let Some((name, value)) = self.wait_raw(key, timeout).await? else {
+            return Ok(None);
+        };
+        decode_signal(&value).map(Some).map_err(|e| {
+            self.fatal(
+                &name,
+                format!(
+                    "the signal sent to `{key}` does not decode as `{}` ({e})",
+                    std::any::type_name::<T>()
+                ),
+            )
+        })
+    }
+
+    /// [`wait_for`](Self::wait_for) without decoding: the wait's step name
+    /// and the signal's value as sent (codec tag, then the encoded value).
+    pub(crate) async fn wait_raw(
+        &self,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Option<(String, Vec<u8>)>> {
         if key.is_empty() {
             return Err(Error::Invalid("a signal key must not be empty".to_owned()));
         }
@@ -228,17 +249,18 @@ impl Context {
             Some(bytes) => match WaitStep::decode(&bytes) {
                 Some(WaitStep::Pending(due)) => due,
                 Some(WaitStep::Delivered(seq, value)) => {
-                    return self.received(key, &name, seq, &value).map(Some)
+                    self.received(key, seq);
+                    return Ok(Some((name, value)));
                 }
                 Some(WaitStep::TimedOut) => return Ok(None),
                 None => return Err(self.fatal(&name, "the stored wait is unreadable".to_owned())),
             },
         };
         if let Some(signal) = backend.listen(key, after, self.job_id(), due).await? {
-            let value = self.received::<T>(key, &name, signal.seq, &signal.value)?;
-            let step = WaitStep::Delivered(signal.seq, signal.value);
+            let step = WaitStep::Delivered(signal.seq, signal.value.clone());
             self.store(&name, step.encode()).await?;
-            return Ok(Some(value));
+            self.received(key, signal.seq);
+            return Ok(Some((name, signal.value)));
         }
         if backend.now_ms().await? >= due {
             backend.unlisten(key, self.job_id()).await?;
@@ -248,27 +270,11 @@ impl Context {
         self.park(due, format!("signal `{key}`")).await
     }
 
-    /// A signal this run's wait received: moves the key's cursor past it
-    /// and decodes it.
-    fn received<T: DeserializeOwned>(
-        &self,
-        key: &str,
-        name: &str,
-        seq: u64,
-        value: &[u8],
-    ) -> Result<T> {
+    /// A signal this run's wait received: the key's next wait reads past it.
+    fn received(&self, key: &str, seq: u64) {
         if let Some(w) = self.parking().waits.lock().expect("wait lock").get_mut(key) {
             w.1 = w.1.max(seq);
         }
-        decode_signal(value).map_err(|e| {
-            self.fatal(
-                name,
-                format!(
-                    "the signal sent to `{key}` does not decode as `{}` ({e})",
-                    std::any::type_name::<T>()
-                ),
-            )
-        })
     }
 
     /// Ends this attempt here: the worker parks the job until `until_ms`.

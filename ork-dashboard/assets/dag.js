@@ -89,6 +89,8 @@
   }
 
   function subtitle(node) {
+    if (node.waits_on) return 'waits for ' + node.waits_on;
+    if (node.parked) return node.parked;
     if (node.state === 'running') {
       return node.progress > 0 ? 'running ' + node.progress + '%' : 'running';
     }
@@ -195,7 +197,9 @@
           itemStates(node.items).map(s => node.items.states[s] + ' ' + s).join(', ') + '); click for the items'
         : node.task;
       make('title', {}, grp).textContent =
-        '#' + node.index + ' ' + what + ' — ' + node.state + (node.error ? '\n' + node.error : '');
+        '#' + node.index + ' ' + what + ' — ' + node.state + (node.error ? '\n' + node.error : '') +
+        (node.waits_on ? '\nwaits for signal `' + node.waits_on + '` until ' + window.OrkFormat.utc(node.due_at_ms) : '') +
+        (node.parked && !node.waits_on ? '\n' + node.parked + ' until ' + window.OrkFormat.utc(node.due_at_ms) : '');
       if (node.items) {
         grp.classList.add('group');
         drawGroup(grp, node);

@@ -227,6 +227,15 @@ pub struct NodeView {
     pub error: Option<String>,
     pub started_at_ms: Option<u64>,
     pub finished_at_ms: Option<u64>,
+    /// While parked by a durable sleep or wait: what it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parked: Option<String>,
+    /// While waiting for a signal: its key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waits_on: Option<String>,
+    /// While parked: when it runs again (a wait's timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at_ms: Option<u64>,
     /// A map node's items (its run-time children), counted, where the
     /// dashboard's API filled them in: the graph draws the map as one group
     /// node with these counts, however many items it has.
@@ -318,6 +327,13 @@ impl WorkflowView {
                     error: n.job.as_ref().and_then(|j| j.error.clone()),
                     started_at_ms: n.job.as_ref().and_then(|j| j.started_at_ms),
                     finished_at_ms: n.job.as_ref().and_then(|j| j.finished_at_ms),
+                    parked: n.job.as_ref().and_then(|j| j.parked.clone()),
+                    waits_on: n.job.as_ref().and_then(|j| j.waits_on().map(str::to_owned)),
+                    due_at_ms: n
+                        .job
+                        .as_ref()
+                        .filter(|j| j.parked.is_some())
+                        .and_then(|j| j.due_at_ms),
                     items: None,
                 })
                 .collect(),

@@ -30,6 +30,7 @@
 
 pub(crate) mod assemble;
 mod canvas;
+mod durable;
 mod group;
 mod handle;
 mod input;
