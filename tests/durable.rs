@@ -72,6 +72,20 @@ async fn waiter(
     Ok(got)
 }
 
+/// Processes items `0..n` (recording each), one checkpoint per item.
+#[ork::task]
+async fn items(ctx: Context, tag: String, n: u32) -> ork::Result<u32> {
+    let l = log(&ctx);
+    let start: u32 = ctx.resume().await?.unwrap_or(0);
+    l.bump(format!("{tag}/start@{start}"));
+    for i in start..n {
+        l.bump(format!("{tag}/item{i}"));
+        ctx.checkpoint(&(i + 1)).await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(n)
+}
+
 async fn until<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -405,6 +419,48 @@ async fn a_sleep_node_delays_what_follows(ork: Ork) {
     pool.shutdown().await;
 }
 
+/// A 1,000-item checkpointed loop interrupted by a graceful shutdown is
+/// handed back without using an attempt, and resumes from its checkpoint:
+/// no item ran twice but the one in flight at the shutdown.
+async fn a_thousand_item_loop_resumes_after_a_shutdown(ork: Ork) {
+    const N: u32 = 1000;
+    let l = Arc::new(Log::default());
+    let first = ork
+        .worker()
+        .state(l.clone())
+        .grace(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    let job = ork.enqueue(items::call("k".into(), N)).await.unwrap();
+    until("300 items", || async { l.get("k/item299") == 1 }).await;
+    first.shutdown().await;
+    let info = job.info().await.unwrap();
+    assert_eq!(info.state, JobState::Queued, "handed back");
+    assert_eq!(info.attempts, 0, "the hand-back used no attempt");
+    let done = l.count("/start@0");
+    assert_eq!(done, 1);
+    let second = ork.worker().state(l.clone()).start().unwrap();
+    assert_eq!(job.result().await.unwrap(), N);
+    assert_eq!(job.info().await.unwrap().attempts, 1);
+    let log = l.0.lock().unwrap().clone();
+    let resumed: Vec<u32> = log
+        .keys()
+        .filter_map(|k| k.strip_prefix("k/start@")?.parse().ok())
+        .filter(|&at| at > 0)
+        .collect();
+    assert_eq!(resumed.len(), 1, "resumed once: {resumed:?}");
+    let at = resumed[0];
+    assert!(
+        (300..N).contains(&at),
+        "resumed from the checkpoint, at {at}"
+    );
+    for i in 0..N {
+        let n = log.get(&format!("k/item{i}")).copied().unwrap_or(0);
+        assert!(n == 1 || (n == 2 && i == at), "item {i} ran {n} times");
+    }
+    second.shutdown().await;
+}
+
 macro_rules! durable_checks {
     ($engine:ident, $make:expr; $($name:ident),*) => {
         mod $engine {
@@ -423,11 +479,13 @@ durable_checks!(memory, async { ork::Ork::memory() };
     signals_twice_reach_each_waiter_once, a_wait_times_out_with_none,
     a_restart_while_asleep_loses_nothing, an_approval_workflow_runs_on_its_signal,
     an_approval_workflow_cancelled_while_waiting_runs_nothing_after,
-    a_sleep_node_delays_what_follows, a_signal_in_another_codec_fails_the_wait_node_clearly);
+    a_sleep_node_delays_what_follows, a_signal_in_another_codec_fails_the_wait_node_clearly,
+    a_thousand_item_loop_resumes_after_a_shutdown);
 
 durable_checks!(redis, async { ork::Ork::with_backend(ork_redis::testing::backend().await) };
     sleeps_free_their_slots, signals_before_and_after_the_wait,
     signals_twice_reach_each_waiter_once, a_wait_times_out_with_none,
     a_restart_while_asleep_loses_nothing, an_approval_workflow_runs_on_its_signal,
     an_approval_workflow_cancelled_while_waiting_runs_nothing_after,
-    a_sleep_node_delays_what_follows, a_signal_in_another_codec_fails_the_wait_node_clearly);
+    a_sleep_node_delays_what_follows, a_signal_in_another_codec_fails_the_wait_node_clearly,
+    a_thousand_item_loop_resumes_after_a_shutdown);

@@ -40,6 +40,26 @@ async fn held_waiter(ctx: Context, key: String, hold: bool) -> ork::Result<Optio
     Ok(got)
 }
 
+/// Processes items `0..n`, recording each (`<incarnation>|<item>`) before
+/// its checkpoint.
+#[ork::task]
+async fn checkpointed(ctx: Context, n: u32) -> ork::Result<u32> {
+    let log = ctx.state::<ExecLog>().clone();
+    let list = items_key(ctx.state::<Namespace>().0.as_str());
+    let start: u32 = ctx.resume().await?.unwrap_or(0);
+    for i in start..n {
+        log.push(&list, &format!("{}|{i}", log.name())).await;
+        ctx.checkpoint(&(i + 1)).await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(n)
+}
+
+/// The key of the item log of namespace `ns` (outside the namespace).
+fn items_key(ns: &str) -> String {
+    format!("faults:{ns}:items")
+}
+
 /// The namespace, for the task to find its log.
 struct Namespace(String);
 
@@ -127,5 +147,75 @@ async fn a_signal_reaches_a_waiter_whose_worker_was_killed() {
         assert!(log.contains(&began_first), "{began_first} missing: {log:?}");
     }
     assert_eq!(parked.info().await.unwrap().attempts, 1);
+    fleet.kill_all();
+}
+
+/// A 1,000-item checkpointed loop whose worker is SIGKILLed midway
+/// resumes on another worker from its checkpoint: every item ran, and
+/// none twice but the one in flight at the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpointed_loop_killed_midway_resumes_from_its_checkpoint() {
+    const N: u32 = 1000;
+    let ns = "durable-loop";
+    let server = server().await;
+    let ork = connect(&server.url(), ns).await;
+    let mut conn = raw(&server.url()).await;
+    let mut fleet = Fleet::new("durable_worker_process", &server.url(), ns);
+    let slot = fleet.add("loop");
+    let first = fleet.start(slot);
+    let job = ork.enqueue(checkpointed::call(N)).await.unwrap();
+    let kill_after = 300 + fault_kit::Rng::seeded().below(400);
+    eventually(
+        Duration::from_secs(30),
+        "items done before the kill",
+        || {
+            let mut conn = conn.clone();
+            async move {
+                let n: u64 = redis::cmd("LLEN")
+                    .arg(items_key(ns))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                n >= kill_after
+            }
+        },
+    )
+    .await;
+    fleet.kill(slot);
+    let second = fleet.start(slot);
+    let done = tokio::time::timeout(Duration::from_secs(60), job.result())
+        .await
+        .expect("in time");
+    assert_eq!(done.unwrap(), N);
+    let log = {
+        let entries: Vec<String> = redis::cmd("LRANGE")
+            .arg(items_key(ns))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        entries
+    };
+    let by = |who: &str| -> Vec<u32> {
+        log.iter()
+            .filter_map(|e| e.strip_prefix(&format!("{who}|"))?.parse().ok())
+            .collect()
+    };
+    let (before, after) = (by(&first), by(&second));
+    assert_eq!(
+        before.len() + after.len(),
+        log.len(),
+        "only two incarnations ran it"
+    );
+    assert_eq!(before, (0..before.len() as u32).collect::<Vec<_>>());
+    let resumed = after[0];
+    assert_eq!(after, (resumed..N).collect::<Vec<_>>());
+    // The second resumed at the last item the first began, or just after.
+    let last = *before.last().unwrap();
+    assert!(
+        resumed == last || resumed == last + 1,
+        "resumed at {resumed}, the first stopped at {last}"
+    );
     fleet.kill_all();
 }
