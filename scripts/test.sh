@@ -32,15 +32,16 @@ fi
 echo "== cargo test --doc"
 cargo test --workspace --features ork/dashboard --doc
 
-# The examples run as a user runs them: the quickstart and the periodic
-# tasks on the memory engine, the Redis quickstart against a server of its
-# own, stopped on exit.
+# The examples run as a user runs them: the quickstart, the periodic tasks
+# and the durable order on the memory engine, the Redis quickstart and the
+# durable order against a server of its own, stopped on exit.
 run_example() {
     echo "== cargo run --example $1"
     cargo run -q --features ork/dashboard --example "$1"
 }
 run_example quickstart
 run_example periodic
+run_example durable
 
 redis_bin="${ORK_REDIS_SERVER:-redis-server}"
 redis_dir="$(mktemp -d)"
@@ -73,3 +74,4 @@ if [[ -z "$redis_pid" ]]; then
     exit 1
 fi
 ORK_REDIS_URL="redis://127.0.0.1:$port" run_example redis
+ORK_REDIS_URL="redis://127.0.0.1:$port" run_example durable
