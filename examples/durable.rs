@@ -52,7 +52,9 @@ async fn fulfil(ctx: Context, order: u64, remind_after_ms: u64) -> anyhow::Resul
         .wait_for::<Shipment>(&key, Duration::from_secs(5))
         .await?
     else {
-        return Ok(format!("order {order}: charged {receipt}, not shipped in time"));
+        return Ok(format!(
+            "order {order}: charged {receipt}, not shipped in time"
+        ));
     };
     ctx.sleep(Duration::from_millis(remind_after_ms)).await?;
     let reminder = ctx
@@ -87,7 +89,11 @@ async fn main() -> anyhow::Result<()> {
         None => Ork::memory(),
     };
     let payments = Arc::new(Payments::default());
-    let worker = ork.worker().concurrency(1).state(payments.clone()).start()?;
+    let worker = ork
+        .worker()
+        .concurrency(1)
+        .state(payments.clone())
+        .start()?;
 
     // Order numbers of this run (signals are kept a day under their key:
     // a rerun on the same Redis must not find this run's events).
@@ -118,7 +124,8 @@ async fn main() -> anyhow::Result<()> {
     let woken = ork.signal(&format!("shipped:{first}"), &shipment).await?;
     println!("shipment event sent, {woken} waiting job woken");
     println!("{}", order.result().await?);
-    ork.signal(&format!("shipped:{}", first + 1), &shipment).await?;
+    ork.signal(&format!("shipped:{}", first + 1), &shipment)
+        .await?;
     println!("{}", other.result().await?);
     println!(
         "charges taken: {} (one per order)",

@@ -177,6 +177,8 @@
 //! | `{ns}:wfs:seq` | string | the counter giving that order |
 //! | `{ns}:cron:<name>` | hash | a periodic schedule: `def` definition, `thr` processed through (ms), `last` last job id, `pz` paused |
 //! | `{ns}:crons` | set | schedule names |
+//! | `{ns}:sig:<key>` | sorted set | signals kept under signal `key`, scored by seq, each member `<seq>:<value>`; trimmed to the retention at each signal, expiring with it |
+//! | `{ns}:sigw:<key>` | hash | jobs waiting on signal `key` → until (ms); taken by the next signal, kept a minute past the latest until |
 //! | `{ns}:audit` | list | operator actions taken from the dashboard (`AuditEntry` JSON), newest first, capped by `LPUSH` + `LTRIM` at `AUDIT_LIMIT` |
 //!
 //! Job hash fields, kept few and short (a queued no-op job costs about 210
@@ -192,7 +194,9 @@
 //! last error, `R` result, `cr` cancel requested, `h` has dependants, `F`
 //! fired-marker, `C` has run-time children, `ik` idempotency key,
 //! `S:<name>` the output of durable step `<name>` (`S:@checkpoint` the
-//! checkpoint; see "Durable steps" below). A
+//! checkpoint; see "Durable steps" below), `pk` why the job is parked (a
+//! durable sleep or wait; meaningful while it is scheduled), `wk` woken by
+//! a signal while it ran (its next park makes it ready at once). A
 //! succeeded job's `d` has an empty payload (see "A full Redis" below), and
 //! its `e` is "result dropped: Redis out of memory" when its result could
 //! not be kept.
@@ -211,6 +215,23 @@
 //! an output over 64 bytes makes the hash a hash table rather than a
 //! listpack. Older workers ignore the fields (they read the fields they
 //! know), so a mixed fleet reads these records correctly.
+//!
+//! ## Durable sleeps and waits
+//!
+//! A park (`ctx.sleep`, `ctx.wait_for`) is a finish of kind `park`: the job
+//! is scheduled for its due time in `{ns}:s:<queue>`, its attempt count
+//! goes back by one, and `pk` says why; if `wk` is set (a signal woke the
+//! job while it ran), `finish.lua` clears it and queues the job at once
+//! instead. Signals live under the signal key's own prefix, the waiting
+//! job under its own: no script touches both. A waiter runs `listen.lua`
+//! (the key's side: the first kept signal after its cursor, or it registers
+//! in `{ns}:sigw:<key>`), then parks (the job's side). A sender runs
+//! `signal.lua` (the key's side: records the signal, takes the waiters),
+//! then `wake.lua` per waiter (the job's side: a parked job is queued, a
+//! running or queued one gets `wk`). Seqs are the server time in ms × 1000,
+//! or one more than the last when that is higher, so they keep growing
+//! after old signals expired. The timer or wait itself is a step of the
+//! job (`S:@sleep:<n>`, `S:@wait:<n>:<key>`).
 //!
 //! ## Stored formats
 //!
@@ -297,10 +318,13 @@
 //! | `enqueue.lua` | stores a batch of records (idempotent by id, idempotency key and unique key), records run-time children, queues, schedules or parks them, settles deps already finished (`enqueue_records` in `lib.lua`, shared with `fire.lua`) |
 //! | `claim.lua` | promotes due scheduled jobs, pops up to `max` ids (priority 9 to 0, FIFO), leases them, dead-letters garbage entries, reports the next due time |
 //! | `heartbeat.lua` | extends current leases; reports lost ones and cancel requests |
-//! | `finish.lua` | records a batch of outcomes; terminal ones release unique keys and settle dependants; a success drops the payload |
+//! | `finish.lua` | records a batch of outcomes (a park schedules the job without using an attempt); terminal ones release unique keys and settle dependants; a success drops the payload |
 //! | `reap.lua` | requeues jobs whose lease expired; trims expired index entries |
 //! | `progress.lua` | records progress of a current lease |
 //! | `step.lua` | stores a durable step's output or the checkpoint (a `S:<name>` field of the job hash) for a current lease |
+//! | `listen.lua` | a waiter's first step, on the signal key's side: the first kept signal after a seq, or registers the job as a waiter |
+//! | `signal.lua` | records a signal under its key (trimming expired ones) and takes the key's waiters |
+//! | `wake.lua` | wakes a job for a signal: a parked job is queued, a running or queued one flagged |
 //! | `jobs.lua` | looks scheduled jobs up with their due time, atomically (other lookups are pipelined `HGETALL`s: reading changes nothing) |
 //! | `cancel.lua` | cancels an unstarted job or flags a running one, and its run-time descendants; publishes running ones |
 //! | `retry.lua` | gives a dead or cancelled job a fresh attempt count and settles its deps again |

@@ -110,10 +110,9 @@ fn run_wait(
                 let sent = Codec::from_tag(*tag)
                     .map_or_else(|_| format!("codec {tag}"), |c| format!("{c:?}"));
                 Err(RunError::Decode(format!(
-                    "the signal `{key}` was sent in {sent}, and this workflow is in {}: \
+                    "the signal `{key}` was sent in {sent}, and this workflow is in {codec:?}: \
                      send it in the workflow's codec (the command and the dashboard send \
                      JSON: submit the workflow from an Ork built with `.with_codec(Codec::Json)`)",
-                    format!("{codec:?}")
                 )))
             }
             None => Err(RunError::Decode(format!("the signal `{key}` is empty"))),
