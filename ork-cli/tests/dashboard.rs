@@ -208,19 +208,38 @@ impl Browser {
         }
     }
 
+    /// Clicks the element `css` finds. The page redraws its lists and its
+    /// graph every second: an element replaced between finding it and
+    /// clicking it is stale, and is found again.
     fn click(&self, css: &str) {
-        let el = self.session(
-            "POST",
-            "/element",
-            Some(json!({ "using": "css selector", "value": css })),
-        );
-        let id = el
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no element {css}: {el}"))
-            .to_owned();
-        self.session("POST", &format!("/element/{id}/click"), Some(json!({})));
+        let session = self.session.as_deref().expect("a session");
+        for _ in 0..20 {
+            let el = self.session(
+                "POST",
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            );
+            let id = el
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("no element {css}: {el}"))
+                .to_owned();
+            let url = format!("{}/session/{session}/element/{id}/click", self.base);
+            let r = request("POST", &url, &[], Some("{}"))
+                .unwrap_or_else(|e| panic!("click {css}: {e}"));
+            if r.status < 300 {
+                return;
+            }
+            assert!(
+                r.body.contains("stale element reference"),
+                "click {css}: {} {}",
+                r.status,
+                r.body
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("click {css}: the element went stale 20 times in a row");
     }
 
     /// The browser console since the last call.
