@@ -822,6 +822,19 @@ async fn signals_from_the_command_and_the_dashboard() {
     let audit = get(&dash.url("/api/audit")).json();
     assert_eq!(audit[0]["action"], "signal");
     assert_eq!(audit[0]["target"], "signal approve:2");
+
+    // A workflow's waiting node: its key and timeout in the graph's data.
+    let mut flow = Workflow::new("approval");
+    let wait = flow.wait_for::<Approval>("approve:3", Duration::from_secs(600));
+    let run = env.ork.submit(flow).await.unwrap();
+    parked(&env, &run.node(wait).id().clone()).await;
+    let wf = get(&dash.url(&format!("/api/workflows/{}", run.id()))).json();
+    let node = &wf["nodes"][0];
+    assert_eq!(node["task"], "ork::wait_for");
+    assert_eq!(node["state"], "scheduled");
+    assert_eq!(node["waits_on"], "approve:3");
+    assert!(node["due_at_ms"].as_u64().is_some(), "its timeout: {node}");
+    run.cancel().await.unwrap();
     w.shutdown().await;
 }
 

@@ -307,6 +307,28 @@ mod tests {
         assert_eq!(decode_signal::<String>(&s).unwrap(), "hi");
     }
 
+    /// The stored forms of timers and waits (step fields of job records)
+    /// outlive the code that wrote them: these bytes must always decode.
+    #[test]
+    fn stored_timer_and_wait_forms_are_stable() {
+        let pending = [0, 0xe8, 0x03, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(
+            WaitStep::decode(&pending),
+            Some(WaitStep::Pending(1000))
+        ));
+        let delivered = [1, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, b'h', b'i'];
+        match WaitStep::decode(&delivered) {
+            Some(WaitStep::Delivered(7, value)) => {
+                assert_eq!(decode_signal::<String>(&value).unwrap(), "hi");
+            }
+            _ => panic!("a delivered wait"),
+        }
+        assert_eq!(WaitStep::Pending(1000).encode(), pending);
+        assert_eq!(WaitStep::TimedOut.encode(), [2]);
+        // A timer is its due time, 8 bytes little-endian.
+        assert_eq!(1000u64.to_le_bytes(), [0xe8, 0x03, 0, 0, 0, 0, 0, 0]);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_detached_context_sleeps_and_times_out() {
         let ctx = Context::detached(StateMap::default());
