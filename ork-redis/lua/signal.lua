@@ -19,6 +19,8 @@ local last = redis.call('ZREVRANGE', log, 0, 0, 'WITHSCORES')
 if last[2] and tonumber(last[2]) >= seq then seq = tonumber(last[2]) + 1 end
 redis.call('ZADD', log, str(seq), str(seq) .. ':' .. value)
 redis.call('PEXPIRE', log, retention)
-local jobs = redis.call('HKEYS', waiters)
+-- HGETALL rather than HKEYS: the commands an ACL must grant stay the same.
+local all, jobs = redis.call('HGETALL', waiters), {}
+for i = 1, #all, 2 do jobs[#jobs + 1] = all[i] end
 if #jobs > 0 then redis.call('DEL', waiters) end
 return { seq, jobs }
