@@ -116,8 +116,18 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The latest due time a park takes (Unix ms, about 140,000 years from
+/// 1970): later ones are clamped to it, so that every due time is exact
+/// as a Redis score.
+const LATEST_DUE_MS: u64 = 1 << 52;
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `now` plus `ms`, clamped to [`LATEST_DUE_MS`].
+fn due_after(now: u64, ms: u64) -> u64 {
+    now.saturating_add(ms).min(LATEST_DUE_MS)
 }
 
 impl Context {
@@ -137,12 +147,12 @@ impl Context {
     /// Errors: the backend is unreachable, or the attempt's lease is no
     /// longer current (the timer can't be recorded).
     pub async fn sleep(&self, d: Duration) -> Result<()> {
-        self.timer(|now| now.saturating_add(millis(d)), d).await
+        self.timer(|now| due_after(now, millis(d)), d).await
     }
 
     /// [`sleep`](Self::sleep) until `t` (on the backend's clock).
     pub async fn sleep_until(&self, t: SystemTime) -> Result<()> {
-        let due = unix_ms(t);
+        let due = unix_ms(t).min(LATEST_DUE_MS);
         let local = t.duration_since(SystemTime::now()).unwrap_or_default();
         self.timer(|_| due, local).await
     }
@@ -242,7 +252,7 @@ impl Context {
         };
         let due = match self.stored_step(&name).await? {
             None => {
-                let due = backend.now_ms().await?.saturating_add(millis(timeout));
+                let due = due_after(backend.now_ms().await?, millis(timeout));
                 self.store(&name, WaitStep::Pending(due).encode()).await?;
                 due
             }
@@ -303,6 +313,8 @@ mod tests {
         assert!(matches!(WaitStep::decode(&p), Some(WaitStep::Pending(99))));
         assert!(matches!(WaitStep::decode(&[2]), Some(WaitStep::TimedOut)));
         assert!(WaitStep::decode(&[9]).is_none());
+        assert_eq!(due_after(1_000, millis(Duration::MAX)), LATEST_DUE_MS);
+        assert_eq!(due_after(1_000, 500), 1_500);
         let s = encode_signal(Codec::Bincode, &"hi").unwrap();
         assert_eq!(decode_signal::<String>(&s).unwrap(), "hi");
     }
