@@ -33,6 +33,8 @@ pub(crate) enum AttemptEnd {
     Cancelled,
     /// Handed back at shutdown.
     Released,
+    /// Parked by a durable sleep or wait.
+    Parked,
     /// Its lease was lost.
     Lost,
 }
@@ -45,6 +47,7 @@ impl AttemptEnd {
             AttemptEnd::Dead => "dead",
             AttemptEnd::Cancelled => "cancelled",
             AttemptEnd::Released => "released",
+            AttemptEnd::Parked => "parked",
             AttemptEnd::Lost => "lost",
         }
     }

@@ -81,7 +81,7 @@
 //! | `ork_worker_processed_total` | counter | `worker` | attempts a worker finished since it started |
 //! | `ork_redis_memory_used_bytes` | gauge | | memory the storage server uses (engines that report it: Redis) |
 //! | `ork_redis_memory_max_bytes` | gauge | | its `maxmemory`, when one is set |
-//! | `ork_attempts_total` | counter | `queue`, `task`, `outcome` | attempts run by this process's workers, by how they ended: `succeeded`, `retried`, `dead`, `cancelled`, `released` (handed back at shutdown), `lost` (lease lost) |
+//! | `ork_attempts_total` | counter | `queue`, `task`, `outcome` | attempts run by this process's workers, by how they ended: `succeeded`, `retried`, `dead`, `cancelled`, `released` (handed back at shutdown), `parked` (a durable sleep or wait), `lost` (lease lost) |
 //! | `ork_attempt_duration_seconds` | histogram | `queue`, `task` | run time of this process's attempts that succeeded, were retried or died |
 //! | `ork_task_blocked_total` | counter | `task` | times a task of this process kept its runtime thread (one poll) past the pool's blocking threshold |
 //! | `ork_lease_expired_locally_total` | counter | | attempts this process stopped because their lease could not be renewed before its local deadline |

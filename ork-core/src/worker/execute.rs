@@ -179,8 +179,8 @@ pub(crate) async fn attempt(
             Some(Outcome::Retry { .. }) => AttemptEnd::Retried,
             Some(Outcome::Dead { .. }) => AttemptEnd::Dead,
             Some(Outcome::Cancelled) => AttemptEnd::Cancelled,
-            // A park hands the job back, like a release.
-            Some(Outcome::Released | Outcome::Park { .. }) => AttemptEnd::Released,
+            Some(Outcome::Released) => AttemptEnd::Released,
+            Some(Outcome::Park { .. }) => AttemptEnd::Parked,
             None => AttemptEnd::Lost,
         };
         // The record is done with: its names become the labels.
