@@ -59,6 +59,12 @@ async fn gated(ctx: Context, x: i64) -> ork::Result<i64> {
     Ok(x)
 }
 
+/// Waits for a signal on `key`.
+#[ork::task]
+async fn awaits(ctx: Context, key: String) -> ork::Result<Option<String>> {
+    ctx.wait_for::<String>(&key, Duration::from_secs(600)).await
+}
+
 /// The numbers `0..n`.
 #[ork::task]
 async fn numbers(n: i64) -> ork::Result<Vec<i64>> {
@@ -492,6 +498,61 @@ async fn the_dashboard_in_a_real_browser() {
         detail.as_str().unwrap().contains(&format!("{flow_id}.4")),
         "{detail}"
     );
+
+    // A waiting job's page says what it waits for, and its button sends
+    // the signal (the value the page asks for is answered here).
+    let waiting = env
+        .ork
+        .enqueue(awaits::call("page:1".into()))
+        .await
+        .unwrap();
+    let id = waiting.id().to_string();
+    let row = format!("#jobs tr[data-id=\"{id}\"]");
+    blocking(|| {
+        browser.eval(
+            "const s = document.querySelector('#jobs-state');
+             s.value = 'scheduled';
+             s.dispatchEvent(new Event('change'));",
+        )
+    });
+    blocking(|| {
+        browser.wait_for(
+            "the waiting job in the list",
+            &format!(
+                "const r = document.querySelector('{row}');
+                 return r && r.innerText.includes('signal `page:1`') ? r.innerText : false;"
+            ),
+        )
+    });
+    blocking(|| {
+        browser.eval(&format!(
+            "document.querySelector('{row}')
+               .dispatchEvent(new MouseEvent('click', {{ bubbles: true }}));"
+        ))
+    });
+    let shown = blocking(|| {
+        browser.wait_for(
+            "the waiting job's page",
+            "const d = document.querySelector('#detail');
+             return !d.hidden && d.querySelector('button[data-action=\"signal\"]')
+               ? d.innerText : false;",
+        )
+    });
+    assert!(
+        shown.as_str().unwrap().contains("signal `page:1`, timeout"),
+        "{shown}"
+    );
+    blocking(|| {
+        browser.eval(
+            "window.prompt = () => '\"from the page\"';
+             document.querySelector('#detail button[data-action=\"signal\"]')
+               .dispatchEvent(new MouseEvent('click', { bubbles: true }));",
+        )
+    });
+    let got = tokio::time::timeout(Duration::from_secs(20), waiting.result())
+        .await
+        .expect("the signal from the page arrives");
+    assert_eq!(got.unwrap(), Some("from the page".to_owned()));
 
     let errors: Vec<Value> = blocking(|| browser.console())
         .into_iter()
