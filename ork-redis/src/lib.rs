@@ -431,6 +431,7 @@ mod memory;
 mod record;
 mod scripts;
 mod sentinel;
+mod shards;
 #[cfg(feature = "testing")]
 pub mod testing;
 
