@@ -488,18 +488,20 @@ impl WorkerRegistry for RedisBackend {
     }
 }
 
+/// Workflow descriptions and their index live in shard 0 whatever the
+/// shard count (no script reads them with a workflow's jobs), so the
+/// listing keeps one order.
 impl WorkflowStore for RedisBackend {
     fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
-        let shard = self.router.shard(self.router.for_job(id.as_str()));
-        Box::pin(shard.put_workflow(id, meta))
+        Box::pin(self.router.home().put_workflow(id, meta))
     }
 
     fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        Box::pin(self.workflow_routed(id))
+        Box::pin(self.router.home().workflow(id))
     }
 
     fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
-        Box::pin(self.workflow_ids_routed(offset, limit))
+        Box::pin(self.router.home().workflow_ids(offset, limit))
     }
 }
 

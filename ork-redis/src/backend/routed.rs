@@ -2,7 +2,7 @@
 //! holds what it touches ([`Router`]), or to every shard and merges the
 //! answers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use ork_core::backend::{Enqueued, Finish, FireTicks, Lease, LeaseStatus, StoredSchedule};
@@ -17,7 +17,7 @@ use crate::shards::{join_all, Router, ShardFuture};
 fn split<T>(
     router: &Router,
     items: impl IntoIterator<Item = T>,
-    shard: impl Fn(&T) -> usize,
+    mut shard: impl FnMut(&T) -> usize,
 ) -> Vec<(Vec<usize>, Vec<T>)> {
     let mut groups: Vec<(Vec<usize>, Vec<T>)> =
         (0..router.count()).map(|_| (Vec::new(), Vec::new())).collect();
@@ -38,6 +38,58 @@ fn merge<R>(len: usize, parts: Vec<(Vec<usize>, Vec<R>)>) -> Vec<R> {
         }
     }
     out.into_iter().flatten().collect()
+}
+
+/// The shard of each record of a batch. Records linked by dependencies
+/// go together (a job waits for its dependencies in their shard, which
+/// records their completions): each group of linked records goes where a
+/// dependency outside the batch lives, else where its first record is
+/// placed. Others go by [`Router::for_record`].
+fn placement(router: &Router, jobs: &[JobRecord]) -> Vec<usize> {
+    let mut shards: Vec<usize> = jobs.iter().map(|j| router.for_record(j)).collect();
+    if jobs.iter().all(|j| j.deps.is_empty()) {
+        return shards;
+    }
+    let index: HashMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.id.as_str(), i))
+        .collect();
+    // Union-find over the batch, by dependency.
+    let mut parent: Vec<usize> = (0..jobs.len()).collect();
+    fn find(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut outside: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, j) in jobs.iter().enumerate() {
+        for d in &j.deps {
+            match index.get(d.as_str()) {
+                Some(&k) => {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, k));
+                    // The earlier record leads the group.
+                    let (lead, other) = if a < b { (a, b) } else { (b, a) };
+                    parent[other] = lead;
+                }
+                None => {
+                    outside.entry(i).or_insert_with(|| router.for_job(d.as_str()));
+                }
+            }
+        }
+    }
+    let mut group_shard: HashMap<usize, usize> = HashMap::new();
+    for (&i, &s) in &outside {
+        let lead = find(&mut parent, i);
+        group_shard.entry(lead).or_insert(s);
+    }
+    for i in 0..jobs.len() {
+        let lead = find(&mut parent, i);
+        shards[i] = *group_shard.entry(lead).or_insert(shards[lead]);
+    }
+    shards
 }
 
 /// Runs `op` on each shard with its group of items, concurrently, and
@@ -97,7 +149,9 @@ impl RedisBackend {
         // shards it spans.
         r.home().check_payloads(&jobs)?;
         let len = jobs.len();
-        let groups = split(r, jobs, |j| r.for_record(j));
+        let placed = placement(r, &jobs);
+        let mut at = placed.into_iter();
+        let groups = split(r, jobs, |_| at.next().unwrap_or(0));
         // A shard that fails leaves the others' records stored; enqueue is
         // idempotent by id, so the whole batch can be sent again.
         scatter(r, len, groups, |s, recs| Box::pin(s.enqueue(recs))).await
@@ -352,34 +406,5 @@ impl RedisBackend {
             .await?
             .fire(ticks)
             .await
-    }
-
-    pub(super) async fn workflow_ids_routed(
-        &self,
-        offset: usize,
-        limit: usize,
-    ) -> Result<Vec<JobId>> {
-        let r = &self.router;
-        if r.count() == 1 {
-            return r.home().workflow_ids(offset, limit).await;
-        }
-        let end = offset.saturating_add(limit);
-        let all: Vec<JobId> = self
-            .each_shard(|s| s.workflow_ids(0, end))
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        Ok(all.into_iter().skip(offset).take(limit).collect())
-    }
-
-    pub(super) async fn workflow_routed(&self, id: &JobId) -> Result<Option<Vec<u8>>> {
-        let r = &self.router;
-        for s in r.probe_order(r.for_job(id.as_str())) {
-            if let Some(meta) = r.shard(s).workflow(id).await? {
-                return Ok(Some(meta));
-            }
-        }
-        Ok(None)
     }
 }
