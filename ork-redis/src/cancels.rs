@@ -81,7 +81,12 @@ async fn subscribe(client: &Client, channels: &[String]) -> Result<PubSubStream,
 
 /// Relays published ids until the feed is dropped, subscribing again
 /// whenever the connection is lost.
-async fn relay(client: Client, channels: Vec<String>, first: PubSubStream, tx: mpsc::Sender<JobId>) {
+async fn relay(
+    client: Client,
+    channels: Vec<String>,
+    first: PubSubStream,
+    tx: mpsc::Sender<JobId>,
+) {
     let mut stream = Some(first);
     let mut failures = 0u32;
     loop {

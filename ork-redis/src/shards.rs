@@ -308,7 +308,9 @@ pub(crate) async fn join_all<T>(mut futures: Vec<ShardFuture<'_, T>>) -> Vec<T> 
         }
     })
     .await;
-    out.into_iter().map(|v| v.expect("every future ran")).collect()
+    out.into_iter()
+        .map(|v| v.expect("every future ran"))
+        .collect()
 }
 
 /// Runs the futures concurrently until the first one ends: its index and
@@ -376,8 +378,9 @@ mod tests {
         for ns in ["ork", "billing", "c0", "x"] {
             let n = default_count(&three, ns);
             assert!((6..24).contains(&n), "{ns}: {n}");
-            let held: std::collections::BTreeSet<_> =
-                (0..n).filter_map(|i| owner(&three, shard_slot(ns, i))).collect();
+            let held: std::collections::BTreeSet<_> = (0..n)
+                .filter_map(|i| owner(&three, shard_slot(ns, i)))
+                .collect();
             assert_eq!(held.len(), 3, "{ns}");
         }
         assert_eq!(default_count(&[(0, 16383, "a".to_owned())], "ork"), 2);

@@ -107,7 +107,11 @@ async fn default_shards_cover_every_primary() {
     let mut conn = client.get_async_connection().await.unwrap();
     let mut owners = std::collections::HashSet::new();
     for i in 0..b.shards() {
-        let tag = if i == 0 { "spread".to_owned() } else { format!("spread:{i}") };
+        let tag = if i == 0 {
+            "spread".to_owned()
+        } else {
+            format!("spread:{i}")
+        };
         let slot: u16 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
             .arg(format!("{{{tag}}}:queues"))

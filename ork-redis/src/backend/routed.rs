@@ -19,8 +19,9 @@ fn split<T>(
     items: impl IntoIterator<Item = T>,
     mut shard: impl FnMut(&T) -> usize,
 ) -> Vec<(Vec<usize>, Vec<T>)> {
-    let mut groups: Vec<(Vec<usize>, Vec<T>)> =
-        (0..router.count()).map(|_| (Vec::new(), Vec::new())).collect();
+    let mut groups: Vec<(Vec<usize>, Vec<T>)> = (0..router.count())
+        .map(|_| (Vec::new(), Vec::new()))
+        .collect();
     for (at, item) in items.into_iter().enumerate() {
         let s = shard(&item);
         groups[s].0.push(at);
@@ -75,7 +76,9 @@ fn placement(router: &Router, jobs: &[JobRecord]) -> Vec<usize> {
                     parent[other] = lead;
                 }
                 None => {
-                    outside.entry(i).or_insert_with(|| router.for_job(d.as_str()));
+                    outside
+                        .entry(i)
+                        .or_insert_with(|| router.for_job(d.as_str()));
                 }
             }
         }
@@ -270,8 +273,15 @@ impl RedisBackend {
         Ok(merge(ids.len(), parts))
     }
 
-    pub(super) async fn wait_routed(&self, id: &JobId, timeout: Duration) -> Result<Option<JobInfo>> {
-        self.shard_of_job(id.as_str()).await?.wait(id, timeout).await
+    pub(super) async fn wait_routed(
+        &self,
+        id: &JobId,
+        timeout: Duration,
+    ) -> Result<Option<JobInfo>> {
+        self.shard_of_job(id.as_str())
+            .await?
+            .wait(id, timeout)
+            .await
     }
 
     pub(super) async fn cancel_routed(&self, id: &JobId) -> Result<CancelOutcome> {
