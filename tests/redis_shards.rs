@@ -100,6 +100,16 @@ async fn raising_the_shard_count_strands_nothing() {
     let run = one.submit(flow).await.unwrap();
 
     let four = sharded(&url, 4).await;
+    // The namespace remembers its count: a client that does not say (the
+    // `ork` command, the dashboard) or asks for fewer gets every shard.
+    for asked in [None, Some(1), Some(2)] {
+        let mut b = RedisBackend::builder(url.as_str());
+        b.namespace("reshard");
+        if let Some(n) = asked {
+            b.shards(n);
+        }
+        assert_eq!(b.build().await.unwrap().shards(), 4, "{asked:?}");
+    }
     // Before any worker: the four-shard client sees every job.
     let infos = four.backend().jobs(&old).await.unwrap();
     assert!(infos.iter().all(Option::is_some), "every job is found");

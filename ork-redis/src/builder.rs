@@ -88,8 +88,10 @@ impl RedisBackendBuilder {
     }
 
     /// The namespace every key starts with (default `ork`). Namespaces on
-    /// one server share nothing. It becomes the keys' hash tag (`{ns}`), so
-    /// it may not contain `{` or `}`.
+    /// one server share nothing. It becomes the keys' hash tag (`{ns}`,
+    /// and `{ns:i}` for shard `i`), so it may not contain `{` or `}`; and
+    /// a sharded namespace `ns` shares its shards' tags with namespaces
+    /// named `ns:1`, `ns:2`...: don't use both.
     pub fn namespace(&mut self, ns: impl Into<String>) -> &mut Self {
         self.namespace = ns.into();
         self
@@ -102,16 +104,21 @@ impl RedisBackendBuilder {
     /// over the primaries, and throughput grows with them. The crate docs
     /// ("Shards") say which shard holds what.
     ///
-    /// Default: 1 on a single server or through Sentinel. On a Cluster,
-    /// twice the number of primaries found at build, raised one by one
-    /// (up to eight times the primaries) until every primary holds at
-    /// least one shard (the slot of shard `i` is the CRC16 of its tag
-    /// `ns:i`, as `CLUSTER KEYSLOT` computes it).
+    /// A namespace records the highest count it was built with (above 1,
+    /// in `{ns}:shards`), and a backend never uses fewer: a lower count
+    /// asked for is raised to it, so no shard holding work is left out.
+    /// Without `.shards(n)`, the recorded count applies; for a namespace
+    /// with none recorded, the default is 1 on a single server or through
+    /// Sentinel, and on a Cluster twice the number of primaries found at
+    /// build, raised one by one (up to eight times the primaries) until
+    /// every primary holds at least one shard (the slot of shard `i` is
+    /// the CRC16 of its tag `ns:i`, as `CLUSTER KEYSLOT` computes it). So
+    /// the `ork` command and the dashboard, built without `.shards(n)`,
+    /// see every shard.
     ///
     /// Raising the count on a live namespace strands nothing: workers
     /// claim from every shard, and jobs, schedules and workflows stored
-    /// before are found where they are. Lowering it does strand the work
-    /// in the shards dropped, until a backend with more shards drains them.
+    /// before are found where they are.
     pub fn shards(&mut self, n: usize) -> &mut Self {
         self.shards = Some(n.max(1));
         self
@@ -280,13 +287,13 @@ impl RedisBackendBuilder {
         if let Err(e) = inner.memory().await {
             tracing::debug!(error = %e, "could not read Redis memory use");
         }
-        let count = match self.shards {
-            Some(n) => n,
-            None if inner.blocking.is_cluster() => {
-                crate::shards::cluster_default(&inner, &self.namespace).await?
+        let default = async {
+            match inner.blocking.is_cluster() {
+                true => crate::shards::cluster_default(&inner, &self.namespace).await,
+                false => Ok(1),
             }
-            None => 1,
         };
+        let count = crate::shards::settle_count(&inner, self.shards, default).await?;
         let shards = (0..count)
             .map(|i| Arc::new(inner.for_shard(Keys::shard(&self.namespace, i))))
             .collect();

@@ -163,6 +163,13 @@ impl Keys {
         self.key("workers:exp")
     }
 
+    /// Sorted set, in shard 0 only: member `count`, scored with the
+    /// highest shard count a backend of the namespace was built with
+    /// (absent while that is 1). No script reads it.
+    pub(crate) fn shard_count(&self) -> String {
+        self.key("shards")
+    }
+
     /// List: the audit trail, newest first (JSON entries), capped.
     pub(crate) fn audit(&self) -> String {
         self.key("audit")

@@ -219,6 +219,51 @@ fn crc16(bytes: &[u8]) -> u16 {
     crc
 }
 
+/// The shard count a backend is built with: at least the one asked for
+/// and at least the namespace's recorded count (so no shard holding work
+/// is left out); without one asked for, the recorded count, else
+/// `default`. A count above the recorded one (and above 1) is recorded.
+pub(crate) async fn settle_count(
+    home: &Inner,
+    asked: Option<usize>,
+    default: impl Future<Output = ork_core::Result<usize>>,
+) -> ork_core::Result<usize> {
+    let key = home.keys.shard_count();
+    let mut conn = home.pool.get();
+    let recorded: Option<usize> = match redis::cmd("ZSCORE")
+        .arg(&key)
+        .arg("count")
+        .query_async::<Option<f64>>(&mut conn)
+        .await
+    {
+        Ok(score) => score.map(|s| s.max(1.0) as usize),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the namespace's shard count");
+            None
+        }
+    };
+    let count = match (asked, recorded) {
+        (Some(n), Some(r)) => n.max(r),
+        (Some(n), None) => n,
+        (None, Some(r)) => r,
+        (None, None) => default.await?,
+    };
+    if count > recorded.unwrap_or(1) {
+        // `GT`: concurrent builders leave the highest count.
+        let stored: redis::RedisResult<i64> = redis::cmd("ZADD")
+            .arg(&key)
+            .arg("GT")
+            .arg(count)
+            .arg("count")
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, shards = count, "could not record the namespace's shard count: clients built without .shards(n) may not see every shard");
+        }
+    }
+    Ok(count)
+}
+
 /// The default shard count on a Redis Cluster: twice the primaries, raised
 /// one by one (up to eight times the primaries) until every primary holds
 /// a shard.
