@@ -89,7 +89,11 @@ fn slot_ranges(conn: &mut redis::Connection) -> Vec<(u16, u16, u16)> {
 }
 
 fn owner(ranges: &[(u16, u16, u16)], conn: &mut redis::Connection, key: &str) -> u16 {
-    let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(conn).unwrap();
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query(conn)
+        .unwrap();
     ranges
         .iter()
         .find(|(a, b, _)| (*a..=*b).contains(&slot))
@@ -107,11 +111,18 @@ fn spread(
 ) -> Vec<usize> {
     let mut per: HashMap<u16, usize> = HashMap::new();
     for i in 0..shards {
-        let tag = if i == 0 { ns.to_owned() } else { format!("{ns}:{i}") };
+        let tag = if i == 0 {
+            ns.to_owned()
+        } else {
+            format!("{ns}:{i}")
+        };
         *per.entry(owner(ranges, conn, &format!("{{{tag}}}:queues")))
             .or_default() += 1;
     }
-    ports.iter().map(|p| per.get(p).copied().unwrap_or(0)).collect()
+    ports
+        .iter()
+        .map(|p| per.get(p).copied().unwrap_or(0))
+        .collect()
 }
 
 async fn turn(
@@ -278,12 +289,7 @@ pub(crate) async fn run() {
     let one = summary(1);
     let six = summary(6);
     // Per turn, six shards against the one-shard turn just before it.
-    let ratios = stats(
-        pick(6)
-            .zip(pick(1))
-            .map(|(s, o)| s.rate / o.rate)
-            .collect(),
-    );
+    let ratios = stats(pick(6).zip(pick(1)).map(|(s, o)| s.rate / o.rate).collect());
     println!(
         "{{\"workload\":\"cluster_scaling_ratio\",\"n\":{n},\"ratio\":{:.2},\"per_turn_range\":[{:.2},{:.2}],\"config\":\"W2 drain rate, 6 shards / 1 shard, medians over {reps} turns on one 3-primary cluster\"}}",
         six / one,

@@ -240,9 +240,11 @@
 //! lookup by id from a client (`job`, `wait`, `cancel`, `retry`,
 //! `children`) tries the computed shard first, then the others.
 //!
-//! Workers claim from every shard: each claim asks the shards in turn
-//! (starting one further each time, so a busy shard does not starve the
-//! others) until its batch is full. When none has work, an idle claimer
+//! Workers claim from every shard: each claim splits its batch over the
+//! shards and asks them all at once (the remainder going to the first
+//! shards of a round that starts one further each time, so a busy shard
+//! does not starve the others), then asks the shards that filled their
+//! share for what is left of the batch. When none has work, an idle claimer
 //! blocks on the wake keys of every shard at once: one `BZPOPMIN` naming
 //! them all on a single server; on a Cluster, where a blocking command
 //! names keys of one slot, one wait per shard, each on a connection of its
