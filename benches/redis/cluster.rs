@@ -42,6 +42,34 @@ impl Primary {
         };
         (field("used_cpu_sys:") + field("used_cpu_user:")) * 1e6
     }
+
+    /// Commands run so far (`INFO`, `CONFIG` and `CLUSTER` left out), and
+    /// of them the script calls.
+    fn commands(&mut self) -> (u64, u64) {
+        let text: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.conn)
+            .unwrap();
+        let (mut all, mut scripts) = (0, 0);
+        for l in text.lines() {
+            let Some((name, rest)) = l.strip_prefix("cmdstat_").and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            if name == "info" || name.starts_with("config") || name.starts_with("cluster") {
+                continue;
+            }
+            let calls: u64 = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls=")?.parse().ok())
+                .unwrap_or(0);
+            all += calls;
+            if name == "fcall" || name == "evalsha" || name == "eval" {
+                scripts += calls;
+            }
+        }
+        (all, scripts)
+    }
 }
 
 /// One turn's figures.
@@ -50,6 +78,10 @@ struct Turn {
     rate: f64,
     /// µs of CPU per task, per primary (in port order).
     us: Vec<f64>,
+    /// Commands per task (inside scripts too), all primaries.
+    commands: f64,
+    /// Script calls per task, all primaries.
+    scripts: f64,
 }
 
 impl Turn {
@@ -141,6 +173,7 @@ async fn turn(
         .expect("connect to the cluster");
     let ork = Ork::with_backend(backend);
     let before: Vec<f64> = primaries.iter_mut().map(Primary::cpu_us).collect();
+    let cmds_before: Vec<(u64, u64)> = primaries.iter_mut().map(Primary::commands).collect();
     for _ in 0..n / 1000 {
         ork.enqueue_many((0..1000).map(|_| noop::call().queue("cw2")))
             .await
@@ -171,6 +204,15 @@ async fn turn(
     let seconds = t.elapsed().as_secs_f64();
     worker.shutdown().await;
     let after: Vec<f64> = primaries.iter_mut().map(Primary::cpu_us).collect();
+    let cmds_after: Vec<(u64, u64)> = primaries.iter_mut().map(Primary::commands).collect();
+    let delta = |f: fn(&(u64, u64)) -> u64| -> f64 {
+        let d: u64 = cmds_before
+            .iter()
+            .zip(&cmds_after)
+            .map(|(b, a)| f(a) - f(b))
+            .sum();
+        d as f64 / n as f64
+    };
     let us = before
         .iter()
         .zip(&after)
@@ -180,6 +222,8 @@ async fn turn(
         shards,
         rate: n as f64 / seconds,
         us,
+        commands: delta(|c| c.0),
+        scripts: delta(|c| c.1),
     }
 }
 
@@ -256,11 +300,13 @@ pub(crate) async fn run() {
             let per = spread(&ranges, &mut primaries[0].conn, &ports, &ns, shards);
             let t = turn(&urls, &mut primaries, &ns, shards, n).await;
             println!(
-                "{{\"workload\":\"cluster_W2_S{shards}\",\"n\":{n},\"seconds\":{:.4},\"rate_per_s\":{:.0},\"p50_ms\":null,\"p99_ms\":null,\"max_ms\":null,\"redis_cpu_us_per_task_per_primary\":{},\"redis_cpu_us_per_task\":{:.2},\"share_per_primary\":{},\"shards_per_primary\":{per:?},\"ratio_to_reference\":{:.2},\"config\":\"3-primary cluster, namespace {ns}, {shards} shard(s); bulk enqueue + drain, one pool, concurrency 512, claim batch 256\"}}",
+                "{{\"workload\":\"cluster_W2_S{shards}\",\"n\":{n},\"seconds\":{:.4},\"rate_per_s\":{:.0},\"p50_ms\":null,\"p99_ms\":null,\"max_ms\":null,\"redis_cpu_us_per_task_per_primary\":{},\"redis_cpu_us_per_task\":{:.2},\"commands_per_task\":{:.2},\"script_calls_per_task\":{:.3},\"share_per_primary\":{},\"shards_per_primary\":{per:?},\"ratio_to_reference\":{:.2},\"config\":\"3-primary cluster, namespace {ns}, {shards} shard(s); bulk enqueue + drain, one pool, concurrency 512, claim batch 256\"}}",
                 n as f64 / t.rate,
                 t.rate,
                 list(&t.us, 2),
                 t.total(),
+                t.commands,
+                t.scripts,
                 list(&t.shares(), 3),
                 t.rate / reference.max(1.0),
             );
