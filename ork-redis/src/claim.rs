@@ -66,8 +66,10 @@ pub(crate) async fn claim_routed(router: &Router, req: &ClaimRequest) -> Result<
     let deadline = Instant::now() + req.wait;
     let n = router.count();
     let mut ask = req.clone();
+    // The shard whose wait ended last: the next round starts there.
+    let mut woke: Option<usize> = None;
     loop {
-        let start = router.next_start();
+        let start = woke.take().unwrap_or_else(|| router.next_start());
         let mut claimed = Vec::new();
         let mut next_due: Option<u64> = None;
         for k in 0..n {
@@ -97,7 +99,7 @@ pub(crate) async fn claim_routed(router: &Router, req: &ClaimRequest) -> Result<
         if bound.is_zero() {
             continue;
         }
-        wait_for_any(router, req, bound, precise).await?;
+        woke = wait_for_any(router, req, bound, precise).await?;
     }
 }
 
@@ -109,13 +111,14 @@ fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 }
 
 /// Blocks until a wake token arrives on one of the queues of any shard, or
-/// `bound` passes.
+/// `bound` passes. Returns the shard whose wait ended first, where it is
+/// known (on a cluster).
 async fn wait_for_any(
     router: &Router,
     req: &ClaimRequest,
     bound: Duration,
     precise: bool,
-) -> Result<()> {
+) -> Result<Option<usize>> {
     let home = router.home();
     if !home.blocking.is_cluster() {
         // One server: one wait can name every shard's keys.
@@ -129,7 +132,7 @@ async fn wait_for_any(
         if clean {
             guard.mark_clean();
         }
-        return Ok(());
+        return Ok(None);
     }
     let waits = router
         .all()
@@ -148,7 +151,8 @@ async fn wait_for_any(
         .collect();
     // The first wait to end wins; the others are dropped, and their
     // connections closed (which ends their waits on the server).
-    first_of(waits).await.1
+    let (first, ended) = first_of(waits).await;
+    ended.map(|()| Some(first))
 }
 
 pub(crate) async fn claim(inner: &Inner, req: &ClaimRequest) -> Result<Vec<Claimed>> {
