@@ -48,7 +48,8 @@ const SERVER_SLACK: Duration = Duration::from_secs(1);
 /// A claim over every shard of the namespace. One shard: [`claim`]. More:
 /// each round asks the shards in turn for what is left of the batch,
 /// starting one further than the last round (so a busy shard does not
-/// starve the others), until the batch is full: with work in every shard,
+/// starve the others; after a wait on a cluster, at the shard whose wait
+/// ended), until the batch is full: with work in every shard,
 /// a claim is one script call, as on one shard (asking every shard for a
 /// part of the batch at once cost Redis a fifth more CPU per task, in
 /// script calls). When a round finds nothing, the claimer blocks on the wake keys of
