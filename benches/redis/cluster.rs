@@ -3,7 +3,8 @@
 //!
 //! Each turn bulk-enqueues `ORK_BENCH_CLUSTER_TASKS` no-ops (default
 //! 100,000) into a fresh namespace and drains them with one tuned pool in
-//! this process (concurrency 512, claim batch 256), counting completions in
+//! this process (concurrency 512, claim batch 256; `ORK_BENCH_CLUSTER_POOLS`
+//! pools), counting completions in
 //! Redis. Every primary's CPU time (`used_cpu_sys + used_cpu_user` from its
 //! own `INFO cpu`) is read before the enqueue and after the drain: µs per
 //! task on each primary, and each one's share of the total. One shard and
@@ -179,14 +180,17 @@ async fn turn(
             .await
             .unwrap();
     }
-    let worker = ork
-        .worker()
-        .queues(["cw2"])
-        .scheduler(false)
-        .concurrency(512)
-        .claim_batch(256)
-        .start()
-        .unwrap();
+    let workers: Vec<_> = (0..pools())
+        .map(|_| {
+            ork.worker()
+                .queues(["cw2"])
+                .scheduler(false)
+                .concurrency(512)
+                .claim_batch(256)
+                .start()
+                .unwrap()
+        })
+        .collect();
     let t = Instant::now();
     loop {
         let done: u64 = ork
@@ -202,7 +206,9 @@ async fn turn(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let seconds = t.elapsed().as_secs_f64();
-    worker.shutdown().await;
+    for worker in workers {
+        worker.shutdown().await;
+    }
     let after: Vec<f64> = primaries.iter_mut().map(Primary::cpu_us).collect();
     let cmds_after: Vec<(u64, u64)> = primaries.iter_mut().map(Primary::commands).collect();
     let delta = |f: fn(&(u64, u64)) -> u64| -> f64 {
@@ -225,6 +231,14 @@ async fn turn(
         commands: delta(|c| c.0),
         scripts: delta(|c| c.1),
     }
+}
+
+/// Worker pools in this process (`ORK_BENCH_CLUSTER_POOLS`, default 1).
+fn pools() -> usize {
+    std::env::var("ORK_BENCH_CLUSTER_POOLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 /// Median, least and most.
@@ -300,7 +314,7 @@ pub(crate) async fn run() {
             let per = spread(&ranges, &mut primaries[0].conn, &ports, &ns, shards);
             let t = turn(&urls, &mut primaries, &ns, shards, n).await;
             println!(
-                "{{\"workload\":\"cluster_W2_S{shards}\",\"n\":{n},\"seconds\":{:.4},\"rate_per_s\":{:.0},\"p50_ms\":null,\"p99_ms\":null,\"max_ms\":null,\"redis_cpu_us_per_task_per_primary\":{},\"redis_cpu_us_per_task\":{:.2},\"commands_per_task\":{:.2},\"script_calls_per_task\":{:.3},\"share_per_primary\":{},\"shards_per_primary\":{per:?},\"ratio_to_reference\":{:.2},\"config\":\"3-primary cluster, namespace {ns}, {shards} shard(s); bulk enqueue + drain, one pool, concurrency 512, claim batch 256\"}}",
+                "{{\"workload\":\"cluster_W2_S{shards}\",\"n\":{n},\"seconds\":{:.4},\"rate_per_s\":{:.0},\"p50_ms\":null,\"p99_ms\":null,\"max_ms\":null,\"redis_cpu_us_per_task_per_primary\":{},\"redis_cpu_us_per_task\":{:.2},\"commands_per_task\":{:.2},\"script_calls_per_task\":{:.3},\"share_per_primary\":{},\"shards_per_primary\":{per:?},\"ratio_to_reference\":{:.2},\"config\":\"3-primary cluster, namespace {ns}, {shards} shard(s); bulk enqueue + drain, {} pool(s), concurrency 512, claim batch 256\"}}",
                 n as f64 / t.rate,
                 t.rate,
                 list(&t.us, 2),
@@ -309,6 +323,7 @@ pub(crate) async fn run() {
                 t.scripts,
                 list(&t.shares(), 3),
                 t.rate / reference.max(1.0),
+                pools(),
             );
             turns.push(t);
         }
