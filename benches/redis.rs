@@ -11,6 +11,9 @@
 //! the defaults (see `redis/cost.rs`), and with `ORK_BENCH_BASELINE` naming
 //! another tree's bench binary, the same measured by that binary on this
 //! server, in turns, with the ratios (`benches/compare.sh` builds b08fb0f's).
+//!
+//! `cargo bench --bench redis -- cluster`: W2 on a local three-primary
+//! Redis Cluster with one shard against six (see `redis/cluster.rs`).
 
 #![allow(missing_docs)]
 
@@ -57,6 +60,9 @@ fn now_us() -> u64 {
 
 #[path = "redis/cost.rs"]
 mod cost;
+
+#[path = "redis/cluster.rs"]
+mod cluster;
 
 struct Bench {
     server: RedisServer,
@@ -878,6 +884,9 @@ fn main() {
         }
         if wanted.iter().any(|w| w == "cost") {
             cost_workload(&b).await;
+        }
+        if wanted.iter().any(|w| w == "cluster") {
+            cluster::run().await;
         }
     });
 }

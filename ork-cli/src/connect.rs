@@ -86,8 +86,9 @@ impl Conn {
         })
     }
 
-    /// The namespaces with queues on this server (`{ns}:queues` keys; the
-    /// layout is documented in ork-redis). Best effort: empty on any error.
+    /// The namespaces with queues on this server (`{ns}:queues` keys, and
+    /// `{ns:i}:queues` for their shards; the layout is documented in
+    /// ork-redis). Best effort: empty on any error.
     async fn namespaces(&self) -> Vec<String> {
         let scan = async {
             let client = redis::Client::open(self.url.as_str()).ok()?;
@@ -111,6 +112,16 @@ impl Conn {
                 cursor = next;
                 if cursor == 0 {
                     break;
+                }
+            }
+            // Shard i of `ns` is `{ns:i}`: listed as `ns`.
+            let bases: Vec<String> = found.clone();
+            for name in &mut found {
+                if let Some((base, i)) = name.rsplit_once(':') {
+                    let shard = !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit());
+                    if shard && bases.iter().any(|b| b == base) {
+                        *name = base.to_owned();
+                    }
                 }
             }
             found.sort();

@@ -39,6 +39,7 @@ pub struct RedisBackendBuilder {
     url: String,
     cluster: Option<Vec<String>>,
     namespace: String,
+    shards: Option<usize>,
     pool_size: usize,
     result_ttl: Duration,
     payload_limit: usize,
@@ -60,6 +61,7 @@ impl RedisBackendBuilder {
             url: url.into(),
             cluster: None,
             namespace: "ork".to_owned(),
+            shards: None,
             pool_size: 4,
             result_ttl: ork_core::DEFAULT_RESULT_TTL,
             payload_limit: DEFAULT_PAYLOAD_LIMIT,
@@ -86,10 +88,39 @@ impl RedisBackendBuilder {
     }
 
     /// The namespace every key starts with (default `ork`). Namespaces on
-    /// one server share nothing. It becomes the keys' hash tag (`{ns}`), so
-    /// it may not contain `{` or `}`.
+    /// one server share nothing. It becomes the keys' hash tag (`{ns}`,
+    /// and `{ns:i}` for shard `i`), so it may not contain `{` or `}`; and
+    /// a sharded namespace `ns` shares its shards' tags with namespaces
+    /// named `ns:1`, `ns:2`...: don't use both.
     pub fn namespace(&mut self, ns: impl Into<String>) -> &mut Self {
         self.namespace = ns.into();
+        self
+    }
+
+    /// How many shards the namespace is spread over (at least 1), each a
+    /// complete copy of the key layout under its own hash tag: `{ns}:` for
+    /// shard 0 (so one shard is exactly the unsharded layout), `{ns:i}:`
+    /// for shard `i`. On a Redis Cluster the shards' slots spread them
+    /// over the primaries, and throughput grows with them. The crate docs
+    /// ("Shards") say which shard holds what.
+    ///
+    /// A namespace records the highest count it was built with (above 1,
+    /// in `{ns}:shards`), and a backend never uses fewer: a lower count
+    /// asked for is raised to it, so no shard holding work is left out.
+    /// Without `.shards(n)`, the recorded count applies; for a namespace
+    /// with none recorded, the default is 1 on a single server or through
+    /// Sentinel, and on a Cluster twice the number of primaries found at
+    /// build, raised one by one (up to eight times the primaries) until
+    /// every primary holds at least one shard (the slot of shard `i` is
+    /// the CRC16 of its tag `ns:i`, as `CLUSTER KEYSLOT` computes it). So
+    /// the `ork` command and the dashboard, built without `.shards(n)`,
+    /// see every shard.
+    ///
+    /// Raising the count on a live namespace strands nothing: workers
+    /// claim from every shard, and jobs, schedules and workflows stored
+    /// before are found where they are.
+    pub fn shards(&mut self, n: usize) -> &mut Self {
+        self.shards = Some(n.max(1));
         self
     }
 
@@ -228,7 +259,7 @@ impl RedisBackendBuilder {
         }
         let mut inner = Inner {
             keys: Keys::new(&self.namespace),
-            pool,
+            pool: Arc::new(pool),
             timeouts,
             blocking: Blocking::new(target, timeouts.connect),
             settings: Settings {
@@ -256,9 +287,17 @@ impl RedisBackendBuilder {
         if let Err(e) = inner.memory().await {
             tracing::debug!(error = %e, "could not read Redis memory use");
         }
-        Ok(RedisBackend {
-            inner: Arc::new(inner),
-        })
+        let default = async {
+            match inner.blocking.is_cluster() {
+                true => crate::shards::cluster_default(&inner, &self.namespace).await,
+                false => Ok(1),
+            }
+        };
+        let count = crate::shards::settle_count(&inner, self.shards, default).await?;
+        let shards = (0..count)
+            .map(|i| Arc::new(inner.for_shard(Keys::shard(&self.namespace, i))))
+            .collect();
+        Ok(RedisBackend::over(shards, None))
     }
 
     /// Tries the server until it answers or [`wait_for_server`] is spent.

@@ -2,8 +2,9 @@
 //! [`JobStore::cancel_requests`](ork_core::backend::JobStore::cancel_requests).
 //!
 //! `cancel.lua` publishes the id of every running job whose cancellation
-//! it requests on the namespace's channel `{ns}:cancels`. Each feed holds
-//! one subscriber connection to it and relays the ids. When the connection
+//! it requests on its shard's channel (`{ns}:cancels`, `{ns:i}:cancels`).
+//! Each feed holds one subscriber connection to every shard's channel and
+//! relays the ids. When the connection
 //! is lost (a Redis restart), the relay subscribes again with a growing
 //! pause; meanwhile heartbeats carry every request, so a lost subscription
 //! delays cancellations without losing any.
@@ -23,24 +24,25 @@ use crate::conn::CONNECT_TIMEOUT;
 /// The longest pause between two attempts to subscribe again.
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 
-/// Subscribes to `channel` and returns the feed of ids published on it.
+/// Subscribes to `channels` (one per shard) and returns the feed of ids
+/// published on them.
 ///
 /// # Errors
 /// The first subscription failed (later ones are retried by the feed).
-pub(crate) async fn open(client: Client, channel: String) -> Result<CancelRequests> {
-    let stream = match subscribe(&client, &channel).await {
+pub(crate) async fn open(client: Client, channels: Vec<String>) -> Result<CancelRequests> {
+    let stream = match subscribe(&client, &channels).await {
         Ok(stream) => stream,
         Err(Refused::NoPermission(e)) => {
             tracing::warn!(
                 error = %e,
-                "this Redis user may not subscribe to {channel}: cancellations arrive with heartbeats only"
+                "this Redis user may not subscribe to {channels:?}: cancellations arrive with heartbeats only"
             );
             return Ok(CancelRequests::never());
         }
         Err(Refused::Other(e)) => return Err(e),
     };
     let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(relay(client, channel, stream, tx));
+    tokio::spawn(relay(client, channels, stream, tx));
     Ok(CancelRequests::new(rx))
 }
 
@@ -52,10 +54,10 @@ enum Refused {
     Other(Error),
 }
 
-async fn subscribe(client: &Client, channel: &str) -> Result<PubSubStream, Refused> {
+async fn subscribe(client: &Client, channels: &[String]) -> Result<PubSubStream, Refused> {
     let attempt = async {
         let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
+        pubsub.subscribe(channels).await?;
         Ok::<_, redis::RedisError>(pubsub.into_on_message())
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
@@ -79,7 +81,12 @@ async fn subscribe(client: &Client, channel: &str) -> Result<PubSubStream, Refus
 
 /// Relays published ids until the feed is dropped, subscribing again
 /// whenever the connection is lost.
-async fn relay(client: Client, channel: String, first: PubSubStream, tx: mpsc::Sender<JobId>) {
+async fn relay(
+    client: Client,
+    channels: Vec<String>,
+    first: PubSubStream,
+    tx: mpsc::Sender<JobId>,
+) {
     let mut stream = Some(first);
     let mut failures = 0u32;
     loop {
@@ -107,7 +114,7 @@ async fn relay(client: Client, channel: String, first: PubSubStream, tx: mpsc::S
             _ = tx.closed() => return,
             _ = tokio::time::sleep(pause) => {}
         }
-        match subscribe(&client, &channel).await {
+        match subscribe(&client, &channels).await {
             Ok(s) => {
                 tracing::info!("subscribed to cancel requests again");
                 failures = 0;

@@ -288,7 +288,8 @@ impl BlockingInner {
     }
 }
 
-/// Opens and keeps blocking connections.
+/// Opens and keeps blocking connections (clones share the idle ones).
+#[derive(Clone)]
 pub(crate) struct Blocking {
     target: Target,
     connect_timeout: Duration,
@@ -307,6 +308,16 @@ impl Blocking {
     /// What the connections are opened to.
     pub(crate) fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// Whether the connections go to a Redis Cluster (whose blocking
+    /// commands may name keys of one slot only).
+    pub(crate) fn is_cluster(&self) -> bool {
+        match &self.target {
+            #[cfg(feature = "cluster")]
+            Target::Cluster { .. } => true,
+            _ => false,
+        }
     }
 
     /// The client of a single server (`None` on a cluster).

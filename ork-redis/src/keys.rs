@@ -23,6 +23,17 @@ impl Keys {
         }
     }
 
+    /// Keys of shard `shard` of namespace `ns`: `{ns}:` for shard 0 (the
+    /// layout of an unsharded namespace), `{ns:i}:` for shard `i`.
+    pub(crate) fn shard(ns: &str, shard: usize) -> Self {
+        match shard {
+            0 => Keys::new(ns),
+            i => Keys {
+                prefix: format!("{{{ns}:{i}}}:"),
+            },
+        }
+    }
+
     /// `{ns}:`, the start of every key (passed to each script as ARGV[1]).
     pub(crate) fn prefix(&self) -> &str {
         &self.prefix
@@ -162,6 +173,13 @@ impl Keys {
         self.key("workers:exp")
     }
 
+    /// Sorted set, in shard 0 only: member `count`, scored with the
+    /// highest shard count a backend of the namespace was built with
+    /// (absent while that is 1). No script reads it.
+    pub(crate) fn shard_count(&self) -> String {
+        self.key("shards")
+    }
+
     /// List: the audit trail, newest first (JSON entries), capped.
     pub(crate) fn audit(&self) -> String {
         self.key("audit")
@@ -220,5 +238,12 @@ mod tests {
         ];
         assert_eq!(lua, rust);
         assert!(rust.iter().all(|k| k.starts_with("{ns}:")));
+    }
+
+    #[test]
+    fn shard_prefixes() {
+        assert_eq!(Keys::shard("ns", 0).prefix(), "{ns}:");
+        assert_eq!(Keys::shard("ns", 3).prefix(), "{ns:3}:");
+        assert_eq!(Keys::shard("ns", 3).job("J"), "{ns:3}:job:J");
     }
 }

@@ -149,8 +149,10 @@
 //! # Data model
 //!
 //! Every key of namespace `ns` starts with `{ns}:`, so the whole namespace
+//! (or, with several shards, each shard: see [Shards](#shards) below)
 //! hashes to one Cluster slot. Key names are built in `src/keys.rs` and,
-//! identically, in `lua/lib.lua`.
+//! identically, in `lua/lib.lua`. The table shows shard 0, whose prefix is
+//! `{ns}:`; shard `i` holds the same keys under `{ns:i}:`.
 //!
 //! | key | type | holds |
 //! |-----|------|-------|
@@ -180,6 +182,7 @@
 //! | `{ns}:sig:<key>` | sorted set | signals kept under signal `key`, scored by seq, each member `<seq>:<value>`; trimmed to the retention at each signal, expiring with it |
 //! | `{ns}:sigw:<key>` | hash | jobs waiting on signal `key` → until (ms); taken by the next signal, kept a minute past the latest until |
 //! | `{ns}:audit` | list | operator actions taken from the dashboard (`AuditEntry` JSON), newest first, capped by `LPUSH` + `LTRIM` at `AUDIT_LIMIT` |
+//! | `{ns}:shards` | sorted set | shard 0 only, absent while 1: the highest shard count the namespace was built with (member `count`) |
 //!
 //! Job hash fields, kept few and short (a queued no-op job costs about 210
 //! bytes of Redis memory): `d` the record (its stored form, below, without
@@ -200,6 +203,71 @@
 //! succeeded job's `d` has an empty payload (see "A full Redis" below), and
 //! its `e` is "result dropped: Redis out of memory" when its result could
 //! not be kept.
+//!
+//! ## Shards
+//!
+//! A namespace is spread over `S` shards
+//! ([`RedisBackendBuilder::shards`]; on a Cluster the default gives every
+//! primary shards). Each shard is a complete copy of the layout above
+//! under its own hash tag: `{ns}:` for shard 0 (so one shard is exactly
+//! the unsharded layout), `{ns:i}:` for shard `i`. Every script runs on
+//! one shard's keys, so every atomic step stays in one slot, and on a
+//! Cluster the shards' slots spread the namespace, and its load, over the
+//! primaries. Placement:
+//!
+//! - A job goes to the shard of its *root*: its id up to the first `.`.
+//!   A run-time child's id is `<parent>.<n>` and a workflow node's
+//!   `<workflow>.<n>`, so a workflow, its nodes' run-time children and a
+//!   parent's sub-tasks share their root's shard, and fan-in, cancel and
+//!   parent/child bookkeeping stay single-slot.
+//! - A job (a root) with an idempotency key goes to that key's shard, else
+//!   with a unique key to that key's shard, so two enqueues with one key
+//!   meet in one shard. A job carrying both keys is placed by its
+//!   idempotency key: its unique key then holds among the jobs of that
+//!   shard. A unique key on a child or a workflow node holds within its
+//!   root's shard.
+//! - Records of one enqueue linked by dependencies go together: where a
+//!   dependency outside the batch lives, else where the first of them is
+//!   placed.
+//! - A schedule and its ticks go to the shard of the schedule's name (a
+//!   schedule stored before the shard count changed stays where it is).
+//! - Workflow descriptions (`wf`, `wfs`), the worker registry and the
+//!   audit trail live in shard 0 (no script reads them with jobs).
+//! - The shard of a root, a key or a name is the 64-bit FNV-1a hash of its
+//!   UTF-8 bytes modulo `S`. Stored data depends on it: it never changes.
+//!
+//! A job that lives away from where its root hashes (a keyed job, a tick,
+//! a job stored before the count was raised) is found without help on the
+//! hot path: a claim knows the shard it took the job from, and the backend
+//! remembers it for the job's root, so heartbeats, progress, steps,
+//! finishes and the sub-tasks it spawns go straight to that shard. A
+//! lookup by id from a client (`job`, `wait`, `cancel`, `retry`,
+//! `children`) tries the computed shard first, then the others.
+//!
+//! Workers claim from every shard: each claim splits its batch over the
+//! shards and asks them all at once (the remainder going to the first
+//! shards of a round that starts one further each time, so a busy shard
+//! does not starve the others), then asks the shards that filled their
+//! share for what is left of the batch. When none has work, an idle claimer
+//! blocks on the wake keys of every shard at once: one `BZPOPMIN` naming
+//! them all on a single server; on a Cluster, where a blocking command
+//! names keys of one slot, one wait per shard, each on a connection of its
+//! own (the first to end closes the others). **Priorities and first-in
+//! first-out hold within a shard; ordering across shards is not global.**
+//! Lease reaping and schedule firing run per shard. Reads and operations
+//! on the whole namespace (`list`, `counts`, `purge`, schedules, the `ork`
+//! command, the dashboard, metrics) ask every shard and merge: a listing
+//! orders queues by name and states in life order, and within one state
+//! goes shard by shard. Memory is read from every node.
+//!
+//! The namespace records the highest shard count it was built with in
+//! `{ns}:shards` (a sorted set, member `count`, absent while the count is
+//! 1), and a backend never uses fewer: raising the count on a live
+//! namespace strands nothing, and a client built without `.shards(n)` sees
+//! every shard. Cancel requests are published on each shard's channel
+//! (`{ns}:cancels`, `{ns:i}:cancels`), and a worker subscribes to all of
+//! them. An ACL user of a sharded namespace needs the keys `~{ns}:*` and
+//! `~{ns:*}:*`.
 //!
 //! ## Durable steps
 //!
@@ -455,6 +523,7 @@ mod memory;
 mod record;
 mod scripts;
 mod sentinel;
+mod shards;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use backend::{backend, ServedBackend};
+pub use backend::{backend, sharded_backend, ServedBackend};
 pub use cluster::RedisCluster;
 pub use sentinel::{SentinelGroup, DOWN_AFTER};
 

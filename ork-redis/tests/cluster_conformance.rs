@@ -55,6 +55,12 @@ fn cluster() -> &'static RedisCluster {
 
 /// A backend on the shared cluster, in a fresh namespace.
 async fn cluster_backend() -> RedisBackend {
+    sharded_cluster_backend(1).await
+}
+
+/// A backend on the shared cluster, in a fresh namespace of `shards`
+/// shards.
+async fn sharded_cluster_backend(shards: usize) -> RedisBackend {
     static N: AtomicU64 = AtomicU64::new(0);
     let urls = tokio::task::spawn_blocking(|| cluster().urls())
         .await
@@ -62,12 +68,64 @@ async fn cluster_backend() -> RedisBackend {
     RedisBackend::builder(urls[0].as_str())
         .cluster(urls[1..].to_vec())
         .namespace(format!("c{}", N.fetch_add(1, Ordering::Relaxed)))
+        .shards(shards)
         .build()
         .await
         .expect("connect to the cluster")
 }
 
 ork_core::backend_conformance!(cluster_backend());
+
+/// The suite on six shards spread over the three primaries (ordering holds
+/// within a shard only: `order_and_priority`, whose jobs span shards, is
+/// left out; `conformance.rs` checks the order within a shard).
+mod six_shards {
+    ork_core::backend_conformance!(@tests super::sharded_cluster_backend(6);
+        round_trip, idempotent_by_id, unique_keys, delayed_jobs,
+        blocking_claim_wakes, retry_outcome, fencing, late_ack_after_reap, heartbeat_extends, release, cancel,
+        dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
+        retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause,
+        audit_trail, cancel_reaches_children, idempotency_keys, step_storage, step_fencing,
+        step_lifetime);
+}
+
+/// Without `.shards(n)`, a backend on the cluster spreads its namespace
+/// over every primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_shards_cover_every_primary() {
+    let urls = tokio::task::spawn_blocking(|| cluster().urls())
+        .await
+        .unwrap();
+    let b = RedisBackend::builder(urls[0].as_str())
+        .cluster(urls[1..].to_vec())
+        .namespace("spread")
+        .build()
+        .await
+        .unwrap();
+    assert!(b.shards() >= 6, "{}", b.shards());
+    let client = redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    let mut owners = std::collections::HashSet::new();
+    for i in 0..b.shards() {
+        let tag = if i == 0 {
+            "spread".to_owned()
+        } else {
+            format!("spread:{i}")
+        };
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(format!("{{{tag}}}:queues"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        owners.insert(match slot {
+            0..=5460 => 0,
+            5461..=10922 => 1,
+            _ => 2,
+        });
+    }
+    assert_eq!(owners.len(), 3, "{owners:?}");
+}
 
 /// The namespaces the suite's tests get are spread over the cluster's
 /// three primaries, so the suite ran on each of them.

@@ -7,6 +7,7 @@
 mod admin;
 mod audit;
 mod jobs;
+mod routed;
 mod signals;
 mod steps;
 
@@ -29,19 +30,24 @@ use crate::conn::{Blocking, Pool};
 use crate::keys::Keys;
 use crate::record::{bytes_of, int_of};
 use crate::scripts::{self, Call, Flavor, Lua};
+use crate::shards::Router;
 
 /// The Redis engine. Cheap to clone (clones share connections).
 ///
 /// See the [crate docs](crate) for the data model.
 #[derive(Clone)]
 pub struct RedisBackend {
+    /// Shard 0, which also holds the namespace's shared state.
     pub(crate) inner: Arc<Inner>,
+    /// Every shard, and where things live among them.
+    pub(crate) router: Arc<Router>,
 }
 
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackend")
             .field("namespace", &self.inner.settings.namespace)
+            .field("shards", &self.router.count())
             .field("result_ttl_ms", &self.inner.settings.result_ttl_ms)
             .field("payload_limit", &self.inner.settings.payload_limit)
             .field("replicas", &self.inner.settings.replicas)
@@ -96,6 +102,25 @@ impl RedisBackend {
     pub fn namespace(&self) -> &str {
         &self.inner.settings.namespace
     }
+
+    /// How many shards the namespace is spread over (see the crate docs,
+    /// "Shards").
+    pub fn shards(&self) -> usize {
+        self.router.count()
+    }
+
+    /// A backend over the shards' `Inner`s.
+    pub(crate) fn over(shards: Vec<Arc<Inner>>, router: Option<&Router>) -> RedisBackend {
+        let inner = shards[0].clone();
+        let router = match router {
+            Some(r) => Router::sharing(shards, r.moved()),
+            None => Router::new(shards),
+        };
+        RedisBackend {
+            inner,
+            router: Arc::new(router),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -108,8 +133,10 @@ pub(crate) struct Settings {
 }
 
 pub(crate) struct Inner {
+    /// The keys of this shard (see [`crate::shards`]).
     pub(crate) keys: Keys,
-    pub(crate) pool: Pool,
+    /// Shared by every shard of a backend.
+    pub(crate) pool: Arc<Pool>,
     /// The connections' time limits, for connections opened later.
     pub(crate) timeouts: crate::conn::Timeouts,
     pub(crate) blocking: Blocking,
@@ -124,6 +151,25 @@ pub(crate) struct Inner {
 pub(crate) use crate::error::backend_error;
 
 impl Inner {
+    /// This shard's keys, sharing everything else (the connections).
+    pub(crate) fn for_shard(&self, keys: Keys) -> Inner {
+        Inner {
+            keys,
+            pool: self.pool.clone(),
+            timeouts: self.timeouts,
+            blocking: self.blocking.clone(),
+            settings: self.settings.clone(),
+            flavor: self.flavor,
+            memory_watch: self.memory_watch.clone(),
+        }
+    }
+
+    /// Puts jobs whose lease ran out back in their queues.
+    pub(crate) async fn reap(&self) -> Result<usize> {
+        let inv = self.script(&scripts::REAP);
+        Ok(int_of(&self.run(&inv).await?).unwrap_or(0).max(0) as usize)
+    }
+
     /// An invocation with the arguments every script takes.
     pub(crate) fn script(&self, script: &'static Lua) -> Call {
         self.invocation(script.pick(self.flavor))
@@ -328,12 +374,12 @@ impl JobStore for RedisBackend {
 
     fn enqueue(&self, jobs: Vec<JobRecord>) -> BoxFuture<'_, Result<Vec<Enqueued>>> {
         crate::memory::watch(&self.inner);
-        Box::pin(self.inner.enqueue(jobs))
+        Box::pin(self.enqueue_routed(jobs))
     }
 
     fn claim<'a>(&'a self, req: &'a ClaimRequest) -> BoxFuture<'a, Result<Vec<Claimed>>> {
         crate::memory::watch(&self.inner);
-        Box::pin(crate::claim::claim(&self.inner, req))
+        Box::pin(crate::claim::claim_routed(&self.router, req))
     }
 
     fn heartbeat<'a>(
@@ -342,54 +388,46 @@ impl JobStore for RedisBackend {
         lease: Duration,
     ) -> BoxFuture<'a, Result<Vec<LeaseStatus>>> {
         crate::memory::watch(&self.inner);
-        Box::pin(self.inner.heartbeat(leases, lease))
+        Box::pin(self.heartbeat_routed(leases, lease))
     }
 
     fn finish<'a>(&'a self, batch: &'a [Finish]) -> BoxFuture<'a, Result<Vec<bool>>> {
-        Box::pin(self.inner.finish(batch))
+        Box::pin(self.finish_routed(batch))
     }
 
     fn reap(&self) -> BoxFuture<'_, Result<usize>> {
-        Box::pin(async move {
-            let inv = self.inner.script(&scripts::REAP);
-            Ok(int_of(&self.inner.run(&inv).await?).unwrap_or(0).max(0) as usize)
-        })
+        Box::pin(self.reap_routed())
     }
 
     fn progress<'a>(&'a self, lease: &'a Lease, percent: u8) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut inv = self.inner.script(&scripts::PROGRESS);
+            let shard = self.router.shard(self.router.for_job(lease.id.as_str()));
+            let mut inv = shard.script(&scripts::PROGRESS);
             inv.arg(lease.id.as_str())
                 .arg(lease.fence)
                 .arg(percent.min(100));
-            self.inner.run(&inv).await.map(drop)
+            shard.run(&inv).await.map(drop)
         })
     }
 
     fn cancel<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<CancelOutcome>> {
-        Box::pin(self.inner.cancel(id))
+        Box::pin(self.cancel_routed(id))
     }
 
     fn children<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Vec<JobId>>> {
-        Box::pin(async move {
-            let mut conn = self.inner.pool.get();
-            let mut ids: Vec<String> = redis::cmd("SMEMBERS")
-                .arg(self.inner.keys.children(id.as_str()))
-                .query_async(&mut conn)
-                .await
-                .map_err(backend_error)?;
-            ids.sort();
-            Ok(ids.into_iter().map(JobId::from).collect())
-        })
+        Box::pin(self.children_routed(id))
     }
 
-    /// On a single server, a subscription to the namespace's channel of
-    /// cancel requests (see the crate docs). On a cluster, none yet:
-    /// heartbeats carry the requests.
+    /// On a single server, a subscription to the channels of cancel
+    /// requests of every shard (see the crate docs). On a cluster, none
+    /// yet: heartbeats carry the requests.
     fn cancel_requests(&self) -> BoxFuture<'_, Result<CancelRequests>> {
         Box::pin(async move {
             match self.inner.blocking.single_client() {
-                Some(client) => crate::cancels::open(client, self.inner.keys.cancels()).await,
+                Some(client) => {
+                    let channels = self.router.all().iter().map(|s| s.keys.cancels());
+                    crate::cancels::open(client, channels.collect()).await
+                }
                 None => Ok(CancelRequests::never()),
             }
         })
@@ -398,7 +436,7 @@ impl JobStore for RedisBackend {
 
 impl Queries for RedisBackend {
     fn jobs<'a>(&'a self, ids: &'a [JobId]) -> BoxFuture<'a, Result<Vec<Option<JobInfo>>>> {
-        Box::pin(self.inner.lookup(ids))
+        Box::pin(self.lookup_routed(ids))
     }
 
     fn wait<'a>(
@@ -406,15 +444,15 @@ impl Queries for RedisBackend {
         id: &'a JobId,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<JobInfo>>> {
-        Box::pin(self.inner.wait(id, timeout))
+        Box::pin(self.wait_routed(id, timeout))
     }
 
     fn list<'a>(&'a self, query: &'a JobQuery) -> BoxFuture<'a, Result<Vec<JobInfo>>> {
-        Box::pin(self.inner.list(query))
+        Box::pin(self.list_routed(query))
     }
 
     fn counts(&self) -> BoxFuture<'_, Result<Vec<QueueCounts>>> {
-        Box::pin(self.inner.counts())
+        Box::pin(self.counts_routed())
     }
 
     fn memory(&self) -> BoxFuture<'_, Result<Option<MemoryUsage>>> {
@@ -424,11 +462,11 @@ impl Queries for RedisBackend {
 
 impl Admin for RedisBackend {
     fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.inner.retry(id))
+        Box::pin(self.retry_routed(id))
     }
 
     fn purge<'a>(&'a self, queue: &'a str) -> BoxFuture<'a, Result<u64>> {
-        Box::pin(self.inner.purge(queue))
+        Box::pin(self.purge_routed(queue))
     }
 
     fn record_audit<'a>(
@@ -461,17 +499,20 @@ impl WorkerRegistry for RedisBackend {
     }
 }
 
+/// Workflow descriptions and their index live in shard 0 whatever the
+/// shard count (no script reads them with a workflow's jobs), so the
+/// listing keeps one order.
 impl WorkflowStore for RedisBackend {
     fn put_workflow<'a>(&'a self, id: &'a JobId, meta: Vec<u8>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.inner.put_workflow(id, meta))
+        Box::pin(self.router.home().put_workflow(id, meta))
     }
 
     fn workflow<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
-        Box::pin(self.inner.workflow(id))
+        Box::pin(self.router.home().workflow(id))
     }
 
     fn workflow_ids(&self, offset: usize, limit: usize) -> BoxFuture<'_, Result<Vec<JobId>>> {
-        Box::pin(self.inner.workflow_ids(offset, limit))
+        Box::pin(self.router.home().workflow_ids(offset, limit))
     }
 }
 
@@ -481,24 +522,24 @@ impl ScheduleStore for RedisBackend {
         name: &'a str,
         definition: Vec<u8>,
     ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.inner.schedule_op("put", name, Some(definition)))
+        Box::pin(self.schedule_op_routed("put", name, Some(definition)))
     }
 
     fn delete_schedule<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.inner.schedule_op("delete", name, None))
+        Box::pin(self.schedule_op_routed("delete", name, None))
     }
 
     fn pause_schedule<'a>(&'a self, name: &'a str, paused: bool) -> BoxFuture<'a, Result<bool>> {
         let flag = if paused { b"1".to_vec() } else { b"0".to_vec() };
-        Box::pin(self.inner.schedule_op("pause", name, Some(flag)))
+        Box::pin(self.schedule_op_routed("pause", name, Some(flag)))
     }
 
     fn schedules(&self) -> BoxFuture<'_, Result<Vec<StoredSchedule>>> {
-        Box::pin(self.inner.schedules())
+        Box::pin(self.schedules_routed())
     }
 
     fn fire(&self, ticks: FireTicks) -> BoxFuture<'_, Result<Option<Vec<Enqueued>>>> {
-        Box::pin(self.inner.fire(ticks))
+        Box::pin(self.fire_routed(ticks))
     }
 }
 
@@ -512,7 +553,7 @@ impl Backend for RedisBackend {
             let pool = Pool::open(&target, 1, timeouts).await?;
             let inner = Inner {
                 keys: self.inner.keys.clone(),
-                pool,
+                pool: Arc::new(pool),
                 timeouts,
                 blocking: Blocking::new(target, timeouts.connect),
                 settings: self.inner.settings.clone(),
@@ -520,9 +561,13 @@ impl Backend for RedisBackend {
                 // One watch per backend, whatever runtime reads it.
                 memory_watch: self.inner.memory_watch.clone(),
             };
-            let copy: Arc<dyn Backend> = Arc::new(RedisBackend {
-                inner: Arc::new(inner),
-            });
+            let shards = self
+                .router
+                .all()
+                .iter()
+                .map(|s| Arc::new(inner.for_shard(s.keys.clone())))
+                .collect();
+            let copy: Arc<dyn Backend> = Arc::new(RedisBackend::over(shards, Some(&self.router)));
             Ok(Some(copy))
         })
     }

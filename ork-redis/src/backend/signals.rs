@@ -17,7 +17,8 @@ use crate::record::{array_of, bytes_of, int_of};
 use crate::scripts;
 
 impl Inner {
-    /// The keys that hold signal `key`'s state (its shard).
+    /// The keys that hold signal `key`'s state: this shard's (the router
+    /// picks the key's shard, see [`RedisBackend::signal_shard`]).
     fn signal_keys(&self, _key: &str) -> &Keys {
         &self.keys
     }
@@ -97,6 +98,13 @@ impl Inner {
     }
 }
 
+impl RedisBackend {
+    /// The shard that holds signal `key`'s log and waiters: the key's own.
+    fn signal_shard(&self, key: &str) -> &Inner {
+        self.router.shard(self.router.for_key(key))
+    }
+}
+
 impl SignalStore for RedisBackend {
     fn put_signal<'a>(
         &'a self,
@@ -104,7 +112,7 @@ impl SignalStore for RedisBackend {
         value: &'a [u8],
         retention: Duration,
     ) -> BoxFuture<'a, Result<(u64, Vec<JobId>)>> {
-        Box::pin(self.inner.put_signal(key, value, retention))
+        Box::pin(self.signal_shard(key).put_signal(key, value, retention))
     }
 
     fn listen<'a>(
@@ -114,14 +122,14 @@ impl SignalStore for RedisBackend {
         job: &'a JobId,
         until_ms: u64,
     ) -> BoxFuture<'a, Result<Option<Signal>>> {
-        Box::pin(self.inner.listen(key, after, job, until_ms))
+        Box::pin(self.signal_shard(key).listen(key, after, job, until_ms))
     }
 
     fn unlisten<'a>(&'a self, key: &'a str, job: &'a JobId) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.inner.unlisten(key, job))
+        Box::pin(self.signal_shard(key).unlisten(key, job))
     }
 
     fn wake<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.inner.wake(id))
+        Box::pin(async move { self.shard_of_job(id.as_str()).await?.wake(id).await })
     }
 }

@@ -58,10 +58,11 @@ impl StepStore for RedisBackend {
         name: &'a str,
         output: &'a [u8],
     ) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(self.inner.put_step(lease, name, output))
+        let shard = self.router.shard(self.router.for_job(lease.id.as_str()));
+        Box::pin(shard.put_step(lease, name, output))
     }
 
     fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
-        Box::pin(self.inner.steps(id))
+        Box::pin(async move { self.shard_of_job(id.as_str()).await?.steps(id).await })
     }
 }

@@ -53,6 +53,15 @@ impl Deref for ServedBackend {
 /// # Panics
 /// When the server does not start or the backend can't connect.
 pub async fn backend() -> ServedBackend {
+    sharded_backend(1).await
+}
+
+/// A fresh server and a backend on it whose namespace (its own) is spread
+/// over `shards` shards.
+///
+/// # Panics
+/// When the server does not start or the backend can't connect.
+pub async fn sharded_backend(shards: usize) -> ServedBackend {
     static N: AtomicU64 = AtomicU64::new(0);
     let server = Arc::new(
         tokio::task::spawn_blocking(RedisServer::start)
@@ -61,6 +70,7 @@ pub async fn backend() -> ServedBackend {
     );
     let backend = RedisBackend::builder(server.url())
         .namespace(format!("test{}", N.fetch_add(1, Ordering::Relaxed)))
+        .shards(shards)
         .build()
         .await
         .expect("connect to the test server");
