@@ -43,6 +43,8 @@ pub mod backend {
         CHECKPOINT,
     };
     #[doc(inline)]
+    pub use ork_core::backend::{FlowControl, PauseTarget, Paused};
+    #[doc(inline)]
     pub use ork_core::job::JobRecord;
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, PauseTarget, Paused};
 use crate::call::Call;
 use crate::codec::Codec;
 use crate::error::Result;
@@ -152,6 +152,42 @@ impl Ork {
     /// Deletes every job not yet started in `queue`; returns how many.
     pub async fn purge(&self, queue: &str) -> Result<u64> {
         self.backend.purge(queue).await
+    }
+
+    /// Pauses a queue across the fleet: no worker claims its jobs until
+    /// [`resume_queue`](Self::resume_queue); they stay queued and visible,
+    /// and attempts already running go on. Returns whether it was running
+    /// (`false`: already paused). See [`FlowControl`](crate::backend::FlowControl).
+    pub async fn pause_queue(&self, queue: &str) -> Result<bool> {
+        let target = PauseTarget::Queue(queue.to_owned());
+        self.backend.set_paused(&target, true).await
+    }
+
+    /// Resumes a paused queue. Returns whether it was paused.
+    pub async fn resume_queue(&self, queue: &str) -> Result<bool> {
+        let target = PauseTarget::Queue(queue.to_owned());
+        self.backend.set_paused(&target, false).await
+    }
+
+    /// Pauses a task (by its registered name, e.g. `send_welcome`) in every
+    /// queue across the fleet: its jobs are not claimed until
+    /// [`resume_task`](Self::resume_task), and the other jobs of their
+    /// queues go on. Returns whether it was running (`false`: already paused).
+    pub async fn pause_task(&self, task: &str) -> Result<bool> {
+        let target = PauseTarget::Task(task.to_owned());
+        self.backend.set_paused(&target, true).await
+    }
+
+    /// Resumes a paused task: its held jobs go back to the front of their
+    /// queues. Returns whether it was paused.
+    pub async fn resume_task(&self, task: &str) -> Result<bool> {
+        let target = PauseTarget::Task(task.to_owned());
+        self.backend.set_paused(&target, false).await
+    }
+
+    /// The paused queues and tasks, with the jobs each holds back.
+    pub async fn paused(&self) -> Result<Vec<Paused>> {
+        self.backend.paused().await
     }
 
     /// Counts per queue and state.

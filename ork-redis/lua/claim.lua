@@ -14,6 +14,12 @@
 -- record (garbage pushed into the list) is dead-lettered with the reason
 -- "undecodable job record"; an entry whose job is not queued (a stale
 -- duplicate) is dropped, the job lives on in its own state.
+--
+-- Pauses ({ns}:paused, see flow.lua): a paused queue is skipped whole (its
+-- scheduled jobs are not promoted and do not count for next_due). A job of
+-- a paused task is set aside, still queued, in {ns}:h:<queue> with its
+-- task in field hd, and the claim goes on with the next entry: each job is
+-- set aside once, so held jobs cost nothing to later claims.
 
 local max = tonumber(ARGV[3])
 local lease = tonumber(ARGV[4])
@@ -21,6 +27,30 @@ local queues = {}
 for j = 5, #ARGV do queues[#queues + 1] = ARGV[j] end
 local out = { -1 }
 local got = 0
+
+-- Jobs of paused tasks set aside by this claim, and the most it sets aside.
+local SET_ASIDE, SET_ASIDE_MAX = 0, 1000
+
+-- Paused queues and tasks: usually none, one lookup.
+local PAUSED_Q, PAUSED_T = {}, nil
+do
+  local pz = redis.call('HKEYS', K_PAUSED)
+  for _, f in ipairs(pz) do
+    local kind, name = string.sub(f, 1, 2), string.sub(f, 3)
+    if kind == 'q:' then PAUSED_Q[name] = true
+    elseif kind == 't:' then
+      PAUSED_T = PAUSED_T or {}
+      PAUSED_T[name] = true
+    end
+  end
+  if #pz > 0 then
+    local kept = {}
+    for _, q in ipairs(queues) do
+      if not PAUSED_Q[q] then kept[#kept + 1] = q end
+    end
+    queues = kept
+  end
+end
 
 local function promote(q)
   local ids = redis.call('ZRANGEBYSCORE', K_sched(q), '-inf', now_s(), 'LIMIT', 0, 1000)
@@ -51,7 +81,7 @@ local DEADLINE = nil
 
 local function take(id, q)
   local k = K_job(id)
-  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg')
+  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg', 'hd')
   if f.err then
     -- Not a hash: listed among the dead letters, looked up as undecodable.
     register_queue(q)
@@ -74,9 +104,18 @@ local function take(id, q)
     terminate(id, 'd', 'undecodable job record: the job has no record data')
     return
   end
+  if PAUSED_T then
+    local task = task_of(f[2])
+    if task and PAUSED_T[task] then
+      redis.call('HSET', k, 'hd', task)
+      defer('RPUSH', memo(K_held, q), id)
+      SET_ASIDE = SET_ASIDE + 1
+      return
+    end
+  end
   local fence, attempt, lost = run_of(f[3])
   fence, attempt = fence + 1, attempt + 1
-  if f[4] then redis.call('HDEL', k, 'pg') end
+  if f[4] or f[5] then redis.call('HDEL', k, 'pg', 'hd') end
   redis.call('HSET', k, 's', 'r', 'r', run_field(fence, attempt, lost, now_s()))
   if not DEADLINE then DEADLINE = str(now() + lease) end
   defer('ZADD', memo(K_run, q), DEADLINE, id)
@@ -95,14 +134,24 @@ local function claim_from(q)
     levels = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0 }
   end
   for _, p in ipairs(levels) do
-    local want = max - got
-    if want <= 0 then return end
-    local ids = redis.pcall('LPOP', K_ready(q, p), want)
-    if type(ids) == 'table' and ids.err then
-      -- Not a list (written by hand): skip it, serve the rest.
-      redis.log(redis.LOG_WARNING, 'ork: ' .. K_ready(q, p) .. ': ' .. ids.err)
-    elseif ids then
+    while true do
+      local want = max - got
+      if want <= 0 then return end
+      if SET_ASIDE >= SET_ASIDE_MAX then
+        -- Bounded work per claim: the next claim goes on from here.
+        WAKE[q] = true
+        return
+      end
+      local ids = redis.pcall('LPOP', K_ready(q, p), want)
+      if type(ids) == 'table' and ids.err then
+        -- Not a list (written by hand): skip it, serve the rest.
+        redis.log(redis.LOG_WARNING, 'ork: ' .. K_ready(q, p) .. ': ' .. ids.err)
+        break
+      elseif not ids then
+        break
+      end
       for _, id in ipairs(ids) do take(id, q) end
+      if #ids < want then break end
     end
   end
 end

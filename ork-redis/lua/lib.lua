@@ -36,13 +36,15 @@
 -- A job's dependants set ({ns}:dn:<id>), its children set ({ns}:ch:<id>:
 -- the jobs enqueued with it as their parent) and its idempotency key
 -- ({ns}:ik:<key>, holding its id) expire with its hash.
+--   hd  the task name, while a claim has set the job aside in {ns}:h:<queue>
+--       because its task is paused (flow.lua)
 --   S:<name>  the output of durable step <name> ("S:@checkpoint": the
 --       checkpoint), written by step.lua; kept and expired with the hash.
 -- State codes: w waiting, s scheduled, q queued, r running,
 --              o succeeded, d dead, c cancelled.
 
 -- Per call (set by begin()): the prefix, the default TTL, fixed keys.
-local P, DEFAULT_TTL, K_QUEUES, K_UNIQUE, K_CANCELS, K_SCHEDULES
+local P, DEFAULT_TTL, K_QUEUES, K_UNIQUE, K_CANCELS, K_SCHEDULES, K_PAUSED
 
 local function K_job(id) return P .. 'job:' .. id end
 local function K_ready(q, p) return P .. 'q:' .. q .. ':' .. p end
@@ -59,6 +61,8 @@ local function K_idem(key) return P .. 'ik:' .. key end
 local function K_done_deps(id) return P .. 'dd:' .. id end
 local function K_workflow(id) return P .. 'wf:' .. id end
 local function K_schedule(name) return P .. 'cron:' .. name end
+-- Jobs of a queue set aside by a claim because their task is paused.
+local function K_held(q) return P .. 'h:' .. q end
 -- Job hash fields holding durable steps start with this.
 local STEP_PREFIX = 'S:'
 
@@ -157,6 +161,30 @@ local function varint_at(s, i)
   local v = 0
   for j = i + n, i + 1, -1 do v = v * 256 + string.byte(s, j) end
   return v, i + n + 1
+end
+
+-- The task name in a record blob `d` (ork-core's src/stored/): format 2,
+-- the field of tag 1 (absent: empty); format 1, the second bincode string
+-- (after the empty id). nil for a blob of a format this does not know.
+local TASK_TAG = 1
+local function task_of(d)
+  local format = string.byte(d, 1)
+  if format == 2 then
+    local i = 2
+    while i <= #d do
+      local n, j = varint_at(d, i + 1)
+      if not n or j + n - 1 > #d then return nil end
+      if string.byte(d, i) == TASK_TAG then return string.sub(d, j, j + n - 1) end
+      i = j + n
+    end
+    return ''
+  end
+  if format ~= 1 then return nil end
+  local n, j = varint_at(d, 2)
+  if not n then return nil end
+  n, j = varint_at(d, j + n)
+  if not n then return nil end
+  return string.sub(d, j, j + n - 1)
 end
 
 -- The record blob `d` of a job that succeeded, without its payload (the
@@ -303,7 +331,9 @@ local function unindex(id, st, q, p)
   if q == SKIP_QUEUE and (st == 'w' or st == 's' or st == 'q') then return end
   if st == 'w' then defer('ZREM', K_wait(q), id)
   elseif st == 's' then defer('ZREM', K_sched(q), id)
-  elseif st == 'q' then defer('LREM', K_ready(q, tonumber(p) or 0), '0', id)
+  elseif st == 'q' then
+    defer('LREM', K_ready(q, tonumber(p) or 0), '0', id)
+    defer('LREM', K_held(q), '0', id)
   elseif st == 'r' then defer('ZREM', K_run(q), id)
   elseif st == 'o' then defer('ZREM', K_ok(q), id)
   elseif st == 'd' then defer('ZREM', K_dead(q), id)
@@ -693,6 +723,7 @@ local function begin(keys, args)
   DEFAULT_TTL = tonumber(args[2])
   K_QUEUES, K_UNIQUE = P .. 'queues', P .. 'uniq'
   K_CANCELS, K_SCHEDULES = P .. 'cancels', P .. 'crons'
+  K_PAUSED = P .. 'paused'
   MEMO, NUMS, EXPIRY, WAITING, CHILD_OF, SEEN_QUEUES = {}, {}, {}, {}, {}, {}
   NOW, NOW_S, SKIP_QUEUE = nil, nil, nil
   OPS, OPS_KEYS, WAKE = {}, {}, {}

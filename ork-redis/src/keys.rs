@@ -156,6 +156,16 @@ impl Keys {
     pub(crate) fn audit(&self) -> String {
         self.key("audit")
     }
+
+    /// Hash: the paused queues (`q:<queue>`) and tasks (`t:<task>`).
+    pub(crate) fn paused(&self) -> String {
+        self.key("paused")
+    }
+
+    /// List: jobs of a queue set aside by a claim because their task is paused.
+    pub(crate) fn held(&self, queue: &str) -> String {
+        self.key(&format!("h:{queue}"))
+    }
 }
 
 #[cfg(all(test, feature = "testing"))]
@@ -175,7 +185,7 @@ mod tests {
             "\nbegin(KEYS, ARGV)\nreturn { K_QUEUES, K_UNIQUE, K_job('J'), K_ready('Q', 7), K_sched('Q'),",
             " K_wait('Q'), K_run('Q'), K_ok('Q'), K_dead('Q'), K_cancel('Q'), K_wake('Q'),",
             " K_dependants('J'), K_done_deps('J'), K_workflow('J'), K_schedule('S'),",
-            " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS }",
+            " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS, K_PAUSED, K_held('Q') }",
         ));
         let lua: Vec<String> = script
             .key(keys.queues())
@@ -204,6 +214,8 @@ mod tests {
             keys.children("J"),
             keys.idempotency("K"),
             keys.cancels(),
+            keys.paused(),
+            keys.held("Q"),
         ];
         assert_eq!(lua, rust);
         assert!(rust.iter().all(|k| k.starts_with("{ns}:")));

@@ -527,6 +527,20 @@ impl<B: Backend> StepStore for FinishSpy<B> {
     }
 }
 
+impl<B: Backend> ork::backend::FlowControl for FinishSpy<B> {
+    fn set_paused<'a>(
+        &'a self,
+        target: &'a ork::backend::PauseTarget,
+        paused: bool,
+    ) -> BoxFuture<'a, ork::Result<bool>> {
+        self.inner.set_paused(target, paused)
+    }
+
+    fn paused(&self) -> BoxFuture<'_, ork::Result<Vec<ork::backend::Paused>>> {
+        self.inner.paused()
+    }
+}
+
 impl<B: Backend> Backend for FinishSpy<B> {
     fn standalone(&self) -> BoxFuture<'_, ork::Result<Option<std::sync::Arc<dyn Backend>>>> {
         self.inner.standalone()

@@ -18,6 +18,7 @@
 //! | [`WorkflowStore`] | workflow descriptions |
 //! | [`ScheduleStore`] | periodic schedules and the exactly-once tick step |
 //! | [`StepStore`] | the outputs of durable steps and checkpoints, fenced |
+//! | [`FlowControl`] | paused queues and tasks |
 //!
 //! [`Backend`] is all of them together, and is what the client holds. An
 //! engine implements each part, then `impl Backend for MyEngine {}`.
@@ -38,6 +39,7 @@ use crate::error::Result;
 mod admin;
 mod audit;
 mod cancels;
+mod flow;
 mod jobs;
 pub mod memory;
 mod queries;
@@ -49,6 +51,7 @@ mod workflows;
 pub use admin::Admin;
 pub use audit::{AuditEntry, AUDIT_LIMIT};
 pub use cancels::CancelRequests;
+pub use flow::{FlowControl, PauseTarget, Paused};
 pub use jobs::{ClaimRequest, Claimed, Enqueued, Finish, JobStore, Lease, LeaseStatus, Outcome};
 pub use queries::Queries;
 pub use registry::WorkerRegistry;
@@ -69,6 +72,7 @@ pub trait Backend:
     + WorkflowStore
     + ScheduleStore
     + StepStore
+    + FlowControl
     + fmt::Debug
     + 'static
 {

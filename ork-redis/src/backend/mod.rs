@@ -6,6 +6,7 @@
 
 mod admin;
 mod audit;
+mod flow;
 mod jobs;
 mod steps;
 

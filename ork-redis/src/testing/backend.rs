@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ork_core::backend::{FlowControl, PauseTarget, Paused};
 use ork_core::backend::{
     Admin, JobStore, Queries, ScheduleStore, StepStore, WorkerRegistry, WorkflowStore,
 };
@@ -230,6 +231,20 @@ impl StepStore for ServedBackend {
 
     fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
         self.backend.steps(id)
+    }
+}
+
+impl FlowControl for ServedBackend {
+    fn set_paused<'a>(
+        &'a self,
+        target: &'a PauseTarget,
+        paused: bool,
+    ) -> BoxFuture<'a, Result<bool>> {
+        self.backend.set_paused(target, paused)
+    }
+
+    fn paused(&self) -> BoxFuture<'_, Result<Vec<Paused>>> {
+        self.backend.paused()
     }
 }
 

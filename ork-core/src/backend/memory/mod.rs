@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
     Admin, AuditEntry, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
-    FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StepStore,
+    FireTicks, FlowControl, JobStore, PauseTarget, Paused, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StepStore,
     StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
@@ -100,12 +100,24 @@ impl MemoryBackend {
         st.expire(now);
         let mut out = Vec::new();
         'queues: for queue in &req.queues {
+            if st.paused_queues.contains(queue) {
+                continue;
+            }
+            let st = &mut *st;
             let Some(levels) = st.ready.get_mut(queue) else {
                 continue;
             };
             let mut ids = Vec::new();
             for level in levels.iter_mut().rev() {
                 while let Some(id) = level.pop_front() {
+                    if !st.paused_tasks.is_empty() {
+                        // A paused task's job is set aside, still queued.
+                        let task = &st.jobs[&id].info.record.task;
+                        if let Some(held) = st.paused_tasks.get_mut(task) {
+                            held.push_back(id);
+                            continue;
+                        }
+                    }
                     ids.push(id);
                     if ids.len() + out.len() >= req.max {
                         break;
@@ -451,6 +463,41 @@ impl Queries for MemoryBackend {
     }
 }
 
+impl FlowControl for MemoryBackend {
+    fn set_paused<'a>(
+        &'a self,
+        target: &'a PauseTarget,
+        paused: bool,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            target.check()?;
+            let changed = self.lock().set_paused(target, paused);
+            if changed && !paused {
+                self.shared.work.notify_waiters();
+            }
+            Ok(changed)
+        })
+    }
+
+    fn paused(&self) -> BoxFuture<'_, Result<Vec<Paused>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            let mut out = Vec::new();
+            for q in &st.paused_queues {
+                let held = st
+                    .ready
+                    .get(q)
+                    .map_or(0, |levels| levels.iter().map(VecDeque::len).sum::<usize>());
+                out.push(Paused::new(PauseTarget::Queue(q.clone()), held as u64));
+            }
+            for (t, held) in &st.paused_tasks {
+                out.push(Paused::new(PauseTarget::Task(t.clone()), held.len() as u64));
+            }
+            Ok(out)
+        })
+    }
+}
+
 impl Admin for MemoryBackend {
     fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
@@ -501,6 +548,9 @@ impl Admin for MemoryBackend {
                 .collect();
             if let Some(levels) = st.ready.get_mut(queue) {
                 levels.iter_mut().for_each(VecDeque::clear);
+            }
+            for id in &doomed {
+                st.remove_from_ready(id);
             }
             for id in &doomed {
                 st.terminate(id, JobState::Cancelled, Some("purged".to_owned()), now);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::PRIORITIES;
-use crate::backend::{Enqueued, StoredSchedule};
+use crate::backend::{Enqueued, PauseTarget, StoredSchedule};
 use crate::inspect::WorkerInfo;
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 
@@ -34,6 +34,11 @@ pub(super) struct State {
     /// name -> schedule
     pub(super) schedules: BTreeMap<String, StoredSchedule>,
     pub(super) seq: u64,
+    /// Paused queues.
+    pub(super) paused_queues: BTreeSet<String>,
+    /// Paused tasks, each with the queued jobs a claim set aside, in the
+    /// order it met them.
+    pub(super) paused_tasks: BTreeMap<String, VecDeque<JobId>>,
 }
 
 #[derive(Debug)]
@@ -289,6 +294,45 @@ impl State {
             let level = e.info.record.priority.min(9) as usize;
             if let Some(levels) = self.ready.get_mut(&e.info.record.queue) {
                 levels[level].retain(|x| x != id);
+            }
+            if let Some(held) = self.paused_tasks.get_mut(&e.info.record.task) {
+                held.retain(|x| x != id);
+            }
+        }
+    }
+
+    /// Pauses or resumes a queue or a task (see
+    /// [`FlowControl`](crate::backend::FlowControl)); returns whether that
+    /// changed anything. A resumed task's held jobs go back to the front of
+    /// their ready lists, in the order they were set aside.
+    pub(super) fn set_paused(&mut self, target: &PauseTarget, paused: bool) -> bool {
+        match (target, paused) {
+            (PauseTarget::Queue(q), true) => self.paused_queues.insert(q.clone()),
+            (PauseTarget::Queue(q), false) => self.paused_queues.remove(q),
+            (PauseTarget::Task(t), true) => {
+                if self.paused_tasks.contains_key(t) {
+                    return false;
+                }
+                self.paused_tasks.insert(t.clone(), VecDeque::new());
+                true
+            }
+            (PauseTarget::Task(t), false) => {
+                let Some(held) = self.paused_tasks.remove(t) else {
+                    return false;
+                };
+                for id in held.into_iter().rev() {
+                    let Some(e) = self.jobs.get(&id) else {
+                        continue;
+                    };
+                    if e.info.state != JobState::Queued {
+                        continue;
+                    }
+                    let level = e.info.record.priority.min(9) as usize;
+                    let queue = e.info.record.queue.clone();
+                    self.ready.entry(queue).or_default()[level].push_front(id);
+                    self.readied += 1;
+                }
+                true
             }
         }
     }

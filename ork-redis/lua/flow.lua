@@ -1,0 +1,82 @@
+-- flow.lua: pauses and resumes queues and tasks, lists what is paused.
+--
+-- KEYS: [1] {ns}:queues  [2] {ns}:paused
+-- ARGV: [1] prefix  [2] default result TTL ms  [3] mode, then
+--       set: [4] kind ('q' queue, 't' task) [5] name [6] '1' pause / '0' resume
+--       list: nothing
+-- Returns: set: 1 changed, 0 it was already so; list: per paused target
+--       (queues by name, then tasks by name) three entries: kind, name,
+--       how many jobs it holds back.
+--
+-- {ns}:paused is a hash: field "q:<queue>" or "t:<task>" for each paused
+-- target. claim.lua skips a paused queue, and sets a paused task's jobs
+-- aside in {ns}:h:<queue> (job field hd: the task). Resuming a task puts
+-- its held jobs back at the front of their ready lists, in the order they
+-- were set aside; an entry whose job is no longer a queued job of that
+-- task (cancelled, purged, claimed since) is dropped.
+
+local mode = ARGV[3]
+
+-- Jobs of task t held in queue q: the ids still held, in order.
+local function held_of(q, t)
+  local out = {}
+  for _, id in ipairs(redis.call('LRANGE', K_held(q), 0, -1)) do
+    local f = redis.call('HMGET', K_job(id), 's', 'hd', 'p')
+    if f[1] == 'q' and f[2] == t then out[#out + 1] = { id, f[3] } end
+  end
+  return out
+end
+
+if mode == 'set' then
+  local kind, name, pause = ARGV[4], ARGV[5], ARGV[6] == '1'
+  local field = kind .. ':' .. name
+  if pause then
+    return redis.call('HSETNX', K_PAUSED, field, now())
+  end
+  if redis.call('HDEL', K_PAUSED, field) == 0 then return 0 end
+  if kind == 'q' then
+    WAKE[name] = true
+  else
+    for _, q in ipairs(all_queues()) do
+      local key = K_held(q)
+      if redis.call('EXISTS', key) == 1 then
+        local keep, back = {}, {}
+        for _, id in ipairs(redis.call('LRANGE', key, 0, -1)) do
+          local f = redis.call('HMGET', K_job(id), 's', 'hd', 'p')
+          if f[1] == 'q' and f[2] == name then
+            redis.call('HDEL', K_job(id), 'hd')
+            back[#back + 1] = { id, tonumber(f[3]) or 0 }
+          elseif f[1] == 'q' and f[2] then
+            keep[#keep + 1] = id
+          end
+        end
+        redis.call('DEL', key)
+        if #keep > 0 then redis.call('RPUSH', key, unpack(keep)) end
+        for j = #back, 1, -1 do
+          redis.call('LPUSH', K_ready(q, back[j][2]), back[j][1])
+        end
+        if #back > 0 then WAKE[q] = true end
+      end
+    end
+  end
+  flush()
+  return 1
+elseif mode == 'list' then
+  local fields = redis.call('HKEYS', K_PAUSED)
+  table.sort(fields)
+  local out = {}
+  for _, f in ipairs(fields) do
+    local kind, name = string.sub(f, 1, 1), string.sub(f, 3)
+    local n = 0
+    if kind == 'q' then
+      for p = 0, 9 do n = n + redis.call('LLEN', K_ready(name, p)) end
+    else
+      for _, q in ipairs(all_queues()) do n = n + #held_of(q, name) end
+    end
+    out[#out + 1] = kind
+    out[#out + 1] = name
+    out[#out + 1] = n
+  end
+  return out
+end
+return redis.error_reply('flow.lua: unknown mode ' .. tostring(mode))
