@@ -14,7 +14,12 @@ use crate::table::Table;
 pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
     let snap = metrics::snapshot(&conn.ork).await?;
     let memory = conn.ork.backend().memory().await?;
+    let paused = conn.ork.paused().await?;
     if out.json {
+        let paused: Vec<_> = paused
+            .iter()
+            .map(|p| json!({ "kind": p.target.kind(), "name": p.target.name(), "held": p.held }))
+            .collect();
         return out.print_json(&json!({
             "namespace": conn.namespace,
             "redis": conn.shown_url(),
@@ -23,6 +28,7 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
             "window_ms": metrics::WINDOW.as_millis() as u64,
             "queues": snap.queues,
             "workers": snap.workers,
+            "paused": paused,
         }));
     }
     let p = out.paint;
@@ -91,6 +97,18 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
             rate(done),
             rate(failed)
         );
+    }
+    if !paused.is_empty() {
+        println!("\n{}", p.bold("paused"));
+        for z in &paused {
+            println!(
+                "  {}  {} job(s) held  (ork resume --{} {})",
+                p.sgr("33", &z.target.to_string()),
+                z.held,
+                z.target.kind(),
+                z.target.name()
+            );
+        }
     }
     let w = &snap.workers;
     let slots: usize = w.iter().map(|w| w.concurrency).sum();

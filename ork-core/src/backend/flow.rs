@@ -104,3 +104,21 @@ pub trait FlowControl: Send + Sync {
     /// The paused queues and tasks, queues first, each by name.
     fn paused(&self) -> BoxFuture<'_, Result<Vec<Paused>>>;
 }
+
+/// Why a job that is ready to run (queued, or scheduled) is held back by a
+/// pause, given what is paused: `"paused: queue emails"`, `"paused: task
+/// send_welcome"`; `None` when nothing holds it.
+pub fn held_reason(info: &crate::job::JobInfo, paused: &[Paused]) -> Option<String> {
+    use crate::job::JobState;
+    if !matches!(info.state, JobState::Queued | JobState::Scheduled) {
+        return None;
+    }
+    let r = &info.record;
+    paused
+        .iter()
+        .find(|p| match &p.target {
+            PauseTarget::Queue(q) => *q == r.queue,
+            PauseTarget::Task(t) => *t == r.task,
+        })
+        .map(|p| format!("paused: {}", p.target))
+}

@@ -270,6 +270,22 @@ impl Snapshot {
 }
 
 /// The storage server's memory gauges (the limit only when there is one).
+/// One gauge per paused queue or task: the jobs it holds back (always
+/// written, so that a dashboard sees the metric exists when nothing is
+/// paused).
+pub(super) fn paused_gauges(out: &mut String, paused: &[crate::backend::Paused]) {
+    header(
+        out,
+        "ork_paused_held",
+        "gauge",
+        "Ready jobs held back by a paused queue or task.",
+    );
+    for p in paused {
+        let labels = [("kind", p.target.kind()), ("name", p.target.name())];
+        sample(out, "ork_paused_held", &labels, p.held as f64);
+    }
+}
+
 pub(super) fn memory_gauges(out: &mut String, usage: &crate::inspect::MemoryUsage) {
     header(
         out,
