@@ -41,7 +41,7 @@
 //! | route | returns |
 //! |-------|---------|
 //! | `GET /` | the page |
-//! | `GET /api/overview` | title, queues with counts, rates and latencies, workers, memory, the actor |
+//! | `GET /api/overview` | title, queues with counts, rates and latencies, workers, memory, paused queues and tasks, the actor |
 //! | `GET /api/jobs?queue=&state=&offset=&limit=` | jobs |
 //! | `GET /api/jobs/{id}` | one job with arguments and result |
 //! | `POST /api/jobs/{id}/retry`, `.../cancel` | acts on a job |
@@ -49,6 +49,8 @@
 //! | `GET /api/workflows/{id}` | a workflow with every node |
 //! | `POST /api/workflows/{id}/retry`, `.../cancel` | acts on a workflow |
 //! | `POST /api/queues/{queue}/purge` | deletes a queue's unstarted jobs |
+//! | `POST /api/queues/{queue}/pause`, `.../resume` | pauses or resumes a queue across the fleet |
+//! | `POST /api/tasks/{task}/pause`, `.../resume` | pauses or resumes a task across the fleet |
 //! | `GET /api/schedules` | periodic schedules |
 //! | `POST /api/schedules/{name}/pause`, `.../resume` | acts on a schedule |
 //! | `GET /api/audit?limit=` | the audit trail, newest first |
@@ -168,6 +170,7 @@ impl Dashboard {
             .route("/api/workflows/{id}", get(api::workflow))
             .route("/api/workflows/{id}/{action}", post(actions::workflow))
             .route("/api/queues/{queue}/{action}", post(actions::queue))
+            .route("/api/tasks/{task}/{action}", post(actions::task))
             .route("/api/schedules", get(api::schedules))
             .route("/api/schedules/{name}/{action}", post(actions::schedule))
             .route("/api/audit", get(api::audit))
