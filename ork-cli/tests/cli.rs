@@ -925,11 +925,7 @@ async fn pause_and_resume_queues_and_tasks() {
     let o = get(&dash.url("/api/overview")).json();
     assert_eq!(o["paused"][0]["kind"], "task");
     assert_eq!(o["paused"][0]["name"], task);
-    let text = env
-        .ork(&["job", held.id().as_str()])
-        .await
-        .ok()
-        .to_owned();
+    let text = env.ork(&["job", held.id().as_str()]).await.ok().to_owned();
     assert!(text.contains(&format!("paused: task {task}")), "{text}");
     assert_eq!(held.status().await.unwrap(), JobState::Queued);
     let r = post(

@@ -149,7 +149,7 @@
         el('td', {}, sparkline(h)),
         el('td', {}, isPaused
           ? actionButton('queues', c.queue, 'resume', 'Resume')
-          : actionButton('queues', c.queue, 'pause', 'Pause', 'Pause queue ' + c.queue + '? Its jobs stay queued and none starts until it is resumed.'),
+          : actionButton('queues', c.queue, 'pause', 'Pause'),
         c.waiting + c.scheduled + c.queued > 0
           ? actionButton('queues', c.queue, 'purge', 'Purge', 'Delete every job of queue ' + c.queue + ' that has not started?')
           : null));
