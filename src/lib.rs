@@ -43,7 +43,7 @@ pub mod backend {
         CHECKPOINT,
     };
     #[doc(inline)]
-    pub use ork_core::backend::{FlowControl, PauseTarget, Paused};
+    pub use ork_core::backend::{CapUse, FlowControl, PauseTarget, Paused};
     #[doc(inline)]
     pub use ork_core::job::JobRecord;
 }

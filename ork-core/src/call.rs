@@ -41,6 +41,8 @@ struct CallOptions {
     unique: Option<String>,
     idempotency_key: Option<String>,
     idempotency_ttl: Option<Duration>,
+    concurrency_key: Option<String>,
+    key_limit: Option<u32>,
 }
 
 impl<T> fmt::Debug for Call<T> {
@@ -183,6 +185,24 @@ impl<T> Call<T> {
         self
     }
 
+    /// A concurrency key: at most one job with this key (or the
+    /// [`key_limit`](Self::key_limit)) runs at once across the fleet; the
+    /// others stay queued, held until a running one ends. Keys are any
+    /// text, e.g. a customer id. See [`FlowControl`](crate::backend::FlowControl).
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.overrides.concurrency_key = Some(key.into());
+        self
+    }
+
+    /// How many jobs of this call's [concurrency key](Self::concurrency_key)
+    /// may run at once (default: the task's `key_limit`, else 1). Every job
+    /// of a key should carry the same limit: a claim judges each job by its
+    /// own.
+    pub fn key_limit(mut self, n: u32) -> Self {
+        self.overrides.key_limit = Some(n);
+        self
+    }
+
     /// Turns the call into the record a backend stores.
     ///
     /// # Errors
@@ -240,6 +260,12 @@ impl<T> Call<T> {
                 }
             }
         };
+        if self.overrides.key_limit == Some(0) || self.options.max_running == Some(0) {
+            return Err(Error::Invalid(format!(
+                "a call of `{name}`: a running cap (key_limit, max_running) of 0 would never run",
+                name = self.options.name
+            )));
+        }
         let mut record = record_of(self.options, self.overrides, payload, codec);
         record.inputs = inputs;
         Ok(record)
@@ -292,5 +318,8 @@ fn record_of(o: &TaskOptions, c: CallOptions, payload: Vec<u8>, codec: Codec) ->
         parent: None,
         inputs: Vec::new(),
         idempotency_key: c.idempotency_key,
+        max_running: o.max_running,
+        concurrency_key: c.concurrency_key,
+        key_limit: c.key_limit.or(o.key_limit),
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::backend::{Backend, PauseTarget, Paused};
+use crate::backend::{Backend, CapUse, PauseTarget, Paused};
 use crate::call::Call;
 use crate::codec::Codec;
 use crate::error::Result;
@@ -183,6 +183,18 @@ impl Ork {
     pub async fn resume_task(&self, task: &str) -> Result<bool> {
         let target = PauseTarget::Task(task.to_owned());
         self.backend.set_paused(&target, false).await
+    }
+
+    /// Caps how many jobs of `queue` run at once across the fleet (`None`:
+    /// no cap). Stored by the engine, so every worker process obeys it.
+    /// See [`FlowControl`](crate::backend::FlowControl).
+    pub async fn set_queue_cap(&self, queue: &str, cap: Option<u32>) -> Result<()> {
+        self.backend.set_queue_cap(queue, cap).await
+    }
+
+    /// The running caps in use: each with its cap, running and held jobs.
+    pub async fn running_caps(&self) -> Result<Vec<CapUse>> {
+        self.backend.running_caps().await
     }
 
     /// The paused queues and tasks, with the jobs each holds back.

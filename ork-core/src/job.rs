@@ -224,6 +224,19 @@ pub struct JobRecord {
     /// record, not in it: a record read back has none.
     #[serde(skip)]
     pub idempotency_key: Option<String>,
+    /// The most attempts of this task running at once across the fleet
+    /// (`#[ork::task(max_running = N)]`); `None`: no cap.
+    #[serde(default)]
+    pub max_running: Option<u32>,
+    /// A concurrency key (`.concurrency_key(k)`): at most
+    /// [`key_limit`](Self::key_limit) jobs with this key run at once across
+    /// the fleet.
+    #[serde(default)]
+    pub concurrency_key: Option<String>,
+    /// The most jobs of [`concurrency_key`](Self::concurrency_key) running
+    /// at once; `None`: 1.
+    #[serde(default)]
+    pub key_limit: Option<u32>,
 }
 
 /// Where one argument of a workflow node comes from.
@@ -265,7 +278,26 @@ impl JobRecord {
             parent: None,
             inputs: Vec::new(),
             idempotency_key: None,
+            max_running: None,
+            concurrency_key: None,
+            key_limit: None,
         }
+    }
+
+    /// The running caps this record carries, each as a limit name and its
+    /// cap: `t:<task>` for [`max_running`](Self::max_running), split evenly
+    /// across `shards` (each shard allows `ceil(N / shards)`, exact for one
+    /// shard), and `k:<key>` for the [`concurrency_key`](Self::concurrency_key)
+    /// (not split: a key's jobs all live in the key's shard).
+    pub fn running_caps(&self, shards: u32) -> Vec<(String, u32)> {
+        let mut out = Vec::new();
+        if let Some(n) = self.max_running {
+            out.push((format!("t:{}", self.task), n.div_ceil(shards.max(1))));
+        }
+        if let Some(k) = &self.concurrency_key {
+            out.push((format!("k:{k}"), self.key_limit.unwrap_or(1)));
+        }
+        out
     }
 
     /// The per-attempt timeout, if any.

@@ -58,6 +58,10 @@ pub struct TaskOptions {
     pub cron: Option<&'static str>,
     /// An interval for a periodic task.
     pub every: Option<Duration>,
+    /// The most attempts running at once across the fleet.
+    pub max_running: Option<u32>,
+    /// The most jobs of one concurrency key running at once (default 1).
+    pub key_limit: Option<u32>,
 }
 
 impl TaskOptions {
@@ -79,7 +83,21 @@ impl TaskOptions {
             blocking: false,
             cron: None,
             every: None,
+            max_running: None,
+            key_limit: None,
         }
+    }
+
+    /// Caps the attempts of this task running at once across the fleet.
+    pub const fn max_running(mut self, n: u32) -> Self {
+        self.max_running = Some(n);
+        self
+    }
+
+    /// Sets how many jobs of one concurrency key may run at once.
+    pub const fn key_limit(mut self, n: u32) -> Self {
+        self.key_limit = Some(n);
+        self
     }
 
     /// Sets the queue.

@@ -15,11 +15,19 @@
 -- "undecodable job record"; an entry whose job is not queued (a stale
 -- duplicate) is dropped, the job lives on in its own state.
 --
--- Pauses ({ns}:paused, see flow.lua): a paused queue is skipped whole (its
+-- Pauses ({ns}:flow, see flow.lua): a paused queue is skipped whole (its
 -- scheduled jobs are not promoted and do not count for next_due). A job of
 -- a paused task is set aside, still queued, in {ns}:h:<queue> with its
 -- task in field hd, and the claim goes on with the next entry: each job is
 -- set aside once, so held jobs cost nothing to later claims.
+--
+-- Running caps: a job's own (field lm, from its record) and its queue's
+-- ({ns}:flow c:<queue>). Each cap's slots are the set {ns}:rl:<cap> of the
+-- ids holding one. A job is claimed only if every cap has a free slot, and
+-- then takes one of each (field sl names them); otherwise it is parked on
+-- the full cap: listed in {ns}:pk:<cap> (the order slots free up in) and
+-- in {ns}:h:<queue> (it still counts as queued), field pk naming the cap.
+-- finish.lua and reap.lua give the slots back (release_slots in lib.lua).
 
 local max = tonumber(ARGV[3])
 local lease = tonumber(ARGV[4])
@@ -32,15 +40,17 @@ local got = 0
 local SET_ASIDE, SET_ASIDE_MAX = 0, 1000
 
 -- Paused queues and tasks: usually none, one lookup.
-local PAUSED_Q, PAUSED_T = {}, nil
+local PAUSED_Q, PAUSED_T, QUEUE_CAP = {}, nil, {}
 do
-  local pz = redis.call('HKEYS', K_PAUSED)
-  for _, f in ipairs(pz) do
+  local pz = redis.call('HGETALL', K_FLOW)
+  for j = 1, #pz, 2 do
+    local f = pz[j]
     local kind, name = string.sub(f, 1, 2), string.sub(f, 3)
     if kind == 'q:' then PAUSED_Q[name] = true
     elseif kind == 't:' then
       PAUSED_T = PAUSED_T or {}
       PAUSED_T[name] = true
+    elseif kind == 'c:' then QUEUE_CAP[name] = tonumber(pz[j + 1])
     end
   end
   if #pz > 0 then
@@ -81,7 +91,7 @@ local DEADLINE = nil
 
 local function take(id, q)
   local k = K_job(id)
-  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg', 'hd')
+  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg', 'hd', 'lm', 'pk')
   if f.err then
     -- Not a hash: listed among the dead letters, looked up as undecodable.
     register_queue(q)
@@ -113,10 +123,44 @@ local function take(id, q)
       return
     end
   end
+  local caps = nil
+  if f[6] then
+    caps = {}
+    for n, cap in string.gmatch(f[6], '(%d+)\t([^\n]+)') do caps[#caps + 1] = { cap, tonumber(n) } end
+  end
+  if QUEUE_CAP[q] then
+    caps = caps or {}
+    caps[#caps + 1] = { 'q:' .. q, QUEUE_CAP[q] }
+  end
+  local held = nil
+  if caps then
+    for _, c in ipairs(caps) do
+      if redis.call('SCARD', K_slots(c[1])) >= c[2] then
+        -- Full: parked until a slot frees.
+        redis.call('HSET', k, 'pk', c[1])
+        redis.call('RPUSH', K_parked(c[1]), id)
+        defer('RPUSH', memo(K_held, q), id)
+        redis.call('SADD', K_PARKED_CAPS, c[1])
+        redis.call('HSET', K_CAPS, c[1], c[2])
+        SET_ASIDE = SET_ASIDE + 1
+        return
+      end
+    end
+    local names = {}
+    for _, c in ipairs(caps) do
+      redis.call('SADD', K_slots(c[1]), id)
+      names[#names + 1] = c[1]
+    end
+    held = table.concat(names, '\n')
+  end
   local fence, attempt, lost = run_of(f[3])
   fence, attempt = fence + 1, attempt + 1
-  if f[4] or f[5] then redis.call('HDEL', k, 'pg', 'hd') end
-  redis.call('HSET', k, 's', 'r', 'r', run_field(fence, attempt, lost, now_s()))
+  if f[4] or f[5] or f[7] then redis.call('HDEL', k, 'pg', 'hd', 'pk') end
+  if held then
+    redis.call('HSET', k, 's', 'r', 'r', run_field(fence, attempt, lost, now_s()), 'sl', held)
+  else
+    redis.call('HSET', k, 's', 'r', 'r', run_field(fence, attempt, lost, now_s()))
+  end
   if not DEADLINE then DEADLINE = str(now() + lease) end
   defer('ZADD', memo(K_run, q), DEADLINE, id)
   got = got + 1

@@ -1,14 +1,18 @@
 -- flow.lua: pauses and resumes queues and tasks, lists what is paused.
 --
--- KEYS: [1] {ns}:queues  [2] {ns}:paused
+-- KEYS: [1] {ns}:queues  [2] {ns}:flow
 -- ARGV: [1] prefix  [2] default result TTL ms  [3] mode, then
 --       set: [4] kind ('q' queue, 't' task) [5] name [6] '1' pause / '0' resume
 --       list: nothing
+--       cap: [4] queue [5] its running cap ('' none)
+--       caps: nothing
 -- Returns: set: 1 changed, 0 it was already so; list: per paused target
 --       (queues by name, then tasks by name) three entries: kind, name,
---       how many jobs it holds back.
+--       how many jobs it holds back; cap: 1; caps: per running cap that
+--       has parked jobs, or had and still has attempts running (by name)
+--       four entries: name, cap, running, parked.
 --
--- {ns}:paused is a hash: field "q:<queue>" or "t:<task>" for each paused
+-- {ns}:flow is a hash: field "q:<queue>" or "t:<task>" for each paused
 -- target. claim.lua skips a paused queue, and sets a paused task's jobs
 -- aside in {ns}:h:<queue> (job field hd: the task). Resuming a task puts
 -- its held jobs back at the front of their ready lists, in the order they
@@ -31,9 +35,9 @@ if mode == 'set' then
   local kind, name, pause = ARGV[4], ARGV[5], ARGV[6] == '1'
   local field = kind .. ':' .. name
   if pause then
-    return redis.call('HSETNX', K_PAUSED, field, now())
+    return redis.call('HSETNX', K_FLOW, field, now())
   end
-  if redis.call('HDEL', K_PAUSED, field) == 0 then return 0 end
+  if redis.call('HDEL', K_FLOW, field) == 0 then return 0 end
   if kind == 'q' then
     WAKE[name] = true
   else
@@ -46,7 +50,8 @@ if mode == 'set' then
           if f[1] == 'q' and f[2] == name then
             redis.call('HDEL', K_job(id), 'hd')
             back[#back + 1] = { id, tonumber(f[3]) or 0 }
-          elseif f[1] == 'q' and f[2] then
+          elseif f[1] == 'q' and (f[2] or redis.call('HEXISTS', K_job(id), 'pk') == 1) then
+            -- Held for another paused task, or parked on a running cap.
             keep[#keep + 1] = id
           end
         end
@@ -62,7 +67,7 @@ if mode == 'set' then
   flush()
   return 1
 elseif mode == 'list' then
-  local fields = redis.call('HKEYS', K_PAUSED)
+  local fields = redis.call('HKEYS', K_FLOW)
   table.sort(fields)
   local out = {}
   for _, f in ipairs(fields) do
@@ -76,6 +81,38 @@ elseif mode == 'list' then
     out[#out + 1] = kind
     out[#out + 1] = name
     out[#out + 1] = n
+  end
+  return out
+elseif mode == 'cap' then
+  local q, cap = ARGV[4], tonumber(ARGV[5])
+  local name = 'q:' .. q
+  if cap then
+    redis.call('HSET', K_FLOW, 'c:' .. q, cap)
+    redis.call('HSET', K_CAPS, name, cap)
+  else
+    redis.call('HDEL', K_FLOW, 'c:' .. q)
+    cap = redis.call('LLEN', K_parked(name)) + redis.call('SCARD', K_slots(name))
+    redis.call('HSET', K_CAPS, name, cap)
+  end
+  local free = cap - redis.call('SCARD', K_slots(name))
+  if free > 0 then unpark(name, free) end
+  flush()
+  return 1
+elseif mode == 'caps' then
+  local names = redis.call('SMEMBERS', K_PARKED_CAPS)
+  table.sort(names)
+  local out = {}
+  for _, name in ipairs(names) do
+    local running = redis.call('SCARD', K_slots(name))
+    local parked = redis.call('LLEN', K_parked(name))
+    if running + parked == 0 then
+      redis.call('SREM', K_PARKED_CAPS, name)
+    else
+      out[#out + 1] = name
+      out[#out + 1] = tonumber(redis.call('HGET', K_CAPS, name)) or 0
+      out[#out + 1] = running
+      out[#out + 1] = parked
+    end
   end
   return out
 end

@@ -539,6 +539,18 @@ impl<B: Backend> ork::backend::FlowControl for FinishSpy<B> {
     fn paused(&self) -> BoxFuture<'_, ork::Result<Vec<ork::backend::Paused>>> {
         self.inner.paused()
     }
+
+    fn set_queue_cap<'a>(
+        &'a self,
+        queue: &'a str,
+        cap: Option<u32>,
+    ) -> BoxFuture<'a, ork::Result<()>> {
+        self.inner.set_queue_cap(queue, cap)
+    }
+
+    fn running_caps(&self) -> BoxFuture<'_, ork::Result<Vec<ork::backend::CapUse>>> {
+        self.inner.running_caps()
+    }
 }
 
 impl<B: Backend> Backend for FinishSpy<B> {

@@ -54,6 +54,21 @@ impl PauseTarget {
     }
 }
 
+/// Checks a queue's running cap: a named queue, and not 0 (nothing would
+/// run; pause it instead).
+///
+/// # Errors
+/// [`Error::Invalid`] naming what is wrong.
+pub fn check_queue_cap(queue: &str, cap: Option<u32>) -> Result<()> {
+    PauseTarget::Queue(queue.to_owned()).check()?;
+    if cap == Some(0) {
+        return Err(Error::Invalid(format!(
+            "a running cap of 0 for queue {queue} would run nothing (pause it instead)"
+        )));
+    }
+    Ok(())
+}
+
 impl fmt::Display for PauseTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind(), self.name())
@@ -80,6 +95,43 @@ impl Paused {
     }
 }
 
+/// A running cap in use, as [`FlowControl::running_caps`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CapUse {
+    /// The cap's name: `task <name>`, `key <key>` or `queue <name>`.
+    pub name: String,
+    /// The most attempts it lets run at once (as last seen by a claim).
+    pub cap: u32,
+    /// Attempts holding one of its slots now.
+    pub running: u64,
+    /// Queued jobs held until a slot frees.
+    pub held: u64,
+}
+
+impl CapUse {
+    /// A cap in use (for engines outside this crate), from its stored
+    /// name (`t:<task>`, `k:<key>`, `q:<queue>`).
+    pub fn new(stored: &str, cap: u32, running: u64, held: u64) -> Self {
+        CapUse {
+            name: cap_name(stored),
+            cap,
+            running,
+            held,
+        }
+    }
+}
+
+/// A stored cap name (`t:<task>`, `k:<key>`, `q:<queue>`) as people read it.
+fn cap_name(stored: &str) -> String {
+    match stored.split_once(':') {
+        Some(("t", n)) => format!("task {n}"),
+        Some(("k", n)) => format!("key {n}"),
+        Some(("q", n)) => format!("queue {n}"),
+        _ => stored.to_owned(),
+    }
+}
+
 /// Flow control: what may be claimed, decided where jobs are claimed, so
 /// that it holds across every worker process of the fleet.
 ///
@@ -91,6 +143,19 @@ impl Paused {
 /// puts the held jobs back at the front of their queues, in the order they
 /// were met. A job set aside runs no code and holds no slot. Pausing does
 /// not stop attempts already running.
+///
+/// **Running caps.** A job may carry caps (see
+/// [`JobRecord::running_caps`](crate::JobRecord::running_caps)): its task's
+/// `max_running`, and its concurrency key's limit; its queue may have one
+/// ([`set_queue_cap`](Self::set_queue_cap)). A claim hands a job out only
+/// if every cap has a free slot, and takes one of each; when one is full
+/// the job is parked on it, still queued, and the claim goes on with the
+/// next job. Whatever ends the attempt gives the slots back: a finish of
+/// any kind, or a reap of its expired lease (a crashed worker); a cancel
+/// of a running job ends it through its finish. Each slot given back moves
+/// one parked job of that cap to the front of its queue. The slots are the
+/// ids of the jobs holding them, so giving one back twice is harmless and
+/// none leaks.
 pub trait FlowControl: Send + Sync {
     /// Pauses (`paused = true`) or resumes a queue or a task. Returns
     /// whether that changed anything (`false`: it was already so).
@@ -103,6 +168,15 @@ pub trait FlowControl: Send + Sync {
 
     /// The paused queues and tasks, queues first, each by name.
     fn paused(&self) -> BoxFuture<'_, Result<Vec<Paused>>>;
+
+    /// Sets (`Some`) or removes (`None`) the running cap of a queue: the
+    /// most of its jobs running at once across the fleet. Jobs parked on a
+    /// raised or removed cap are moved forward.
+    fn set_queue_cap<'a>(&'a self, queue: &'a str, cap: Option<u32>)
+        -> BoxFuture<'a, Result<()>>;
+
+    /// The running caps with attempts running or jobs held, by name.
+    fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>>;
 }
 
 /// Why a job that is ready to run (queued, or scheduled) is held back by a

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use super::{claim, enqueue_one, record, req, state};
-use crate::backend::{Backend, PauseTarget, Paused};
+use crate::backend::{Backend, ClaimRequest, Outcome, PauseTarget, Paused};
 use crate::error::Error;
 use crate::inspect::{CancelOutcome, JobQuery};
-use crate::job::{JobId, JobState};
+use crate::job::{JobId, JobRecord, JobState};
 
 fn ids(claimed: &[crate::backend::Claimed]) -> Vec<JobId> {
     claimed.iter().map(|c| c.lease.id.clone()).collect()
@@ -125,4 +125,122 @@ pub async fn pause_resume_wakes(b: impl Backend) {
         ));
     }
     assert!(b.paused().await.unwrap().is_empty());
+}
+
+fn capped(task: &str, max_running: Option<u32>, key: Option<&str>, limit: Option<u32>) -> JobRecord {
+    let mut r = record(task, "q");
+    r.max_running = max_running;
+    r.concurrency_key = key.map(str::to_owned);
+    r.key_limit = limit;
+    r
+}
+
+async fn enqueue_all(b: &dyn Backend, records: Vec<JobRecord>) -> Vec<JobId> {
+    let ids = records.iter().map(|r| r.id.clone()).collect();
+    b.enqueue(records).await.expect("enqueue");
+    ids
+}
+
+async fn caps(b: &dyn Backend) -> Vec<(String, u32, u64, u64)> {
+    b.running_caps()
+        .await
+        .expect("caps")
+        .into_iter()
+        .map(|c| (c.name, c.cap, c.running, c.held))
+        .collect()
+}
+
+/// A task's `max_running` across claims: the jobs past the cap are held
+/// (still queued) while others of the queue are handed out; whatever ends
+/// an attempt (success, retry, a hand-back, a reaped lease) gives its slot
+/// back to the next held job, in order.
+pub async fn running_cap_task(b: impl Backend) {
+    let ok = || Outcome::Succeeded { result: vec![] };
+    let t = enqueue_all(&b, (0..4).map(|_| capped("t", Some(2), None, None)).collect()).await;
+    let free = enqueue_all(&b, vec![record("u", "q")]).await;
+    let got = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&got), vec![t[0].clone(), t[1].clone(), free[0].clone()]);
+    assert_eq!(state(&b, &t[2]).await, JobState::Queued);
+    assert_eq!(queued_in(&b, "q").await, 2, "held jobs count as queued");
+    assert_eq!(caps(&b).await, vec![("task t".to_owned(), 2, 2, 2)]);
+    assert!(claim(&b, &["q"], 10).await.is_empty());
+
+    // A success frees a slot: the first held job comes next.
+    assert!(super::finish(&b, &got[0], ok()).await);
+    let t2 = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&t2), vec![t[2].clone()]);
+    // A retry frees it.
+    let retry = Outcome::Retry {
+        delay: Duration::from_secs(3600),
+        error: "again".into(),
+    };
+    assert!(super::finish(&b, &got[1], retry).await);
+    let t3 = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&t3), vec![t[3].clone()]);
+    // A hand-back frees it (and the job queues again).
+    assert!(super::finish(&b, &t2[0], Outcome::Released).await);
+    let t2 = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&t2), vec![t[2].clone()]);
+    // A cancelled attempt frees it.
+    assert!(super::finish(&b, &t3[0], Outcome::Cancelled).await);
+
+    // A lost lease frees it too (the worker died): reaped, the slot is back.
+    let late = enqueue_all(&b, (0..2).map(|_| capped("t", Some(2), None, None)).collect()).await;
+    let short = ClaimRequest::new("w1", vec!["q".into()], 10, Duration::from_millis(50));
+    let leased = b.claim(&short).await.unwrap();
+    assert_eq!(ids(&leased), vec![late[0].clone()]);
+    assert!(claim(&b, &["q"], 10).await.is_empty(), "both slots held");
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(b.reap().await.unwrap(), 1);
+    let after = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&after), vec![late[1].clone()], "a slot came back");
+    assert_eq!(caps(&b).await, vec![("task t".to_owned(), 2, 2, 1)]);
+    for c in [&t2[0], &after[0]] {
+        assert!(super::finish(&b, c, ok()).await);
+    }
+    let last = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&last), vec![late[0].clone()]);
+    assert!(super::finish(&b, &last[0], ok()).await);
+    assert!(caps(&b).await.is_empty(), "no slot leaked");
+}
+
+/// Concurrency keys: one running job per key by default, `key_limit` per
+/// key otherwise; a cancelled held job is not handed out.
+pub async fn running_cap_keys(b: impl Backend) {
+    let a = enqueue_all(&b, (0..3).map(|_| capped("t", None, Some("a"), None)).collect()).await;
+    let c = enqueue_all(&b, (0..3).map(|_| capped("t", None, Some("c"), Some(2))).collect()).await;
+    let got = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&got), vec![a[0].clone(), c[0].clone(), c[1].clone()]);
+    assert_eq!(
+        caps(&b).await,
+        vec![("key a".to_owned(), 1, 1, 2), ("key c".to_owned(), 2, 2, 1)]
+    );
+    assert_eq!(b.cancel(&a[1]).await.unwrap(), CancelOutcome::Cancelled);
+    assert!(super::finish(&b, &got[0], Outcome::Succeeded { result: vec![] }).await);
+    let next = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&next), vec![a[2].clone()], "the cancelled one is skipped");
+    assert!(super::finish(&b, &got[1], Outcome::Dead { error: "x".into() }).await);
+    let next = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&next), vec![c[2].clone()]);
+}
+
+/// A queue's cap, stored by the engine: set, raised (held jobs move on),
+/// removed; a cap of 0 is refused.
+pub async fn running_cap_queue(b: impl Backend) {
+    b.set_queue_cap("q", Some(1)).await.unwrap();
+    let jobs = enqueue_all(&b, (0..4).map(|_| record("t", "q")).collect()).await;
+    let got = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&got), vec![jobs[0].clone()]);
+    assert_eq!(caps(&b).await, vec![("queue q".to_owned(), 1, 1, 3)]);
+    b.set_queue_cap("q", Some(2)).await.unwrap();
+    assert_eq!(ids(&claim(&b, &["q"], 10).await), vec![jobs[1].clone()]);
+    b.set_queue_cap("q", None).await.unwrap();
+    assert_eq!(
+        ids(&claim(&b, &["q"], 10).await),
+        vec![jobs[2].clone(), jobs[3].clone()]
+    );
+    assert!(matches!(
+        b.set_queue_cap("q", Some(0)).await,
+        Err(Error::Invalid(_))
+    ));
 }

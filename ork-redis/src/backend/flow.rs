@@ -1,11 +1,15 @@
-//! Flow control: paused queues and tasks (`flow.lua`).
+//! Flow control: paused queues and tasks, running caps (`flow.lua`, and
+//! `claim.lua`, `finish.lua`, `reap.lua` where they are enforced).
 //!
-//! The paused flags are read by the claim script of the same key prefix,
-//! so each prefix holds its own copy of `{ns}:paused`: a namespace split
-//! into several prefixes writes the flag to each of them (the `Inner`
-//! methods here act on one).
+//! The flow settings (`{ns}:flow`: paused queues and tasks, queue caps)
+//! are read by the claim script of the same key prefix, so each prefix
+//! holds its own copy: a namespace split into several prefixes writes them
+//! to each (the `Inner` methods here act on one). A task's or a queue's cap
+//! is split evenly: each prefix allows `ceil(N / prefixes)`
+//! ([`Inner::shard_count`]). A concurrency key's slots live under the
+//! prefix of the job that carries the key.
 
-use ork_core::backend::{BoxFuture, FlowControl, PauseTarget, Paused};
+use ork_core::backend::{check_queue_cap, BoxFuture, CapUse, FlowControl, PauseTarget, Paused};
 use ork_core::Result;
 use redis::Value;
 
@@ -25,7 +29,7 @@ impl Inner {
     pub(crate) async fn set_paused(&self, target: &PauseTarget, paused: bool) -> Result<bool> {
         target.check()?;
         let mut inv = self.script(&scripts::FLOW);
-        inv.key(self.keys.paused())
+        inv.key(self.keys.flow())
             .arg("set")
             .arg(kind_code(target))
             .arg(target.name())
@@ -33,10 +37,49 @@ impl Inner {
         Ok(int_of(&self.run(&inv).await?) == Some(1))
     }
 
+    /// How many key prefixes (shards) the namespace is split into: a task's
+    /// or a queue's running cap is split evenly across them.
+    pub(crate) fn shard_count(&self) -> u32 {
+        1
+    }
+
+    /// Sets or removes a queue's running cap under this prefix (its share
+    /// of the cap, see [`shard_count`](Self::shard_count)).
+    pub(crate) async fn set_queue_cap(&self, queue: &str, cap: Option<u32>) -> Result<()> {
+        check_queue_cap(queue, cap)?;
+        let mut inv = self.script(&scripts::FLOW);
+        inv.key(self.keys.flow())
+            .arg("cap")
+            .arg(queue)
+            .arg(cap.map_or_else(String::new, |n| {
+                n.div_ceil(self.shard_count()).to_string()
+            }));
+        self.run(&inv).await?;
+        Ok(())
+    }
+
+    /// The running caps in use under this prefix.
+    pub(crate) async fn running_caps(&self) -> Result<Vec<CapUse>> {
+        let mut inv = self.script(&scripts::FLOW);
+        inv.key(self.keys.flow()).arg("caps");
+        let reply = expect_array(self.run(&inv).await?, "running caps")?;
+        let n = |v: &Value| int_of(v).unwrap_or(0).max(0) as u64;
+        Ok(reply
+            .chunks(4)
+            .filter_map(|row| {
+                let [name, cap, running, parked] = row else {
+                    return None;
+                };
+                let name = String::from_utf8_lossy(&bytes_of(name).unwrap_or_default()).into_owned();
+                Some(CapUse::new(&name, n(cap) as u32, n(running), n(parked)))
+            })
+            .collect())
+    }
+
     /// The paused targets under this prefix.
     pub(crate) async fn paused(&self) -> Result<Vec<Paused>> {
         let mut inv = self.script(&scripts::FLOW);
-        inv.key(self.keys.paused()).arg("list");
+        inv.key(self.keys.flow()).arg("list");
         let reply = expect_array(self.run(&inv).await?, "paused")?;
         let text =
             |v: &Value| String::from_utf8_lossy(&bytes_of(v).unwrap_or_default()).into_owned();
@@ -67,5 +110,17 @@ impl FlowControl for RedisBackend {
 
     fn paused(&self) -> BoxFuture<'_, Result<Vec<Paused>>> {
         Box::pin(self.inner.paused())
+    }
+
+    fn set_queue_cap<'a>(
+        &'a self,
+        queue: &'a str,
+        cap: Option<u32>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.set_queue_cap(queue, cap))
+    }
+
+    fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>> {
+        Box::pin(self.inner.running_caps())
     }
 }

@@ -219,6 +219,7 @@ impl Inner {
                 t => Some(t),
             };
             let priority = r.priority.min(9);
+            let caps = r.running_caps(self.shard_count());
             let pairs = usize::from(priority != 0)
                 + usize::from(r.unique.is_some())
                 + usize::from(r.delay_ms != 0)
@@ -227,6 +228,7 @@ impl Inner {
                 + usize::from(r.allow_failure)
                 + usize::from(r.parent.is_some())
                 + usize::from(r.idempotency_key.is_some())
+                + usize::from(!caps.is_empty())
                 + r.deps.len();
             inv.arg(r.id.as_str())
                 .arg(blob)
@@ -258,6 +260,10 @@ impl Inner {
             }
             if let Some(key) = &r.idempotency_key {
                 inv.arg("ik").arg(key.as_str());
+            }
+            if !caps.is_empty() {
+                let lines: Vec<String> = caps.iter().map(|(n, c)| format!("{c}\t{n}")).collect();
+                inv.arg("lm").arg(lines.join("\n"));
             }
         }
         Ok(())

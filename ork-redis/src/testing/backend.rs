@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ork_core::backend::{FlowControl, PauseTarget, Paused};
+use ork_core::backend::{CapUse, FlowControl, PauseTarget, Paused};
 use ork_core::backend::{
     Admin, JobStore, Queries, ScheduleStore, StepStore, WorkerRegistry, WorkflowStore,
 };
@@ -245,6 +245,18 @@ impl FlowControl for ServedBackend {
 
     fn paused(&self) -> BoxFuture<'_, Result<Vec<Paused>>> {
         self.backend.paused()
+    }
+
+    fn set_queue_cap<'a>(
+        &'a self,
+        queue: &'a str,
+        cap: Option<u32>,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.backend.set_queue_cap(queue, cap)
+    }
+
+    fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>> {
+        self.backend.running_caps()
     }
 }
 

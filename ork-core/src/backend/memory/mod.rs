@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
     Admin, AuditEntry, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
-    FireTicks, FlowControl, JobStore, PauseTarget, Paused, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StepStore,
+    CapUse, FireTicks, FlowControl, JobStore, PauseTarget, Paused, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StepStore,
     StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
@@ -22,7 +22,7 @@ use crate::Backend;
 
 mod state;
 
-use state::State;
+use state::{acquire, State};
 
 const PRIORITIES: usize = 10;
 
@@ -117,6 +117,9 @@ impl MemoryBackend {
                             held.push_back(id);
                             continue;
                         }
+                    }
+                    if !acquire(&mut st.jobs, &mut st.limits, &st.queue_caps, &id) {
+                        continue;
                     }
                     ids.push(id);
                     if ids.len() + out.len() >= req.max {
@@ -240,6 +243,7 @@ impl JobStore for MemoryBackend {
                     }
                     applied.push(true);
                     st.running.remove(&lease.id);
+                    st.release_slots(&lease.id);
                     match outcome {
                         Outcome::Succeeded { result } => {
                             let e = st.jobs.get_mut(&lease.id).expect("checked");
@@ -296,12 +300,20 @@ impl JobStore for MemoryBackend {
                     .collect();
                 for id in &expired {
                     st.running.remove(id);
+                    st.release_slots(id);
                     let e = st.jobs.get_mut(id).expect("running job exists");
                     e.info.attempts = e.info.attempts.saturating_sub(1);
                     e.lost += 1;
                     e.reaped_fence = Some(e.fence);
                     e.info.error = Some("lease expired (the worker died or stalled)".to_owned());
                     st.push_ready(id.clone());
+                }
+                // Caps whose slots freed without moving their parked jobs
+                // (a job moved forward, then cancelled before a claim):
+                // move them now.
+                let names: Vec<String> = st.limits.keys().cloned().collect();
+                for name in names {
+                    st.unpark(&name);
                 }
                 expired.len()
             };
@@ -494,6 +506,55 @@ impl FlowControl for MemoryBackend {
                 out.push(Paused::new(PauseTarget::Task(t.clone()), held.len() as u64));
             }
             Ok(out)
+        })
+    }
+
+    fn set_queue_cap<'a>(
+        &'a self,
+        queue: &'a str,
+        cap: Option<u32>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            super::flow::check_queue_cap(queue, cap)?;
+            let name = format!("q:{queue}");
+            let readied = {
+                let mut st = self.lock();
+                let before = st.readied;
+                match cap {
+                    Some(n) => {
+                        st.queue_caps.insert(queue.to_owned(), n);
+                        if let Some(l) = st.limits.get_mut(&name) {
+                            l.cap = n;
+                        }
+                    }
+                    None => {
+                        st.queue_caps.remove(queue);
+                        if let Some(l) = st.limits.get_mut(&name) {
+                            l.cap = u32::MAX;
+                        }
+                    }
+                }
+                st.unpark(&name);
+                st.readied != before
+            };
+            if readied {
+                self.shared.work.notify_waiters();
+            }
+            Ok(())
+        })
+    }
+
+    fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            Ok(st
+                .limits
+                .iter()
+                .filter(|(_, l)| l.held_once && (!l.holders.is_empty() || !l.parked.is_empty()))
+                .map(|(name, l)| {
+                    CapUse::new(name, l.cap, l.holders.len() as u64, l.parked.len() as u64)
+                })
+                .collect())
         })
     }
 }

@@ -39,6 +39,22 @@ pub(super) struct State {
     /// Paused tasks, each with the queued jobs a claim set aside, in the
     /// order it met them.
     pub(super) paused_tasks: BTreeMap<String, VecDeque<JobId>>,
+    /// Running caps of queues.
+    pub(super) queue_caps: BTreeMap<String, u32>,
+    /// Per limit (`t:<task>`, `k:<key>`, `q:<queue>`): the jobs holding a
+    /// slot, the cap last seen, and the jobs held until a slot frees.
+    pub(super) limits: BTreeMap<String, Limit>,
+}
+
+/// One running cap's state.
+#[derive(Debug, Default)]
+pub(super) struct Limit {
+    pub(super) cap: u32,
+    pub(super) holders: FxHashSet<JobId>,
+    pub(super) parked: VecDeque<JobId>,
+    /// Whether it has parked a job since it was last idle (only such caps
+    /// are listed, as on Redis).
+    pub(super) held_once: bool,
 }
 
 #[derive(Debug)]
@@ -56,6 +72,11 @@ pub(super) struct Entry {
     /// Durable step outputs and the checkpoint, by name (kept as long as
     /// the entry).
     pub(super) steps: FxHashMap<String, Vec<u8>>,
+    /// The limits whose slots this job's attempt holds (kept after a reap,
+    /// so that an attempt taken back by its holder holds them again).
+    pub(super) slots: Vec<String>,
+    /// The limit this queued job waits on, when held by a running cap.
+    pub(super) parked_on: Option<String>,
 }
 
 impl State {
@@ -122,6 +143,8 @@ impl State {
                     deps_done: FxHashSet::default(),
                     expires_at: None,
                     steps: FxHashMap::default(),
+                    slots: Vec::new(),
+                    parked_on: None,
                 },
             );
             out.push(Enqueued::Created(id.clone()));
@@ -233,6 +256,7 @@ impl State {
                 e.lost = e.lost.saturating_sub(1);
                 e.info.error = None;
                 self.running.insert(id.clone());
+                self.reacquire(id);
                 true
             }
             _ => false,
@@ -298,6 +322,70 @@ impl State {
             if let Some(held) = self.paused_tasks.get_mut(&e.info.record.task) {
                 held.retain(|x| x != id);
             }
+            if let Some(name) = &e.parked_on {
+                if let Some(l) = self.limits.get_mut(name) {
+                    l.parked.retain(|x| x != id);
+                }
+            }
+        }
+    }
+
+    /// Gives back the slots of a job's attempt (it ended, or lost its
+    /// lease), and moves jobs parked on those caps back to the front of
+    /// their queues, as many as there are free slots.
+    pub(super) fn release_slots(&mut self, id: &JobId) {
+        let Some(e) = self.jobs.get(id) else {
+            return;
+        };
+        if e.slots.is_empty() {
+            return;
+        }
+        for name in e.slots.clone() {
+            if let Some(l) = self.limits.get_mut(&name) {
+                l.holders.remove(id);
+            }
+            self.unpark(&name);
+        }
+    }
+
+    /// Holds again the slots of an attempt taken back by its holder.
+    pub(super) fn reacquire(&mut self, id: &JobId) {
+        for name in self.jobs[id].slots.clone() {
+            self.limits.entry(name).or_default().holders.insert(id.clone());
+        }
+    }
+
+    /// Moves jobs parked on a cap back to the front of their ready lists,
+    /// as many as it has free slots.
+    pub(super) fn unpark(&mut self, name: &str) {
+        let Some(l) = self.limits.get_mut(name) else {
+            return;
+        };
+        let mut free = (l.cap as usize).saturating_sub(l.holders.len());
+        let mut back = Vec::new();
+        while free > 0 {
+            let Some(id) = l.parked.pop_front() else {
+                break;
+            };
+            let Some(e) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            if e.info.state != JobState::Queued || e.parked_on.as_deref() != Some(name) {
+                continue;
+            }
+            e.parked_on = None;
+            back.push(id);
+            free -= 1;
+        }
+        if l.holders.is_empty() && l.parked.is_empty() {
+            self.limits.remove(name);
+        }
+        for id in back.into_iter().rev() {
+            let e = &self.jobs[&id];
+            let level = e.info.record.priority.min(9) as usize;
+            let queue = e.info.record.queue.clone();
+            self.ready.entry(queue).or_default()[level].push_front(id);
+            self.readied += 1;
         }
     }
 
@@ -465,4 +553,45 @@ pub(super) fn due_time(record: &JobRecord, now: u64) -> u64 {
     record
         .run_at_ms
         .map_or(after_delay, |at| at.max(after_delay))
+}
+
+/// Takes a slot of every running cap of a job about to be claimed (its
+/// record's and its queue's); or, when one is full, parks the job on it
+/// (still queued) and returns `false`. Takes the state's fields apart, so
+/// that a claim can call it while it holds a ready list.
+pub(super) fn acquire(
+    jobs: &mut FxHashMap<JobId, Entry>,
+    limits: &mut BTreeMap<String, Limit>,
+    queue_caps: &BTreeMap<String, u32>,
+    id: &JobId,
+) -> bool {
+    let r = &jobs[id].info.record;
+    let mut caps = r.running_caps(1);
+    if let Some(&n) = queue_caps.get(&r.queue) {
+        caps.push((format!("q:{}", r.queue), n));
+    }
+    if caps.is_empty() {
+        return true;
+    }
+    for (name, cap) in &caps {
+        let l = limits.entry(name.clone()).or_default();
+        l.cap = *cap;
+        if l.holders.len() >= *cap as usize {
+            l.parked.push_back(id.clone());
+            l.held_once = true;
+            jobs.get_mut(id).expect("exists").parked_on = Some(name.clone());
+            return false;
+        }
+    }
+    for (name, _) in &caps {
+        limits
+            .get_mut(name)
+            .expect("made above")
+            .holders
+            .insert(id.clone());
+    }
+    let e = jobs.get_mut(id).expect("exists");
+    e.slots = caps.into_iter().map(|(n, _)| n).collect();
+    e.parked_on = None;
+    true
 }
