@@ -239,7 +239,7 @@ mod tests {
             keys.children("J"),
             keys.idempotency("K"),
             keys.cancels(),
-            keys.paused(),
+            keys.flow(),
             keys.held("Q"),
             keys.slots("t:T"),
             keys.parked("t:T"),
