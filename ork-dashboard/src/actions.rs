@@ -190,11 +190,7 @@ pub(crate) async fn task(
 }
 
 /// Pauses or resumes a queue or task; the outcome says whether it changed.
-async fn set_paused(
-    app: &App,
-    target: PauseTarget,
-    action: &str,
-) -> ApiResult<(String, Value)> {
+async fn set_paused(app: &App, target: PauseTarget, action: &str) -> ApiResult<(String, Value)> {
     let pause = action == "pause";
     let changed = app.ork.backend().set_paused(&target, pause).await?;
     let outcome = match (pause, changed) {

@@ -34,6 +34,8 @@ const OPTIONS: &[&str] = &[
     "priority",
     "result_ttl",
     "concurrency",
+    "max_running",
+    "key_limit",
     "cron",
     "every",
     "crate",
@@ -86,6 +88,8 @@ pub(crate) struct TaskAttr {
     pub(crate) priority: Option<Setting<u8>>,
     pub(crate) result_ttl: Option<Setting<u64>>,
     pub(crate) concurrency: Option<Setting<usize>>,
+    pub(crate) max_running: Option<Setting<u32>>,
+    pub(crate) key_limit: Option<Setting<u32>>,
     pub(crate) cron: Option<Setting<LitStr>>,
     pub(crate) every: Option<Setting<u64>>,
     pub(crate) krate: Option<Setting<Path>>,
@@ -156,6 +160,21 @@ impl TaskAttr {
                     ));
                 }
                 set(&mut self.concurrency, &meta, n, lit)
+            }
+            "max_running" | "key_limit" => {
+                let (n, lit) = integer::<u32>(&meta, &key, "5", "1 or more")?;
+                if n == 0 {
+                    return Err(Error::new_spanned(
+                        lit,
+                        format!("`{key}` must be at least 1 (leave it out for no limit)"),
+                    ));
+                }
+                let slot = if key == "max_running" {
+                    &mut self.max_running
+                } else {
+                    &mut self.key_limit
+                };
+                set(slot, &meta, n, lit)
             }
             "timeout" | "result_ttl" | "every" => {
                 let lit = string(&meta, &key, "\"30s\"")?;

@@ -190,6 +190,14 @@ fn options(attr: &TaskAttr, sig: &TaskSig, p: &TokenStream) -> TokenStream {
         let ttl = millis(ttl.value);
         options.extend(quote!(.result_ttl(#ttl)));
     }
+    if let Some(n) = &attr.max_running {
+        let n = Literal::u32_suffixed(n.value);
+        options.extend(quote!(.max_running(#n)));
+    }
+    if let Some(n) = &attr.key_limit {
+        let n = Literal::u32_suffixed(n.value);
+        options.extend(quote!(.key_limit(#n)));
+    }
     if let Some(concurrency) = &attr.concurrency {
         let concurrency = Literal::usize_suffixed(concurrency.value);
         options.extend(quote!(.concurrency(#concurrency)));

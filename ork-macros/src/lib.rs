@@ -65,6 +65,8 @@ mod sig;
 /// | `priority` | 0 (lowest) to 9 | `0` |
 /// | `result_ttl` | how long the result is kept | the engine's |
 /// | `concurrency` | the most runs at once per worker process (1 or more) | no limit |
+/// | `max_running` | the most attempts running at once across the fleet (1 or more) | no limit |
+/// | `key_limit` | the most jobs of one `.concurrency_key(k)` running at once across the fleet | `1` |
 /// | `cron` | a six-field cron expression, seconds first: `"0 */15 * * * *"` (checked by the scheduler's own parser) | none |
 /// | `every` | an interval of 100 ms or more: `"30s"` | none |
 /// | `crate` | the path of the `ork` crate, if renamed | `"::ork"` |

@@ -172,8 +172,7 @@ pub trait FlowControl: Send + Sync {
     /// Sets (`Some`) or removes (`None`) the running cap of a queue: the
     /// most of its jobs running at once across the fleet. Jobs parked on a
     /// raised or removed cap are moved forward.
-    fn set_queue_cap<'a>(&'a self, queue: &'a str, cap: Option<u32>)
-        -> BoxFuture<'a, Result<()>>;
+    fn set_queue_cap<'a>(&'a self, queue: &'a str, cap: Option<u32>) -> BoxFuture<'a, Result<()>>;
 
     /// The running caps with attempts running or jobs held, by name.
     fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>>;

@@ -127,7 +127,12 @@ pub async fn pause_resume_wakes(b: impl Backend) {
     assert!(b.paused().await.unwrap().is_empty());
 }
 
-fn capped(task: &str, max_running: Option<u32>, key: Option<&str>, limit: Option<u32>) -> JobRecord {
+fn capped(
+    task: &str,
+    max_running: Option<u32>,
+    key: Option<&str>,
+    limit: Option<u32>,
+) -> JobRecord {
     let mut r = record(task, "q");
     r.max_running = max_running;
     r.concurrency_key = key.map(str::to_owned);
@@ -156,7 +161,11 @@ async fn caps(b: &dyn Backend) -> Vec<(String, u32, u64, u64)> {
 /// back to the next held job, in order.
 pub async fn running_cap_task(b: impl Backend) {
     let ok = || Outcome::Succeeded { result: vec![] };
-    let t = enqueue_all(&b, (0..4).map(|_| capped("t", Some(2), None, None)).collect()).await;
+    let t = enqueue_all(
+        &b,
+        (0..4).map(|_| capped("t", Some(2), None, None)).collect(),
+    )
+    .await;
     let free = enqueue_all(&b, vec![record("u", "q")]).await;
     let got = claim(&b, &["q"], 10).await;
     assert_eq!(ids(&got), vec![t[0].clone(), t[1].clone(), free[0].clone()]);
@@ -185,7 +194,11 @@ pub async fn running_cap_task(b: impl Backend) {
     assert!(super::finish(&b, &t3[0], Outcome::Cancelled).await);
 
     // A lost lease frees it too (the worker died): reaped, the slot is back.
-    let late = enqueue_all(&b, (0..2).map(|_| capped("t", Some(2), None, None)).collect()).await;
+    let late = enqueue_all(
+        &b,
+        (0..2).map(|_| capped("t", Some(2), None, None)).collect(),
+    )
+    .await;
     let short = ClaimRequest::new("w1", vec!["q".into()], 10, Duration::from_millis(50));
     let leased = b.claim(&short).await.unwrap();
     assert_eq!(ids(&leased), vec![late[0].clone()]);
@@ -207,8 +220,18 @@ pub async fn running_cap_task(b: impl Backend) {
 /// Concurrency keys: one running job per key by default, `key_limit` per
 /// key otherwise; a cancelled held job is not handed out.
 pub async fn running_cap_keys(b: impl Backend) {
-    let a = enqueue_all(&b, (0..3).map(|_| capped("t", None, Some("a"), None)).collect()).await;
-    let c = enqueue_all(&b, (0..3).map(|_| capped("t", None, Some("c"), Some(2))).collect()).await;
+    let a = enqueue_all(
+        &b,
+        (0..3).map(|_| capped("t", None, Some("a"), None)).collect(),
+    )
+    .await;
+    let c = enqueue_all(
+        &b,
+        (0..3)
+            .map(|_| capped("t", None, Some("c"), Some(2)))
+            .collect(),
+    )
+    .await;
     let got = claim(&b, &["q"], 10).await;
     assert_eq!(ids(&got), vec![a[0].clone(), c[0].clone(), c[1].clone()]);
     assert_eq!(
@@ -218,7 +241,11 @@ pub async fn running_cap_keys(b: impl Backend) {
     assert_eq!(b.cancel(&a[1]).await.unwrap(), CancelOutcome::Cancelled);
     assert!(super::finish(&b, &got[0], Outcome::Succeeded { result: vec![] }).await);
     let next = claim(&b, &["q"], 10).await;
-    assert_eq!(ids(&next), vec![a[2].clone()], "the cancelled one is skipped");
+    assert_eq!(
+        ids(&next),
+        vec![a[2].clone()],
+        "the cancelled one is skipped"
+    );
     assert!(super::finish(&b, &got[1], Outcome::Dead { error: "x".into() }).await);
     let next = claim(&b, &["q"], 10).await;
     assert_eq!(ids(&next), vec![c[2].clone()]);

@@ -51,9 +51,7 @@ impl Inner {
         inv.key(self.keys.flow())
             .arg("cap")
             .arg(queue)
-            .arg(cap.map_or_else(String::new, |n| {
-                n.div_ceil(self.shard_count()).to_string()
-            }));
+            .arg(cap.map_or_else(String::new, |n| n.div_ceil(self.shard_count()).to_string()));
         self.run(&inv).await?;
         Ok(())
     }
@@ -70,7 +68,8 @@ impl Inner {
                 let [name, cap, running, parked] = row else {
                     return None;
                 };
-                let name = String::from_utf8_lossy(&bytes_of(name).unwrap_or_default()).into_owned();
+                let name =
+                    String::from_utf8_lossy(&bytes_of(name).unwrap_or_default()).into_owned();
                 Some(CapUse::new(&name, n(cap) as u32, n(running), n(parked)))
             })
             .collect())
@@ -112,11 +111,7 @@ impl FlowControl for RedisBackend {
         Box::pin(self.inner.paused())
     }
 
-    fn set_queue_cap<'a>(
-        &'a self,
-        queue: &'a str,
-        cap: Option<u32>,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn set_queue_cap<'a>(&'a self, queue: &'a str, cap: Option<u32>) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.inner.set_queue_cap(queue, cap))
     }
 

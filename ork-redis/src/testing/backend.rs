@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ork_core::backend::{CapUse, FlowControl, PauseTarget, Paused};
 use ork_core::backend::{
     Admin, JobStore, Queries, ScheduleStore, StepStore, WorkerRegistry, WorkflowStore,
 };
@@ -13,6 +12,7 @@ use ork_core::backend::{
     BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus,
     StoredSchedule, StoredSteps,
 };
+use ork_core::backend::{CapUse, FlowControl, PauseTarget, Paused};
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Result};
 use ork_core::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
@@ -247,11 +247,7 @@ impl FlowControl for ServedBackend {
         self.backend.paused()
     }
 
-    fn set_queue_cap<'a>(
-        &'a self,
-        queue: &'a str,
-        cap: Option<u32>,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn set_queue_cap<'a>(&'a self, queue: &'a str, cap: Option<u32>) -> BoxFuture<'a, Result<()>> {
         self.backend.set_queue_cap(queue, cap)
     }
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
-    Admin, AuditEntry, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
-    CapUse, FireTicks, FlowControl, JobStore, PauseTarget, Paused, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StepStore,
-    StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
+    Admin, AuditEntry, BoxFuture, CancelRequests, CapUse, ClaimRequest, Claimed, Enqueued, Finish,
+    FireTicks, FlowControl, JobStore, Lease, LeaseStatus, Outcome, PauseTarget, Paused, Queries,
+    ScheduleStore, StepStore, StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore,
+    AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
 use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
@@ -509,11 +510,7 @@ impl FlowControl for MemoryBackend {
         })
     }
 
-    fn set_queue_cap<'a>(
-        &'a self,
-        queue: &'a str,
-        cap: Option<u32>,
-    ) -> BoxFuture<'a, Result<()>> {
+    fn set_queue_cap<'a>(&'a self, queue: &'a str, cap: Option<u32>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             super::flow::check_queue_cap(queue, cap)?;
             let name = format!("q:{queue}");

@@ -351,7 +351,11 @@ impl State {
     /// Holds again the slots of an attempt taken back by its holder.
     pub(super) fn reacquire(&mut self, id: &JobId) {
         for name in self.jobs[id].slots.clone() {
-            self.limits.entry(name).or_default().holders.insert(id.clone());
+            self.limits
+                .entry(name)
+                .or_default()
+                .holders
+                .insert(id.clone());
         }
     }
 
