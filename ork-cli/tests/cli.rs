@@ -957,3 +957,42 @@ async fn pause_and_resume_queues_and_tasks() {
         .fails_with(2);
     w.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_caps_show_in_status_and_job() {
+    let env = Env::new().await;
+    env.ork.set_queue_cap("mail", Some(1)).await.unwrap();
+    let first = env
+        .ork
+        .enqueue(add::call(1, 1).queue("mail"))
+        .await
+        .unwrap();
+    let second = env
+        .ork
+        .enqueue(add::call(2, 2).queue("mail"))
+        .await
+        .unwrap();
+    // A claim (as a worker's) takes the first and holds the second back.
+    let req =
+        ork::backend::ClaimRequest::new("w", vec!["mail".into()], 10, Duration::from_secs(30));
+    let got = env.ork.backend().claim(&req).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0].lease.id, first.id());
+
+    let text = env.ork(&["status"]).await.ok().to_owned();
+    assert!(
+        text.contains("queue mail  1 of 1 running, 1 job(s) held"),
+        "{text}"
+    );
+    let v = env.ork(&["status", "--json"]).await.json();
+    assert_eq!(v["running_caps"][0]["name"], "queue mail");
+    assert_eq!(v["running_caps"][0]["held"], 1);
+    let text = env
+        .ork(&["job", second.id().as_str()])
+        .await
+        .ok()
+        .to_owned();
+    assert!(text.contains("cap 1 reached for queue mail"), "{text}");
+    let m = ork_core::metrics::render(&env.ork).await.unwrap();
+    assert!(m.contains("ork_cap_held{cap=\"queue mail\"} 1\n"), "{m}");
+}

@@ -154,6 +154,10 @@
           ? actionButton('queues', c.queue, 'purge', 'Purge', 'Delete every job of queue ' + c.queue + ' that has not started?')
           : null));
     });
+    const caps = o.running_caps || [];
+    $('#running-caps').replaceChildren(...(caps.length ? ['Running caps: '] : []),
+      ...caps.map(c => el('span', { class: 'cap' + (c.running >= c.cap ? ' full' : ''), 'data-cap': c.name },
+        c.name + ' ' + c.running + '/' + c.cap + (c.held ? ' (' + c.held + ' held)' : '') + '  ')));
     const tasks = paused.filter(p => p.kind === 'task');
     $('#paused-tasks').replaceChildren(...(tasks.length ? ['Paused tasks: '] : []),
       ...tasks.map(p => el('span', { class: 'paused-task', 'data-task': p.name },

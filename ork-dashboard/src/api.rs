@@ -85,6 +85,7 @@ pub(crate) async fn overview(State(app): State<Arc<App>>, parts: Parts) -> ApiRe
         "queues": snap.queues,
         "workers": snap.workers,
         "paused": paused,
+        "running_caps": app.ork.running_caps().await?,
     })))
 }
 

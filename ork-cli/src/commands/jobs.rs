@@ -107,7 +107,8 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
     };
     let view = JobView::new(&info, true);
     let paused = conn.ork.paused().await?;
-    let held = ork_core::backend::held_reason(&info, &paused);
+    let caps = conn.ork.running_caps().await?;
+    let held = ork_core::backend::held_reason(&info, &paused, &caps);
     if out.json {
         let mut v = serde_json::to_value(&view)
             .map_err(|e| CliError::new(format!("could not write JSON: {e}")))?;

@@ -15,6 +15,7 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
     let snap = metrics::snapshot(&conn.ork).await?;
     let memory = conn.ork.backend().memory().await?;
     let paused = conn.ork.paused().await?;
+    let caps = conn.ork.running_caps().await?;
     if out.json {
         let paused: Vec<_> = paused
             .iter()
@@ -29,6 +30,7 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
             "queues": snap.queues,
             "workers": snap.workers,
             "paused": paused,
+            "running_caps": caps,
         }));
     }
     let p = out.paint;
@@ -107,6 +109,23 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
                 z.held,
                 z.target.kind(),
                 z.target.name()
+            );
+        }
+    }
+    if !caps.is_empty() {
+        println!("\n{}", p.bold("running caps"));
+        for c in &caps {
+            let line = format!(
+                "  {}  {} of {} running, {} job(s) held",
+                c.name, c.running, c.cap, c.held
+            );
+            println!(
+                "{}",
+                if c.running >= u64::from(c.cap) {
+                    p.sgr("33", &line)
+                } else {
+                    line
+                }
             );
         }
     }

@@ -178,20 +178,37 @@ pub trait FlowControl: Send + Sync {
     fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>>;
 }
 
-/// Why a job that is ready to run (queued, or scheduled) is held back by a
-/// pause, given what is paused: `"paused: queue emails"`, `"paused: task
-/// send_welcome"`; `None` when nothing holds it.
-pub fn held_reason(info: &crate::job::JobInfo, paused: &[Paused]) -> Option<String> {
+/// Why a job that is ready to run (queued, or scheduled) is held back,
+/// given what is paused and the running caps in use: `"paused: queue
+/// emails"`, `"paused: task send_welcome"`, `"max_running 5 reached for
+/// task send_welcome"`, `"limit 1 reached for key customer-7"`, `"cap 10
+/// reached for queue emails"`; `None` when nothing holds it.
+pub fn held_reason(
+    info: &crate::job::JobInfo,
+    paused: &[Paused],
+    caps: &[CapUse],
+) -> Option<String> {
     use crate::job::JobState;
     if !matches!(info.state, JobState::Queued | JobState::Scheduled) {
         return None;
     }
     let r = &info.record;
-    paused
-        .iter()
-        .find(|p| match &p.target {
-            PauseTarget::Queue(q) => *q == r.queue,
-            PauseTarget::Task(t) => *t == r.task,
+    if let Some(p) = paused.iter().find(|p| match &p.target {
+        PauseTarget::Queue(q) => *q == r.queue,
+        PauseTarget::Task(t) => *t == r.task,
+    }) {
+        return Some(format!("paused: {}", p.target));
+    }
+    let mut mine: Vec<String> = r.running_caps(1).into_iter().map(|(n, _)| cap_name(&n)).collect();
+    mine.push(format!("queue {}", r.queue));
+    caps.iter()
+        .find(|c| c.running >= u64::from(c.cap) && mine.contains(&c.name))
+        .map(|c| {
+            let what = match c.name.split_once(' ') {
+                Some(("task", _)) => "max_running",
+                Some(("key", _)) => "limit",
+                _ => "cap",
+            };
+            format!("{what} {} reached for {}", c.cap, c.name)
         })
-        .map(|p| format!("paused: {}", p.target))
 }

@@ -286,6 +286,28 @@ pub(super) fn paused_gauges(out: &mut String, paused: &[crate::backend::Paused])
     }
 }
 
+/// Per running cap in use: its running and held jobs.
+pub(super) fn cap_gauges(out: &mut String, caps: &[crate::backend::CapUse]) {
+    header(
+        out,
+        "ork_cap_running",
+        "gauge",
+        "Attempts holding a slot of a running cap.",
+    );
+    for c in caps {
+        sample(out, "ork_cap_running", &[("cap", c.name.as_str())], c.running as f64);
+    }
+    header(
+        out,
+        "ork_cap_held",
+        "gauge",
+        "Queued jobs held until a slot of a running cap frees.",
+    );
+    for c in caps {
+        sample(out, "ork_cap_held", &[("cap", c.name.as_str())], c.held as f64);
+    }
+}
+
 pub(super) fn memory_gauges(out: &mut String, usage: &crate::inspect::MemoryUsage) {
     header(
         out,
