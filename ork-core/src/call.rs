@@ -43,6 +43,7 @@ struct CallOptions {
     idempotency_ttl: Option<Duration>,
     concurrency_key: Option<String>,
     key_limit: Option<u32>,
+    rate_key: Option<String>,
 }
 
 impl<T> fmt::Debug for Call<T> {
@@ -203,6 +204,14 @@ impl<T> Call<T> {
         self
     }
 
+    /// A rate key: the task's rate limit (its `rate`, or its `limiter`)
+    /// applies per key, each key with a bucket of its own, e.g. per
+    /// customer. A task without a rate limit refuses it at enqueue.
+    pub fn rate_key(mut self, key: impl Into<String>) -> Self {
+        self.overrides.rate_key = Some(key.into());
+        self
+    }
+
     /// Turns the call into the record a backend stores.
     ///
     /// # Errors
@@ -260,6 +269,18 @@ impl<T> Call<T> {
                 }
             }
         };
+        if let Some(key) = &self.overrides.concurrency_key {
+            check_cap_key(key)?;
+        }
+        if let Some(key) = &self.overrides.rate_key {
+            check_cap_key(key)?;
+            if self.options.rate.is_none() && self.options.limiter.is_none() {
+                return Err(Error::Invalid(format!(
+                    "a call of `{}` has a rate key, but the task has no rate limit (`rate` or `limiter`)",
+                    self.options.name
+                )));
+            }
+        }
         if self.overrides.key_limit == Some(0) || self.options.max_running == Some(0) {
             return Err(Error::Invalid(format!(
                 "a call of `{name}`: a running cap (key_limit, max_running) of 0 would never run",
@@ -281,6 +302,20 @@ pub(crate) fn periodic_record(options: &TaskOptions, codec: Codec) -> Result<Job
         codec.encode(&())?,
         codec,
     ))
+}
+
+/// Checks a concurrency key: not empty, at most 512 bytes, no control
+/// characters.
+///
+/// # Errors
+/// [`Error::Invalid`] saying what is wrong.
+pub fn check_cap_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 512 || key.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "concurrency key {key:?}: it must be 1 to 512 bytes, without control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// How long an idempotency key is kept after its job ends, by default.
@@ -321,5 +356,8 @@ fn record_of(o: &TaskOptions, c: CallOptions, payload: Vec<u8>, codec: Codec) ->
         max_running: o.max_running,
         concurrency_key: c.concurrency_key,
         key_limit: c.key_limit.or(o.key_limit),
+        rate: o.rate,
+        limiter: o.limiter.map(str::to_owned),
+        rate_key: c.rate_key,
     }
 }

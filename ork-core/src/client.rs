@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{Backend, CapUse, PauseTarget, Paused};
+use crate::rate::Rate;
 use crate::call::Call;
 use crate::codec::Codec;
 use crate::error::Result;
@@ -190,6 +191,19 @@ impl Ork {
     /// See [`FlowControl`](crate::backend::FlowControl).
     pub async fn set_queue_cap(&self, queue: &str, cap: Option<u32>) -> Result<()> {
         self.backend.set_queue_cap(queue, cap).await
+    }
+
+    /// Defines (or redefines) a named rate limiter, shared by every task
+    /// declared with `#[ork::task(limiter = "name")]`:
+    /// `ork.limiter("stripe", Rate::per_second(25).burst(50))`. Stored by
+    /// the engine, so every worker process obeys it.
+    pub async fn limiter(&self, name: &str, rate: Rate) -> Result<()> {
+        self.backend.set_limiter(name, Some(rate)).await
+    }
+
+    /// Deletes a named rate limiter: its tasks run unlimited.
+    pub async fn remove_limiter(&self, name: &str) -> Result<()> {
+        self.backend.set_limiter(name, None).await
     }
 
     /// The running caps in use: each with its cap, running and held jobs.

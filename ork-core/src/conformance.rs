@@ -29,8 +29,8 @@ mod steps;
 
 pub use audit::audit_trail;
 pub use flow::{
-    pause_queue, pause_resume_wakes, pause_task, running_cap_keys, running_cap_queue,
-    running_cap_task,
+    pause_queue, pause_resume_wakes, pause_task, rate_limiters, rate_limits, running_cap_keys,
+    running_cap_queue, running_cap_task,
 };
 pub use schedule::{schedule_fire, schedule_pause, schedule_storage};
 pub use steps::{step_fencing, step_lifetime, step_storage};
@@ -1027,7 +1027,7 @@ macro_rules! backend_conformance {
             retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause,
             audit_trail, cancel_reaches_children, idempotency_keys, step_storage, step_fencing,
             step_lifetime, pause_queue, pause_task, pause_resume_wakes,
-            running_cap_task, running_cap_keys, running_cap_queue);
+            running_cap_task, running_cap_keys, running_cap_queue, rate_limits, rate_limiters);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

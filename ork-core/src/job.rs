@@ -237,6 +237,18 @@ pub struct JobRecord {
     /// at once; `None`: 1.
     #[serde(default)]
     pub key_limit: Option<u32>,
+    /// The task's own rate limit (`#[ork::task(rate = "100/s")]`).
+    #[serde(default)]
+    pub rate: Option<crate::rate::Rate>,
+    /// A named rate limiter shared by several tasks
+    /// (`#[ork::task(limiter = "stripe")]`), defined with
+    /// [`Ork::limiter`](crate::Ork::limiter); it takes the place of `rate`.
+    #[serde(default)]
+    pub limiter: Option<String>,
+    /// Applies the rate limit (the limiter's, or the task's) per this key
+    /// (`.rate_key(k)`), each key its own bucket.
+    #[serde(default)]
+    pub rate_key: Option<String>,
 }
 
 /// Where one argument of a workflow node comes from.
@@ -281,7 +293,25 @@ impl JobRecord {
             max_running: None,
             concurrency_key: None,
             key_limit: None,
+            rate: None,
+            limiter: None,
+            rate_key: None,
         }
+    }
+
+    /// The token bucket this job takes a token from, if any: its name
+    /// (`l:<limiter>` or `t:<task>`, then `|<key>` with a rate key), and
+    /// where its rate comes from (the limiter's name, or the record's rate).
+    pub fn rate_bucket(&self) -> Option<(String, std::result::Result<String, crate::rate::Rate>)> {
+        let (base, source) = match (&self.limiter, self.rate) {
+            (Some(l), _) => (format!("l:{l}"), Ok(l.clone())),
+            (None, Some(r)) => (format!("t:{}", self.task), Err(r)),
+            (None, None) => return None,
+        };
+        Some(match &self.rate_key {
+            Some(k) => (format!("{base}|{k}"), source),
+            None => (base, source),
+        })
     }
 
     /// The running caps this record carries, each as a limit name and its

@@ -62,6 +62,10 @@ pub struct TaskOptions {
     pub max_running: Option<u32>,
     /// The most jobs of one concurrency key running at once (default 1).
     pub key_limit: Option<u32>,
+    /// A rate limit of this task across the fleet.
+    pub rate: Option<crate::rate::Rate>,
+    /// A named rate limiter this task takes its tokens from.
+    pub limiter: Option<&'static str>,
 }
 
 impl TaskOptions {
@@ -85,7 +89,22 @@ impl TaskOptions {
             every: None,
             max_running: None,
             key_limit: None,
+            rate: None,
+            limiter: None,
         }
+    }
+
+    /// Limits how often this task starts across the fleet.
+    pub const fn rate(mut self, rate: crate::rate::Rate) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
+    /// Takes this task's tokens from a named limiter (see
+    /// [`Ork::limiter`](crate::Ork::limiter)).
+    pub const fn limiter(mut self, name: &'static str) -> Self {
+        self.limiter = Some(name);
+        self
     }
 
     /// Caps the attempts of this task running at once across the fleet.

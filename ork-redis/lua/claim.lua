@@ -36,6 +36,40 @@ for j = 5, #ARGV do queues[#queues + 1] = ARGV[j] end
 local out = { -1 }
 local got = 0
 
+-- Rate limits (GCRA): takes a token from the bucket of field rl (see
+-- lib.lua); returns true, or false with TOKEN_DUE set to when the token
+-- reserved for the job is (the bucket's state moves past it either way).
+-- A named limiter that is not defined does not limit.
+local LIMITER_DEFS = {}
+local TOKEN_DUE = nil
+local function take_token(rl)
+  local bucket, spec = string.match(rl, '^([^\t]*)\t(.*)$')
+  if not bucket then return true end
+  if string.sub(spec, 1, 1) == '@' then
+    local name = string.sub(spec, 2)
+    local def = LIMITER_DEFS[name]
+    if def == nil then
+      def = redis.call('HGET', K_LIMITERS, name) or false
+      LIMITER_DEFS[name] = def
+    end
+    if not def then return true end
+    spec = def
+  end
+  local count, period, burst = string.match(spec, '^(%d+)\t(%d+)\t(%d+)$')
+  if not count then return true end
+  local t = tonumber(period) / tonumber(count)
+  local tau = (tonumber(burst) - 1) * t
+  local n = now()
+  local tat = tonumber(redis.call('GET', K_bucket(bucket))) or n
+  if tat < n then tat = n end
+  local next_tat = tat + t
+  redis.call('SET', K_bucket(bucket), string.format('%.3f', next_tat),
+    'PX', math.ceil(next_tat - n) + 1000)
+  if tat - tau <= n then return true end
+  TOKEN_DUE = math.ceil(tat - tau)
+  return false
+end
+
 -- Jobs of paused tasks set aside by this claim, and the most it sets aside.
 local SET_ASIDE, SET_ASIDE_MAX = 0, 1000
 
@@ -91,7 +125,7 @@ local DEADLINE = nil
 
 local function take(id, q)
   local k = K_job(id)
-  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg', 'hd', 'lm', 'pk')
+  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg', 'hd', 'lm', 'pk', 'rl', 'rv')
   if f.err then
     -- Not a hash: listed among the dead letters, looked up as undecodable.
     register_queue(q)
@@ -146,6 +180,19 @@ local function take(id, q)
         return
       end
     end
+  end
+  if f[8] then
+    if f[9] then
+      -- Its token was reserved when it was scheduled: it runs now.
+      redis.call('HDEL', k, 'rv')
+    elseif not take_token(f[8]) then
+      redis.call('HSET', k, 'rv', '1')
+      make_scheduled(id, q, TOKEN_DUE)
+      SET_ASIDE = SET_ASIDE + 1
+      return
+    end
+  end
+  if caps then
     local names = {}
     for _, c in ipairs(caps) do
       redis.call('SADD', K_slots(c[1]), id)

@@ -6,7 +6,10 @@
 --       list: nothing
 --       cap: [4] queue [5] its running cap ('' none)
 --       caps: nothing
--- Returns: set: 1 changed, 0 it was already so; list: per paused target
+--       limiter: [4] name [5] "<count>\t<period ms>\t<burst>" ('' deletes)
+--       limiters: nothing
+-- Returns: limiter: 1; limiters: per limiter (by name) its name and
+--       definition; set: 1 changed, 0 it was already so; list: per paused target
 --       (queues by name, then tasks by name) three entries: kind, name,
 --       how many jobs it holds back; cap: 1; caps: per running cap that
 --       has parked jobs, or had and still has attempts running (by name)
@@ -98,6 +101,24 @@ elseif mode == 'cap' then
   if free > 0 then unpark(name, free) end
   flush()
   return 1
+elseif mode == 'limiter' then
+  if ARGV[5] == '' then
+    redis.call('HDEL', K_LIMITERS, ARGV[4])
+  else
+    redis.call('HSET', K_LIMITERS, ARGV[4], ARGV[5])
+  end
+  return 1
+elseif mode == 'limiters' then
+  local all = redis.call('HGETALL', K_LIMITERS)
+  local names = {}
+  for j = 1, #all, 2 do names[#names + 1] = all[j] end
+  table.sort(names)
+  local out = {}
+  for _, n in ipairs(names) do
+    out[#out + 1] = n
+    out[#out + 1] = redis.call('HGET', K_LIMITERS, n)
+  end
+  return out
 elseif mode == 'caps' then
   local names = redis.call('SMEMBERS', K_PARKED_CAPS)
   table.sort(names)
@@ -107,6 +128,7 @@ elseif mode == 'caps' then
     local parked = redis.call('LLEN', K_parked(name))
     if running + parked == 0 then
       redis.call('SREM', K_PARKED_CAPS, name)
+      redis.call('HDEL', K_CAPS, name)
     else
       out[#out + 1] = name
       out[#out + 1] = tonumber(redis.call('HGET', K_CAPS, name)) or 0

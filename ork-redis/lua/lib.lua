@@ -41,6 +41,9 @@
 --   lm  the record's running caps, "<cap>\t<name>" lines (claim.lua)
 --   sl  the running caps whose slots the attempt holds, names by lines
 --   pk  the running cap the job is parked on (also in {ns}:h:<queue>)
+--   rl  the rate bucket, "<bucket>\t<count>\t<period ms>\t<burst>" or
+--       "<bucket>\t@<limiter>" (a named limiter, {ns}:limiters)
+--   rv  "1" while the job holds a reserved token (scheduled at its time)
 --   S:<name>  the output of durable step <name> ("S:@checkpoint": the
 --       checkpoint), written by step.lua; kept and expired with the hash.
 -- State codes: w waiting, s scheduled, q queued, r running,
@@ -48,6 +51,7 @@
 
 -- Per call (set by begin()): the prefix, the default TTL, fixed keys.
 local P, DEFAULT_TTL, K_QUEUES, K_UNIQUE, K_CANCELS, K_SCHEDULES, K_FLOW, K_PARKED_CAPS, K_CAPS
+local K_LIMITERS
 
 local function K_job(id) return P .. 'job:' .. id end
 local function K_ready(q, p) return P .. 'q:' .. q .. ':' .. p end
@@ -70,6 +74,8 @@ local function K_held(q) return P .. 'h:' .. q end
 -- slot (a set), and the jobs parked until one frees (a list).
 local function K_slots(cap) return P .. 'rl:' .. cap end
 local function K_parked(cap) return P .. 'pk:' .. cap end
+-- A rate-limit bucket's next token time (GCRA), ms with a fraction.
+local function K_bucket(name) return P .. 'tb:' .. name end
 -- Job hash fields holding durable steps start with this.
 local STEP_PREFIX = 'S:'
 
@@ -670,7 +676,7 @@ local function enqueue_records(i)
   for r = 1, count do
     local id, blob, q, nopts = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
     local p, u, delay, run_at, ttl, af = '0', '', '0', '', '', '0'
-    local pa, ik, lm = nil, nil, nil
+    local pa, ik, lm, rl = nil, nil, nil, nil
     local deps, seen = NO_DEPS, nil
     for j = i + 4, i + 2 + 2 * nopts, 2 do
       local o, v = ARGV[j], ARGV[j + 1]
@@ -689,6 +695,7 @@ local function enqueue_records(i)
       elseif o == 'pa' then pa = v
       elseif o == 'ik' then ik = v
       elseif o == 'lm' then lm = v
+      elseif o == 'rl' then rl = v
       end
     end
     i = i + 4 + 2 * nopts
@@ -726,6 +733,7 @@ local function enqueue_records(i)
         if ttl ~= '' then append(fields, 'x', ttl) end
         if af == '1' then append(fields, 'af', '1') end
         if lm then append(fields, 'lm', lm) end
+        if rl then append(fields, 'rl', rl) end
         if u ~= '' then
           append(fields, 'u', u)
           redis.call('HSET', K_UNIQUE, u, id)
@@ -772,6 +780,7 @@ local function begin(keys, args)
   K_CANCELS, K_SCHEDULES = P .. 'cancels', P .. 'crons'
   K_FLOW = P .. 'flow'
   K_PARKED_CAPS, K_CAPS = P .. 'pkc', P .. 'caps'
+  K_LIMITERS = P .. 'limiters'
   MEMO, NUMS, EXPIRY, WAITING, CHILD_OF, SEEN_QUEUES = {}, {}, {}, {}, {}, {}
   NOW, NOW_S, SKIP_QUEUE = nil, nil, nil
   OPS, OPS_KEYS, WAKE = {}, {}, {}

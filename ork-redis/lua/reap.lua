@@ -32,7 +32,10 @@ end
 -- cancelled before a claim took it): move parked jobs forward now.
 for _, cap in ipairs(redis.call('SMEMBERS', K_PARKED_CAPS)) do
   if redis.call('LLEN', K_parked(cap)) == 0 then
-    if redis.call('SCARD', K_slots(cap)) == 0 then redis.call('SREM', K_PARKED_CAPS, cap) end
+    if redis.call('SCARD', K_slots(cap)) == 0 then
+      redis.call('SREM', K_PARKED_CAPS, cap)
+      redis.call('HDEL', K_CAPS, cap)
+    end
   else
     local limit = tonumber(redis.call('HGET', K_CAPS, cap)) or 1
     local free = limit - redis.call('SCARD', K_slots(cap))

@@ -551,6 +551,18 @@ impl<B: Backend> ork::backend::FlowControl for FinishSpy<B> {
     fn running_caps(&self) -> BoxFuture<'_, ork::Result<Vec<ork::backend::CapUse>>> {
         self.inner.running_caps()
     }
+
+    fn set_limiter<'a>(
+        &'a self,
+        name: &'a str,
+        rate: Option<ork::Rate>,
+    ) -> BoxFuture<'a, ork::Result<()>> {
+        self.inner.set_limiter(name, rate)
+    }
+
+    fn limiters(&self) -> BoxFuture<'_, ork::Result<Vec<(String, ork::Rate)>>> {
+        self.inner.limiters()
+    }
 }
 
 impl<B: Backend> Backend for FinishSpy<B> {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::BoxFuture;
 use crate::error::{Error, Result};
+use crate::rate::Rate;
 
 /// What can be paused: a whole queue, or one task in every queue.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -144,6 +145,16 @@ fn cap_name(stored: &str) -> String {
 /// were met. A job set aside runs no code and holds no slot. Pausing does
 /// not stop attempts already running.
 ///
+/// **Rate limits.** A job may take a token from a bucket (see
+/// [`JobRecord::rate_bucket`](crate::JobRecord::rate_bucket)): its task's
+/// rate, or a named limiter's ([`set_limiter`](Self::set_limiter)), per
+/// rate key if it has one. A claim that meets a job whose bucket has no
+/// token does not hand it out: it reserves the job's token (the next one
+/// the bucket will have) and schedules the job for that time, so the job
+/// holds no slot, and is not looked at again before its token is due
+/// (no polling); at that time it runs without taking another. Running caps
+/// are checked first, so a parked job reserves no token.
+///
 /// **Running caps.** A job may carry caps (see
 /// [`JobRecord::running_caps`](crate::JobRecord::running_caps)): its task's
 /// `max_running`, and its concurrency key's limit; its queue may have one
@@ -176,6 +187,28 @@ pub trait FlowControl: Send + Sync {
 
     /// The running caps with attempts running or jobs held, by name.
     fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>>;
+
+    /// Defines (`Some`) or deletes a named rate limiter, stored by the
+    /// engine so that every process sees it. A job naming a limiter that is
+    /// not defined is not rate-limited.
+    fn set_limiter<'a>(&'a self, name: &'a str, rate: Option<Rate>)
+        -> BoxFuture<'a, Result<()>>;
+
+    /// The named rate limiters, by name.
+    fn limiters(&self) -> BoxFuture<'_, Result<Vec<(String, Rate)>>>;
+}
+
+/// Checks a limiter's name: 1 to 200 bytes, no control characters.
+///
+/// # Errors
+/// [`Error::Invalid`] saying what is wrong.
+pub fn check_limiter_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "limiter name {name:?}: it must be 1 to 200 bytes, without control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Why a job that is ready to run (queued, or scheduled) is held back,

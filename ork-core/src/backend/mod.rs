@@ -51,7 +51,9 @@ mod workflows;
 pub use admin::Admin;
 pub use audit::{AuditEntry, AUDIT_LIMIT};
 pub use cancels::CancelRequests;
-pub use flow::{check_queue_cap, held_reason, CapUse, FlowControl, PauseTarget, Paused};
+pub use flow::{
+    check_limiter_name, check_queue_cap, held_reason, CapUse, FlowControl, PauseTarget, Paused,
+};
 pub use jobs::{ClaimRequest, Claimed, Enqueued, Finish, JobStore, Lease, LeaseStatus, Outcome};
 pub use queries::Queries;
 pub use registry::WorkerRegistry;

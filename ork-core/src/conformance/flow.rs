@@ -7,6 +7,7 @@ use crate::backend::{Backend, ClaimRequest, Outcome, PauseTarget, Paused};
 use crate::error::Error;
 use crate::inspect::{CancelOutcome, JobQuery};
 use crate::job::{JobId, JobRecord, JobState};
+use crate::rate::Rate;
 
 fn ids(claimed: &[crate::backend::Claimed]) -> Vec<JobId> {
     claimed.iter().map(|c| c.lease.id.clone()).collect()
@@ -268,6 +269,88 @@ pub async fn running_cap_queue(b: impl Backend) {
     );
     assert!(matches!(
         b.set_queue_cap("q", Some(0)).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+fn rated(task: &str, rate: Option<Rate>, limiter: Option<&str>, key: Option<&str>) -> JobRecord {
+    let mut r = record(task, "q");
+    r.rate = rate;
+    r.limiter = limiter.map(str::to_owned);
+    r.rate_key = key.map(str::to_owned);
+    r
+}
+
+async fn due_at(b: &dyn Backend, id: &JobId) -> Option<u64> {
+    b.jobs(std::slice::from_ref(id)).await.unwrap()[0]
+        .as_ref()
+        .and_then(|i| i.due_at_ms)
+}
+
+/// A task's rate: a burst at once, then the rest scheduled each at its own
+/// reserved token's time (one interval apart, no polling), running then
+/// without another token; per rate key, each key its own bucket.
+pub async fn rate_limits(b: impl Backend) {
+    let slow = Rate::new(1, Duration::from_secs(10)).burst(2);
+    let jobs = enqueue_all(&b, (0..4).map(|_| rated("t", Some(slow), None, None)).collect()).await;
+    let other = enqueue_all(&b, vec![record("u", "q")]).await;
+    let got = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&got), vec![jobs[0].clone(), jobs[1].clone(), other[0].clone()]);
+    assert_eq!(state(&b, &jobs[2]).await, JobState::Scheduled);
+    assert_eq!(state(&b, &jobs[3]).await, JobState::Scheduled);
+    let (d2, d3) = (due_at(&b, &jobs[2]).await.unwrap(), due_at(&b, &jobs[3]).await.unwrap());
+    assert!((9_999..=10_001).contains(&(d3 - d2)), "one interval apart: {d2} {d3}");
+    assert!(claim(&b, &["q"], 10).await.is_empty());
+
+    // Per key: each key its own bucket (burst 1 here).
+    let per_key = Rate::new(1, Duration::from_secs(10));
+    let keyed = enqueue_all(
+        &b,
+        ["a", "a", "b"]
+            .iter()
+            .map(|k| rated("k", Some(per_key), None, Some(k)))
+            .collect(),
+    )
+    .await;
+    let got = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&got), vec![keyed[0].clone(), keyed[2].clone()]);
+    assert_eq!(state(&b, &keyed[1]).await, JobState::Scheduled);
+
+    // A reserved token: the job runs at its time without taking another.
+    let quick = Rate::new(1, Duration::from_millis(300));
+    let pair = enqueue_all(&b, (0..2).map(|_| rated("p", Some(quick), None, None)).collect()).await;
+    let first = claim(&b, &["p-none", "q"], 10).await;
+    assert_eq!(ids(&first), vec![pair[0].clone()]);
+    let later = b
+        .claim(&req(&["q"], 10).wait(Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&later), vec![pair[1].clone()]);
+}
+
+/// Named limiters, stored by the engine: shared by the tasks that name
+/// them; one not defined does not limit; a bad name is refused.
+pub async fn rate_limiters(b: impl Backend) {
+    let stripe = Rate::new(1, Duration::from_secs(10));
+    b.set_limiter("stripe", Some(stripe)).await.unwrap();
+    assert_eq!(b.limiters().await.unwrap(), vec![("stripe".to_owned(), stripe)]);
+    let jobs = enqueue_all(
+        &b,
+        vec![
+            rated("a", None, Some("stripe"), None),
+            rated("b", None, Some("stripe"), None),
+            rated("c", None, Some("undefined"), None),
+            rated("c", None, Some("undefined"), None),
+        ],
+    )
+    .await;
+    let got = claim(&b, &["q"], 10).await;
+    assert_eq!(ids(&got), vec![jobs[0].clone(), jobs[2].clone(), jobs[3].clone()]);
+    assert_eq!(state(&b, &jobs[1]).await, JobState::Scheduled);
+    b.set_limiter("stripe", None).await.unwrap();
+    assert!(b.limiters().await.unwrap().is_empty());
+    assert!(matches!(
+        b.set_limiter("", Some(stripe)).await,
         Err(Error::Invalid(_))
     ));
 }

@@ -24,6 +24,9 @@
 //! | 18 | `max_running` | varint | none |
 //! | 19 | `concurrency_key` | UTF-8 | none |
 //! | 20 | `key_limit` | varint | none (1) |
+//! | 21 | `rate` | bincode `Rate` | none |
+//! | 22 | `limiter` | UTF-8 | none |
+//! | 23 | `rate_key` | UTF-8 | none |
 //!
 //! The id is not stored (engines keep it in the key); the idempotency key
 //! is kept beside the record. The Redis engine's `lua/lib.lua` finds the
@@ -57,6 +60,9 @@ const INPUTS: u8 = 17;
 const MAX_RUNNING: u8 = 18;
 const CONCURRENCY_KEY: u8 = 19;
 const KEY_LIMIT: u8 = 20;
+const RATE: u8 = 21;
+const LIMITER: u8 = 22;
+const RATE_KEY: u8 = 23;
 
 /// The format's defaults, fixed for good (not ork's current defaults).
 const DEFAULT_QUEUE: &str = "default";
@@ -92,6 +98,9 @@ fn defaults() -> JobRecord {
         max_running: None,
         concurrency_key: None,
         key_limit: None,
+        rate: None,
+        limiter: None,
+        rate_key: None,
     }
 }
 
@@ -167,6 +176,15 @@ fn write_fields(w: &mut Writer, r: &JobRecord) -> Result<()> {
     if let Some(n) = r.key_limit {
         w.uint(KEY_LIMIT, u64::from(n));
     }
+    if let Some(rate) = &r.rate {
+        w.value(RATE, rate)?;
+    }
+    if let Some(l) = &r.limiter {
+        w.raw(LIMITER, l.as_bytes());
+    }
+    if let Some(k) = &r.rate_key {
+        w.raw(RATE_KEY, k.as_bytes());
+    }
     Ok(())
 }
 
@@ -213,6 +231,9 @@ fn v2(body: &[u8]) -> Result<JobRecord> {
             MAX_RUNNING => r.max_running = Some(small(v, "max_running")?),
             CONCURRENCY_KEY => r.concurrency_key = Some(text(v, "concurrency key")?),
             KEY_LIMIT => r.key_limit = Some(small(v, "key limit")?),
+            RATE => r.rate = Some(value(v, "rate")?),
+            LIMITER => r.limiter = Some(text(v, "limiter")?),
+            RATE_KEY => r.rate_key = Some(text(v, "rate key")?),
             // A field added later, in the same format: not needed to run
             // this record.
             _ => {}
@@ -270,6 +291,9 @@ impl From<RecordV1> for JobRecord {
             max_running: None,
             concurrency_key: None,
             key_limit: None,
+            rate: None,
+            limiter: None,
+            rate_key: None,
         }
     }
 }

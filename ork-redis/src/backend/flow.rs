@@ -9,7 +9,10 @@
 //! ([`Inner::shard_count`]). A concurrency key's slots live under the
 //! prefix of the job that carries the key.
 
-use ork_core::backend::{check_queue_cap, BoxFuture, CapUse, FlowControl, PauseTarget, Paused};
+use ork_core::backend::{
+    check_limiter_name, check_queue_cap, BoxFuture, CapUse, FlowControl, PauseTarget, Paused,
+};
+use ork_core::Rate;
 use ork_core::Result;
 use redis::Value;
 
@@ -75,6 +78,50 @@ impl Inner {
             .collect())
     }
 
+    /// Defines or deletes a named limiter under this prefix (its share of
+    /// the rate, see [`shard_count`](Self::shard_count); a limiter used
+    /// with rate keys gets the same share per key).
+    pub(crate) async fn set_limiter(&self, name: &str, rate: Option<Rate>) -> Result<()> {
+        check_limiter_name(name)?;
+        let mut inv = self.script(&scripts::FLOW);
+        inv.key(self.keys.flow())
+            .arg("limiter")
+            .arg(name)
+            .arg(rate.map_or_else(String::new, |r| {
+                super::jobs::rate_spec(&r.share(self.shard_count()))
+            }));
+        self.run(&inv).await?;
+        Ok(())
+    }
+
+    /// The named limiters under this prefix.
+    pub(crate) async fn limiters(&self) -> Result<Vec<(String, Rate)>> {
+        let mut inv = self.script(&scripts::FLOW);
+        inv.key(self.keys.flow()).arg("limiters");
+        let reply = expect_array(self.run(&inv).await?, "limiters")?;
+        let text =
+            |v: &Value| String::from_utf8_lossy(&bytes_of(v).unwrap_or_default()).into_owned();
+        Ok(reply
+            .chunks(2)
+            .filter_map(|row| {
+                let [name, def] = row else {
+                    return None;
+                };
+                let def = text(def);
+                let mut parts = def.split('\t').map(|p| p.parse::<u64>().ok());
+                let (Some(Some(count)), Some(Some(period_ms)), Some(Some(burst))) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return None;
+                };
+                let rate = Rate::try_new(count as u32, std::time::Duration::from_millis(period_ms))
+                    .ok()?
+                    .burst(burst as u32);
+                Some((text(name), rate))
+            })
+            .collect())
+    }
+
     /// The paused targets under this prefix.
     pub(crate) async fn paused(&self) -> Result<Vec<Paused>> {
         let mut inv = self.script(&scripts::FLOW);
@@ -117,5 +164,13 @@ impl FlowControl for RedisBackend {
 
     fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>> {
         Box::pin(self.inner.running_caps())
+    }
+
+    fn set_limiter<'a>(&'a self, name: &'a str, rate: Option<Rate>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.set_limiter(name, rate))
+    }
+
+    fn limiters(&self) -> BoxFuture<'_, Result<Vec<(String, Rate)>>> {
+        Box::pin(self.inner.limiters())
     }
 }

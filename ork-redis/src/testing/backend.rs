@@ -254,6 +254,18 @@ impl FlowControl for ServedBackend {
     fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>> {
         self.backend.running_caps()
     }
+
+    fn set_limiter<'a>(
+        &'a self,
+        name: &'a str,
+        rate: Option<ork_core::Rate>,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.backend.set_limiter(name, rate)
+    }
+
+    fn limiters(&self) -> BoxFuture<'_, Result<Vec<(String, ork_core::Rate)>>> {
+        self.backend.limiters()
+    }
 }
 
 impl Backend for ServedBackend {

@@ -19,11 +19,12 @@ use super::{
 use crate::error::{Error, Result};
 use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
+use crate::rate::Rate;
 use crate::Backend;
 
 mod state;
 
-use state::{acquire, State};
+use state::{acquire, Admit, State};
 
 const PRIORITIES: usize = 10;
 
@@ -100,6 +101,8 @@ impl MemoryBackend {
         st.promote_due(now);
         st.expire(now);
         let mut out = Vec::new();
+        // Rate-limited jobs, each due when its reserved token is.
+        let mut later = Vec::new();
         'queues: for queue in &req.queues {
             if st.paused_queues.contains(queue) {
                 continue;
@@ -119,8 +122,20 @@ impl MemoryBackend {
                             continue;
                         }
                     }
-                    if !acquire(&mut st.jobs, &mut st.limits, &st.queue_caps, &id) {
-                        continue;
+                    match acquire(
+                        &mut st.jobs,
+                        &mut st.limits,
+                        &st.queue_caps,
+                        &mut st.rates,
+                        &id,
+                        now,
+                    ) {
+                        Admit::Go => {}
+                        Admit::Parked => continue,
+                        Admit::Later(due) => {
+                            later.push((id, due));
+                            continue;
+                        }
                     }
                     ids.push(id);
                     if ids.len() + out.len() >= req.max {
@@ -154,6 +169,9 @@ impl MemoryBackend {
             if out.len() >= req.max {
                 break 'queues;
             }
+        }
+        for (id, due) in later {
+            st.schedule(id, due);
         }
         let next_due = st.scheduled.first().map(|(due, _, _)| *due);
         (out, next_due)
@@ -538,6 +556,30 @@ impl FlowControl for MemoryBackend {
                 self.shared.work.notify_waiters();
             }
             Ok(())
+        })
+    }
+
+    fn set_limiter<'a>(&'a self, name: &'a str, rate: Option<Rate>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            super::flow::check_limiter_name(name)?;
+            let mut st = self.lock();
+            match rate {
+                Some(r) => st.rates.limiters.insert(name.to_owned(), r),
+                None => st.rates.limiters.remove(name),
+            };
+            Ok(())
+        })
+    }
+
+    fn limiters(&self) -> BoxFuture<'_, Result<Vec<(String, Rate)>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            Ok(st
+                .rates
+                .limiters
+                .iter()
+                .map(|(n, r)| (n.clone(), *r))
+                .collect())
         })
     }
 

@@ -44,6 +44,8 @@ pub(super) struct State {
     /// Per limit (`t:<task>`, `k:<key>`, `q:<queue>`): the jobs holding a
     /// slot, the cap last seen, and the jobs held until a slot frees.
     pub(super) limits: BTreeMap<String, Limit>,
+    /// Rate limits.
+    pub(super) rates: Rates,
 }
 
 /// One running cap's state.
@@ -77,6 +79,8 @@ pub(super) struct Entry {
     pub(super) slots: Vec<String>,
     /// The limit this queued job waits on, when held by a running cap.
     pub(super) parked_on: Option<String>,
+    /// The time of the rate-limit token reserved for this job (ms).
+    pub(super) reserved: Option<f64>,
 }
 
 impl State {
@@ -145,6 +149,7 @@ impl State {
                     steps: FxHashMap::default(),
                     slots: Vec::new(),
                     parked_on: None,
+                    reserved: None,
                 },
             );
             out.push(Enqueued::Created(id.clone()));
@@ -559,23 +564,46 @@ pub(super) fn due_time(record: &JobRecord, now: u64) -> u64 {
         .map_or(after_delay, |at| at.max(after_delay))
 }
 
-/// Takes a slot of every running cap of a job about to be claimed (its
-/// record's and its queue's); or, when one is full, parks the job on it
-/// (still queued) and returns `false`. Takes the state's fields apart, so
-/// that a claim can call it while it holds a ready list.
+/// What a claim does with a job it met.
+pub(super) enum Admit {
+    /// Hand it out.
+    Go,
+    /// Parked on a full running cap.
+    Parked,
+    /// Rate-limited: due again at this time (ms), its token reserved.
+    Later(u64),
+}
+
+/// The rate-limit state: named limiters and each bucket's next token time.
+#[derive(Debug, Default)]
+pub(super) struct Rates {
+    pub(super) limiters: BTreeMap<String, crate::rate::Rate>,
+    pub(super) tat: FxHashMap<String, f64>,
+}
+
+/// Decides whether a job about to be claimed may run: every running cap of
+/// it (its record's and its queue's) must have a free slot, else it is
+/// parked on the full one (still queued); then its rate bucket must have
+/// a token, else its token is reserved and it is due again when that
+/// token is. A job that may run takes its slots and its token. Takes the
+/// state's fields apart, so that a claim can call it while it holds a
+/// ready list.
 pub(super) fn acquire(
     jobs: &mut FxHashMap<JobId, Entry>,
     limits: &mut BTreeMap<String, Limit>,
     queue_caps: &BTreeMap<String, u32>,
+    rates: &mut Rates,
     id: &JobId,
-) -> bool {
+    now: u64,
+) -> Admit {
     let r = &jobs[id].info.record;
     let mut caps = r.running_caps(1);
     if let Some(&n) = queue_caps.get(&r.queue) {
         caps.push((format!("q:{}", r.queue), n));
     }
-    if caps.is_empty() {
-        return true;
+    let bucket = r.rate_bucket();
+    if caps.is_empty() && bucket.is_none() {
+        return Admit::Go;
     }
     for (name, cap) in &caps {
         let l = limits.entry(name.clone()).or_default();
@@ -584,7 +612,29 @@ pub(super) fn acquire(
             l.parked.push_back(id.clone());
             l.held_once = true;
             jobs.get_mut(id).expect("exists").parked_on = Some(name.clone());
-            return false;
+            return Admit::Parked;
+        }
+    }
+    if let Some((name, source)) = bucket {
+        let rate = match source {
+            Ok(limiter) => rates.limiters.get(&limiter).copied(),
+            Err(rate) => Some(rate),
+        };
+        let e = jobs.get_mut(id).expect("exists");
+        let reserved = e.reserved.take();
+        // A job whose token was reserved runs at its time without another.
+        if let (Some(rate), None) = (rate, reserved) {
+            let now_f = now as f64;
+            match crate::rate::gcra(&rate, rates.tat.get(&name).copied(), now_f) {
+                Ok(tat) => {
+                    rates.tat.insert(name, tat);
+                }
+                Err((due, tat)) => {
+                    rates.tat.insert(name, tat);
+                    e.reserved = Some(due);
+                    return Admit::Later(due.ceil() as u64);
+                }
+            }
         }
     }
     for (name, _) in &caps {
@@ -597,5 +647,5 @@ pub(super) fn acquire(
     let e = jobs.get_mut(id).expect("exists");
     e.slots = caps.into_iter().map(|(n, _)| n).collect();
     e.parked_on = None;
-    true
+    Admit::Go
 }
