@@ -39,10 +39,15 @@ local got = 0
 -- Rate limits (GCRA): takes a token from the bucket of field rl (see
 -- lib.lua); returns true, or false with TOKEN_DUE set to when the token
 -- reserved for the job is (the bucket's state moves past it either way).
--- A named limiter that is not defined does not limit.
+-- A job that already holds a reserved token (`reserved`) takes none. Every
+-- hand-out also passes the same rate on a second bucket that only moves
+-- when a job is handed out ({ns}:tr:<bucket>): reserved jobs claimed late
+-- (a busy claimer) are spread out again rather than handed out together,
+-- so no span of time sees more than the rate and the burst allow. A named
+-- limiter that is not defined does not limit.
 local LIMITER_DEFS = {}
 local TOKEN_DUE = nil
-local function take_token(rl)
+local function take_token(rl, reserved)
   local bucket, spec = string.match(rl, '^([^\t]*)\t(.*)$')
   if not bucket then return true end
   if string.sub(spec, 1, 1) == '@' then
@@ -60,14 +65,26 @@ local function take_token(rl)
   local t = tonumber(period) / tonumber(count)
   local tau = (tonumber(burst) - 1) * t
   local n = now()
-  local tat = tonumber(redis.call('GET', K_bucket(bucket))) or n
-  if tat < n then tat = n end
-  local next_tat = tat + t
-  redis.call('SET', K_bucket(bucket), string.format('%.3f', next_tat),
-    'PX', math.ceil(next_tat - n) + 1000)
-  if tat - tau <= n then return true end
-  TOKEN_DUE = math.ceil(tat - tau)
-  return false
+  if not reserved then
+    local tat = tonumber(redis.call('GET', K_bucket(bucket))) or n
+    if tat < n then tat = n end
+    local next_tat = tat + t
+    redis.call('SET', K_bucket(bucket), string.format('%.3f', next_tat),
+      'PX', math.ceil(next_tat - n) + 1000)
+    if tat - tau > n then
+      TOKEN_DUE = math.ceil(tat - tau)
+      return false
+    end
+  end
+  local rtat = tonumber(redis.call('GET', K_release(bucket))) or n
+  if rtat < n then rtat = n end
+  if rtat - tau > n then
+    TOKEN_DUE = math.ceil(rtat - tau)
+    return false
+  end
+  redis.call('SET', K_release(bucket), string.format('%.3f', rtat + t),
+    'PX', math.ceil(rtat + t - n) + 1000)
+  return true
 end
 
 -- Jobs of paused tasks set aside by this claim, and the most it sets aside.
@@ -182,15 +199,14 @@ local function take(id, q)
     end
   end
   if f[8] then
-    if f[9] then
-      -- Its token was reserved when it was scheduled: it runs now.
-      redis.call('HDEL', k, 'rv')
-    elseif not take_token(f[8]) then
-      redis.call('HSET', k, 'rv', '1')
+    if not take_token(f[8], f[9] ~= false and f[9] ~= nil) then
+      -- Its token is reserved: due again at its time.
+      if not f[9] then redis.call('HSET', k, 'rv', '1') end
       make_scheduled(id, q, TOKEN_DUE)
       SET_ASIDE = SET_ASIDE + 1
       return
     end
+    if f[9] then redis.call('HDEL', k, 'rv') end
   end
   if caps then
     local names = {}

@@ -76,6 +76,8 @@ local function K_slots(cap) return P .. 'rl:' .. cap end
 local function K_parked(cap) return P .. 'pk:' .. cap end
 -- A rate-limit bucket's next token time (GCRA), ms with a fraction.
 local function K_bucket(name) return P .. 'tb:' .. name end
+-- The same bucket metering the actual hand-outs (see claim.lua).
+local function K_release(name) return P .. 'tr:' .. name end
 -- Job hash fields holding durable steps start with this.
 local STEP_PREFIX = 'S:'
 

@@ -579,6 +579,8 @@ pub(super) enum Admit {
 pub(super) struct Rates {
     pub(super) limiters: BTreeMap<String, crate::rate::Rate>,
     pub(super) tat: FxHashMap<String, f64>,
+    /// The same buckets metering the hand-outs only (see the Redis claim).
+    pub(super) released: FxHashMap<String, f64>,
 }
 
 /// Decides whether a job about to be claimed may run: every running cap of
@@ -621,17 +623,30 @@ pub(super) fn acquire(
             Err(rate) => Some(rate),
         };
         let e = jobs.get_mut(id).expect("exists");
-        let reserved = e.reserved.take();
-        // A job whose token was reserved runs at its time without another.
-        if let (Some(rate), None) = (rate, reserved) {
+        if let Some(rate) = rate {
             let now_f = now as f64;
-            match crate::rate::gcra(&rate, rates.tat.get(&name).copied(), now_f) {
-                Ok(tat) => {
-                    rates.tat.insert(name, tat);
+            // A job whose token was reserved takes no other.
+            if e.reserved.is_none() {
+                match crate::rate::gcra(&rate, rates.tat.get(&name).copied(), now_f) {
+                    Ok(tat) => {
+                        rates.tat.insert(name.clone(), tat);
+                    }
+                    Err((due, tat)) => {
+                        rates.tat.insert(name, tat);
+                        e.reserved = Some(due);
+                        return Admit::Later(due.ceil() as u64);
+                    }
                 }
-                Err((due, tat)) => {
-                    rates.tat.insert(name, tat);
-                    e.reserved = Some(due);
+            }
+            // Every hand-out passes the rate on the hand-outs themselves:
+            // reserved jobs claimed late are spread out again.
+            match crate::rate::gcra(&rate, rates.released.get(&name).copied(), now_f) {
+                Ok(tat) => {
+                    rates.released.insert(name, tat);
+                    e.reserved = None;
+                }
+                Err((due, _)) => {
+                    e.reserved.get_or_insert(due);
                     return Admit::Later(due.ceil() as u64);
                 }
             }
