@@ -225,29 +225,31 @@ pub struct JobRecord {
     #[serde(skip)]
     pub idempotency_key: Option<String>,
     /// The most attempts of this task running at once across the fleet
-    /// (`#[ork::task(max_running = N)]`); `None`: no cap.
-    #[serde(default)]
+    /// (`#[ork::task(max_running = N)]`); `None`: no cap. Stored in the
+    /// record's own format (`ork_core::stored`), like the fields below;
+    /// serde skips them, as the positional format 1 never had them.
+    #[serde(skip)]
     pub max_running: Option<u32>,
     /// A concurrency key (`.concurrency_key(k)`): at most
     /// [`key_limit`](Self::key_limit) jobs with this key run at once across
     /// the fleet.
-    #[serde(default)]
+    #[serde(skip)]
     pub concurrency_key: Option<String>,
     /// The most jobs of [`concurrency_key`](Self::concurrency_key) running
     /// at once; `None`: 1.
-    #[serde(default)]
+    #[serde(skip)]
     pub key_limit: Option<u32>,
     /// The task's own rate limit (`#[ork::task(rate = "100/s")]`).
-    #[serde(default)]
+    #[serde(skip)]
     pub rate: Option<crate::rate::Rate>,
     /// A named rate limiter shared by several tasks
     /// (`#[ork::task(limiter = "stripe")]`), defined with
     /// [`Ork::limiter`](crate::Ork::limiter); it takes the place of `rate`.
-    #[serde(default)]
+    #[serde(skip)]
     pub limiter: Option<String>,
     /// Applies the rate limit (the limiter's, or the task's) per this key
     /// (`.rate_key(k)`), each key its own bucket.
-    #[serde(default)]
+    #[serde(skip)]
     pub rate_key: Option<String>,
 }
 
