@@ -995,4 +995,28 @@ async fn running_caps_show_in_status_and_job() {
     assert!(text.contains("cap 1 reached for queue mail"), "{text}");
     let m = ork_core::metrics::render(&env.ork).await.unwrap();
     assert!(m.contains("ork_cap_held{cap=\"queue mail\"} 1\n"), "{m}");
+
+    // A rate limiter: listed, and a job past its token says so.
+    env.ork
+        .limiter("cli-stripe", ork::Rate::per_minute(1))
+        .await
+        .unwrap();
+    let a = env.ork.enqueue(limited::call()).await.unwrap();
+    let b = env.ork.enqueue(limited::call()).await.unwrap();
+    let req = ork::backend::ClaimRequest::new("w", vec!["lim".into()], 10, Duration::from_secs(30));
+    let got = env.ork.backend().claim(&req).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0].lease.id, a.id());
+    let text = env.ork(&["status"]).await.ok().to_owned();
+    assert!(text.contains("cli-stripe  1/m"), "{text}");
+    let text = env.ork(&["job", b.id().as_str()]).await.ok().to_owned();
+    assert!(
+        text.contains("rate limited by limiter cli-stripe: due at its token's time"),
+        "{text}"
+    );
+}
+
+#[ork::task(queue = "lim", limiter = "cli-stripe")]
+async fn limited() -> ork::Result<()> {
+    Ok(())
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::backend::{Backend, CapUse, PauseTarget, Paused};
-use crate::rate::Rate;
 use crate::call::Call;
 use crate::codec::Codec;
 use crate::error::Result;
 use crate::handle::JobHandle;
 use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobId, JobInfo, JobState};
+use crate::rate::Rate;
 use crate::schedule::{Schedule, ScheduleInfo, Scheduler};
 use crate::worker::Worker;
 use crate::workflow::{Workflow, WorkflowHandle, WorkflowMeta};

@@ -78,9 +78,13 @@ impl Rate {
     /// # Errors
     /// [`Error::Invalid`] saying what is wrong.
     pub fn parse(text: &str) -> Result<Rate> {
-        let bad = |why: &str| Error::Invalid(format!("rate {text:?}: {why} (like \"100/s\", \"5/10s\")"));
+        let bad =
+            |why: &str| Error::Invalid(format!("rate {text:?}: {why} (like \"100/s\", \"5/10s\")"));
         let (count, period) = text.split_once('/').ok_or_else(|| bad("no `/`"))?;
-        let count: u32 = count.trim().parse().map_err(|_| bad("the count is not a whole number"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| bad("the count is not a whole number"))?;
         let period = match period.trim() {
             "s" => Duration::from_secs(1),
             "m" => Duration::from_secs(60),
@@ -147,7 +151,10 @@ mod tests {
     fn rates_parse_and_print() {
         assert_eq!(Rate::parse("100/s").unwrap(), Rate::per_second(100));
         assert_eq!(Rate::parse("10/m").unwrap(), Rate::per_minute(10));
-        assert_eq!(Rate::parse("5/10s").unwrap(), Rate::new(5, Duration::from_secs(10)));
+        assert_eq!(
+            Rate::parse("5/10s").unwrap(),
+            Rate::new(5, Duration::from_secs(10))
+        );
         assert!(Rate::parse("0/s").is_err());
         assert!(Rate::parse("fast").is_err());
         assert!(Rate::parse("5/soon").is_err());

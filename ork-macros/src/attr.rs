@@ -278,9 +278,9 @@ impl TaskAttr {
             return Err(burst.error("`burst` goes with `rate` (a limiter has its own burst)"));
         }
         if let (Some(_), Some(limiter)) = (&self.rate, &self.limiter) {
-            return Err(limiter.error(
-                "a task takes its rate from `rate` or from a `limiter`, not both",
-            ));
+            return Err(
+                limiter.error("a task takes its rate from `rate` or from a `limiter`, not both")
+            );
         }
         Ok(())
     }
@@ -400,7 +400,9 @@ fn parse_rate(text: &str) -> std::result::Result<(u32, u64), String> {
         other => parse_millis(other).map_err(|_| syntax.to_owned())?,
     };
     if count == 0 || period_ms == 0 {
-        return Err(format!("`{text}`: the count and the period must be positive"));
+        return Err(format!(
+            "`{text}`: the count and the period must be positive"
+        ));
     }
     Ok((count, period_ms))
 }

@@ -195,7 +195,9 @@ fn options(attr: &TaskAttr, sig: &TaskSig, p: &TokenStream) -> TokenStream {
         let count = Literal::u32_suffixed(count);
         let period_ms = Literal::u64_suffixed(period_ms);
         let burst = Literal::u32_suffixed(attr.burst.as_ref().map_or(1, |b| b.value));
-        options.extend(quote!(.rate(#p::Rate { count: #count, period_ms: #period_ms, burst: #burst })));
+        options.extend(
+            quote!(.rate(#p::Rate { count: #count, period_ms: #period_ms, burst: #burst })),
+        );
     }
     if let Some(limiter) = &attr.limiter {
         let limiter = &limiter.value;

@@ -16,7 +16,12 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
     let memory = conn.ork.backend().memory().await?;
     let paused = conn.ork.paused().await?;
     let caps = conn.ork.running_caps().await?;
+    let limiters = conn.ork.backend().limiters().await?;
     if out.json {
+        let limiters: Vec<_> = limiters
+            .iter()
+            .map(|(name, rate)| json!({ "name": name, "rate": rate.to_string() }))
+            .collect();
         let paused: Vec<_> = paused
             .iter()
             .map(|p| json!({ "kind": p.target.kind(), "name": p.target.name(), "held": p.held }))
@@ -31,6 +36,7 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
             "workers": snap.workers,
             "paused": paused,
             "running_caps": caps,
+            "limiters": limiters,
         }));
     }
     let p = out.paint;
@@ -127,6 +133,12 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
                     line
                 }
             );
+        }
+    }
+    if !limiters.is_empty() {
+        println!("\n{}", p.bold("rate limiters"));
+        for (name, rate) in &limiters {
+            println!("  {name}  {rate}");
         }
     }
     let w = &snap.workers;

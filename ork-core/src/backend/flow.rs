@@ -191,8 +191,7 @@ pub trait FlowControl: Send + Sync {
     /// Defines (`Some`) or deletes a named rate limiter, stored by the
     /// engine so that every process sees it. A job naming a limiter that is
     /// not defined is not rate-limited.
-    fn set_limiter<'a>(&'a self, name: &'a str, rate: Option<Rate>)
-        -> BoxFuture<'a, Result<()>>;
+    fn set_limiter<'a>(&'a self, name: &'a str, rate: Option<Rate>) -> BoxFuture<'a, Result<()>>;
 
     /// The named rate limiters, by name.
     fn limiters(&self) -> BoxFuture<'_, Result<Vec<(String, Rate)>>>;
@@ -215,7 +214,8 @@ pub fn check_limiter_name(name: &str) -> Result<()> {
 /// given what is paused and the running caps in use: `"paused: queue
 /// emails"`, `"paused: task send_welcome"`, `"max_running 5 reached for
 /// task send_welcome"`, `"limit 1 reached for key customer-7"`, `"cap 10
-/// reached for queue emails"`; `None` when nothing holds it.
+/// reached for queue emails"`, `"rate limited by limiter stripe: due at its
+/// token's time"`; `None` when nothing holds it.
 pub fn held_reason(
     info: &crate::job::JobInfo,
     paused: &[Paused],
@@ -232,7 +232,33 @@ pub fn held_reason(
     }) {
         return Some(format!("paused: {}", p.target));
     }
-    let mut mine: Vec<String> = r.running_caps(1).into_iter().map(|(n, _)| cap_name(&n)).collect();
+    // Scheduled with a rate bucket, and nothing else to wait for (no delay,
+    // no run-at time, not a retry's backoff): waiting for its token.
+    if info.state == JobState::Scheduled
+        && r.delay_ms == 0
+        && r.run_at_ms.is_none()
+        && info.error.is_none()
+    {
+        if let Some((_, source)) = r.rate_bucket() {
+            let by = match source {
+                Ok(limiter) => format!("limiter {limiter}"),
+                Err(rate) => format!("rate {rate} of task {}", r.task),
+            };
+            let per = r
+                .rate_key
+                .as_ref()
+                .map(|k| format!(" (key {k})"))
+                .unwrap_or_default();
+            return Some(format!(
+                "rate limited by {by}{per}: due at its token's time"
+            ));
+        }
+    }
+    let mut mine: Vec<String> = r
+        .running_caps(1)
+        .into_iter()
+        .map(|(n, _)| cap_name(&n))
+        .collect();
     mine.push(format!("queue {}", r.queue));
     caps.iter()
         .find(|c| c.running >= u64::from(c.cap) && mine.contains(&c.name))

@@ -292,14 +292,27 @@ async fn due_at(b: &dyn Backend, id: &JobId) -> Option<u64> {
 /// without another token; per rate key, each key its own bucket.
 pub async fn rate_limits(b: impl Backend) {
     let slow = Rate::new(1, Duration::from_secs(10)).burst(2);
-    let jobs = enqueue_all(&b, (0..4).map(|_| rated("t", Some(slow), None, None)).collect()).await;
+    let jobs = enqueue_all(
+        &b,
+        (0..4).map(|_| rated("t", Some(slow), None, None)).collect(),
+    )
+    .await;
     let other = enqueue_all(&b, vec![record("u", "q")]).await;
     let got = claim(&b, &["q"], 10).await;
-    assert_eq!(ids(&got), vec![jobs[0].clone(), jobs[1].clone(), other[0].clone()]);
+    assert_eq!(
+        ids(&got),
+        vec![jobs[0].clone(), jobs[1].clone(), other[0].clone()]
+    );
     assert_eq!(state(&b, &jobs[2]).await, JobState::Scheduled);
     assert_eq!(state(&b, &jobs[3]).await, JobState::Scheduled);
-    let (d2, d3) = (due_at(&b, &jobs[2]).await.unwrap(), due_at(&b, &jobs[3]).await.unwrap());
-    assert!((9_999..=10_001).contains(&(d3 - d2)), "one interval apart: {d2} {d3}");
+    let (d2, d3) = (
+        due_at(&b, &jobs[2]).await.unwrap(),
+        due_at(&b, &jobs[3]).await.unwrap(),
+    );
+    assert!(
+        (9_999..=10_001).contains(&(d3 - d2)),
+        "one interval apart: {d2} {d3}"
+    );
     assert!(claim(&b, &["q"], 10).await.is_empty());
 
     // Per key: each key its own bucket (burst 1 here).
@@ -318,7 +331,13 @@ pub async fn rate_limits(b: impl Backend) {
 
     // A reserved token: the job runs at its time without taking another.
     let quick = Rate::new(1, Duration::from_millis(300));
-    let pair = enqueue_all(&b, (0..2).map(|_| rated("p", Some(quick), None, None)).collect()).await;
+    let pair = enqueue_all(
+        &b,
+        (0..2)
+            .map(|_| rated("p", Some(quick), None, None))
+            .collect(),
+    )
+    .await;
     let first = claim(&b, &["p-none", "q"], 10).await;
     assert_eq!(ids(&first), vec![pair[0].clone()]);
     let later = b
@@ -333,7 +352,10 @@ pub async fn rate_limits(b: impl Backend) {
 pub async fn rate_limiters(b: impl Backend) {
     let stripe = Rate::new(1, Duration::from_secs(10));
     b.set_limiter("stripe", Some(stripe)).await.unwrap();
-    assert_eq!(b.limiters().await.unwrap(), vec![("stripe".to_owned(), stripe)]);
+    assert_eq!(
+        b.limiters().await.unwrap(),
+        vec![("stripe".to_owned(), stripe)]
+    );
     let jobs = enqueue_all(
         &b,
         vec![
@@ -345,7 +367,10 @@ pub async fn rate_limiters(b: impl Backend) {
     )
     .await;
     let got = claim(&b, &["q"], 10).await;
-    assert_eq!(ids(&got), vec![jobs[0].clone(), jobs[2].clone(), jobs[3].clone()]);
+    assert_eq!(
+        ids(&got),
+        vec![jobs[0].clone(), jobs[2].clone(), jobs[3].clone()]
+    );
     assert_eq!(state(&b, &jobs[1]).await, JobState::Scheduled);
     b.set_limiter("stripe", None).await.unwrap();
     assert!(b.limiters().await.unwrap().is_empty());

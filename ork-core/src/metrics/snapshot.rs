@@ -295,7 +295,12 @@ pub(super) fn cap_gauges(out: &mut String, caps: &[crate::backend::CapUse]) {
         "Attempts holding a slot of a running cap.",
     );
     for c in caps {
-        sample(out, "ork_cap_running", &[("cap", c.name.as_str())], c.running as f64);
+        sample(
+            out,
+            "ork_cap_running",
+            &[("cap", c.name.as_str())],
+            c.running as f64,
+        );
     }
     header(
         out,
@@ -304,7 +309,12 @@ pub(super) fn cap_gauges(out: &mut String, caps: &[crate::backend::CapUse]) {
         "Queued jobs held until a slot of a running cap frees.",
     );
     for c in caps {
-        sample(out, "ork_cap_held", &[("cap", c.name.as_str())], c.held as f64);
+        sample(
+            out,
+            "ork_cap_held",
+            &[("cap", c.name.as_str())],
+            c.held as f64,
+        );
     }
 }
 

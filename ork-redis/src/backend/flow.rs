@@ -84,12 +84,11 @@ impl Inner {
     pub(crate) async fn set_limiter(&self, name: &str, rate: Option<Rate>) -> Result<()> {
         check_limiter_name(name)?;
         let mut inv = self.script(&scripts::FLOW);
-        inv.key(self.keys.flow())
-            .arg("limiter")
-            .arg(name)
-            .arg(rate.map_or_else(String::new, |r| {
+        inv.key(self.keys.flow()).arg("limiter").arg(name).arg(
+            rate.map_or_else(String::new, |r| {
                 super::jobs::rate_spec(&r.share(self.shard_count()))
-            }));
+            }),
+        );
         self.run(&inv).await?;
         Ok(())
     }
