@@ -374,7 +374,10 @@ async fn flow(b: &mut Bench) {
             for c in 0..n / 1000 {
                 let q = queue.clone();
                 match i {
-                    0 => ork.enqueue_many((0..1000).map(|_| noop::call().queue(q.clone()))).await,
+                    0 => {
+                        ork.enqueue_many((0..1000).map(|_| noop::call().queue(q.clone())))
+                            .await
+                    }
                     1 => {
                         ork.enqueue_many((0..1000).map(|_| noop_capped::call().queue(q.clone())))
                             .await
@@ -396,11 +399,23 @@ async fn flow(b: &mut Bench) {
     }
     let labels = [
         ("W2_flow_none", "no flow control"),
-        ("W2_flow_cap_above_reach", "max_running = 1,000,000 on the task"),
-        ("W2_flow_concurrency_key", "concurrency key (limit 1) on every job, 1,000 keys"),
+        (
+            "W2_flow_cap_above_reach",
+            "max_running = 1,000,000 on the task",
+        ),
+        (
+            "W2_flow_concurrency_key",
+            "concurrency key (limit 1) on every job, 1,000 keys",
+        ),
     ];
     for ((label, config), rate) in labels.iter().zip(rates) {
-        line(label, n, n as f64 / rate, None, &format!("{config}; best of 2, tuned pool as W2"));
+        line(
+            label,
+            n,
+            n as f64 / rate,
+            None,
+            &format!("{config}; best of 2, tuned pool as W2"),
+        );
     }
     for ((label, _), rate) in labels.iter().zip(rates).skip(1) {
         println!(

@@ -8,7 +8,8 @@
 pub use ork_core::{
     Backend, Backoff, Call, CancelOutcome, CancellationToken, Codec, Context, DurationExt, Error,
     JobHandle, JobId, JobInfo, JobQuery, JobState, MemoryBackend, MemoryUsage, Ork, QueueCounts,
-    Rate, Result, StateMap, StepOptions, Task, TaskError, TaskOptions, Worker, WorkerHandle, WorkerInfo,
+    Rate, Result, StateMap, StepOptions, Task, TaskError, TaskOptions, Worker, WorkerHandle,
+    WorkerInfo,
 };
 
 // Workflows: the builder, node handles, and what a submitted one reports.

@@ -519,7 +519,14 @@ async fn a_rate_holds_across_processes() {
     let ids: Vec<JobId> = all.iter().map(|s| JobId::from(s.job.as_str())).collect();
     let mut claimed: Vec<u64> = Vec::new();
     for chunk in ids.chunks(200) {
-        for info in ork.backend().jobs(chunk).await.unwrap().into_iter().flatten() {
+        for info in ork
+            .backend()
+            .jobs(chunk)
+            .await
+            .unwrap()
+            .into_iter()
+            .flatten()
+        {
             claimed.push(info.started_at_ms.expect("it ran"));
         }
     }
@@ -529,7 +536,10 @@ async fn a_rate_holds_across_processes() {
     // varies by a few ms on a busy machine: at most one more shows there.
     let most = most_in_window(&starts, 10_000);
     assert!(most <= 6, "{most} starts in one 10 ms window");
-    let processes: std::collections::HashSet<String> =
-        spans(&mut conn, ns).await.into_iter().map(|s| s.process).collect();
+    let processes: std::collections::HashSet<String> = spans(&mut conn, ns)
+        .await
+        .into_iter()
+        .map(|s| s.process)
+        .collect();
     assert_eq!(processes.len(), 3, "every process ran some");
 }
