@@ -49,11 +49,11 @@ if mode == 'set' then
       if redis.call('EXISTS', key) == 1 then
         local keep, back = {}, {}
         for _, id in ipairs(redis.call('LRANGE', key, 0, -1)) do
-          local f = redis.call('HMGET', K_job(id), 's', 'hd', 'p')
+          local f = redis.call('HMGET', K_job(id), 's', 'hd', 'p', 'pk')
           if f[1] == 'q' and f[2] == name then
             redis.call('HDEL', K_job(id), 'hd')
             back[#back + 1] = { id, tonumber(f[3]) or 0 }
-          elseif f[1] == 'q' and (f[2] or redis.call('HEXISTS', K_job(id), 'pk') == 1) then
+          elseif f[1] == 'q' and (f[2] or f[4]) then
             -- Held for another paused task, or parked on a running cap.
             keep[#keep + 1] = id
           end
@@ -70,7 +70,13 @@ if mode == 'set' then
   flush()
   return 1
 elseif mode == 'list' then
-  local fields = redis.call('HKEYS', K_FLOW)
+  local all = redis.call('HGETALL', K_FLOW)
+  local fields = {}
+  for j = 1, #all, 2 do
+    -- Pauses only (c:<queue> is a queue's running cap).
+    local kind = string.sub(all[j], 1, 2)
+    if kind == 'q:' or kind == 't:' then fields[#fields + 1] = all[j] end
+  end
   table.sort(fields)
   local out = {}
   for _, f in ipairs(fields) do
