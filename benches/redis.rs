@@ -2,7 +2,7 @@
 //! same server in the same run. Prints one JSON line per figure.
 //!
 //! `cargo bench --bench redis` (all workloads), or name some:
-//! `cargo bench --bench redis -- w2 w4`. `ORK_BENCH_W5_JOBS` sets the W5
+//! `cargo bench --bench redis -- w2 w4` (`flow`: W2 under running caps). `ORK_BENCH_W5_JOBS` sets the W5
 //! backlog (default 1,000,000), `ORK_BENCH_W2_JOBS` the W2 one (default
 //! 20,000, for profiling). With `ORK_BENCH_STATS=1`, each workload
 //! also prints the server's `INFO commandstats` per task (to stderr).
@@ -28,6 +28,12 @@ use ork_redis::RedisBackend;
 
 #[ork::task(result_ttl = "10m")]
 async fn noop() -> ork::Result<u8> {
+    Ok(1)
+}
+
+/// A no-op under a fleet-wide running cap no pool reaches.
+#[ork::task(result_ttl = "10m", max_running = 1000000)]
+async fn noop_capped() -> ork::Result<u8> {
     Ok(1)
 }
 
@@ -357,6 +363,73 @@ async fn w2(b: &mut Bench) {
     drain(&ork, "w2c", 1000).await;
     let per_task = b.commands_total() as f64 / 1000.0;
     println!("{{\"workload\":\"redis_commands_per_task\",\"n\":1000,\"commands_per_task\":{per_task:.2},\"config\":\"INFO commandstats over bulk enqueue + drain, includes count polling\"}}");
+}
+
+/// W2 under flow control, next to W2 without in the same run: with a
+/// running cap above what the pool reaches (`max_running` on the task), and
+/// with a concurrency key (limit 1) on every job, 1,000 distinct keys.
+/// `cargo bench --bench redis -- flow`.
+async fn flow(b: &mut Bench) {
+    let n = 20_000;
+    let mut rates = [0.0f64; 3];
+    // Two rounds, best of each: the machine is shared.
+    for round in 0..2 {
+        for (i, rate) in rates.iter_mut().enumerate() {
+            let ork = b.ork().await;
+            let queue = format!("flow{i}-{round}");
+            for c in 0..n / 1000 {
+                let q = queue.clone();
+                match i {
+                    0 => {
+                        ork.enqueue_many((0..1000).map(|_| noop::call().queue(q.clone())))
+                            .await
+                    }
+                    1 => {
+                        ork.enqueue_many((0..1000).map(|_| noop_capped::call().queue(q.clone())))
+                            .await
+                    }
+                    _ => {
+                        ork.enqueue_many((0..1000).map(|j| {
+                            noop::call()
+                                .queue(q.clone())
+                                .concurrency_key(format!("k{}", (c * 1000 + j) % 1000))
+                        }))
+                        .await
+                    }
+                }
+                .unwrap();
+            }
+            let s = drain(&ork, &queue, n).await;
+            *rate = rate.max(n as f64 / s);
+        }
+    }
+    let labels = [
+        ("W2_flow_none", "no flow control"),
+        (
+            "W2_flow_cap_above_reach",
+            "max_running = 1,000,000 on the task",
+        ),
+        (
+            "W2_flow_concurrency_key",
+            "concurrency key (limit 1) on every job, 1,000 keys",
+        ),
+    ];
+    for ((label, config), rate) in labels.iter().zip(rates) {
+        line(
+            label,
+            n,
+            n as f64 / rate,
+            None,
+            &format!("{config}; best of 2, tuned pool as W2"),
+        );
+    }
+    for ((label, _), rate) in labels.iter().zip(rates).skip(1) {
+        println!(
+            "{{\"workload\":\"{label}_vs_none\",\"n\":{n},\"ratio\":{:.2},\"ratio_to_reference\":{:.2},\"config\":\"rate / W2_flow_none rate, same run; and / redis-benchmark lpush -P 1\"}}",
+            rate / rates[0],
+            rate / b.reference_rate
+        );
+    }
 }
 
 async fn w3(b: &mut Bench) {
@@ -878,6 +951,9 @@ fn main() {
         }
         if run("w5") {
             w5(&mut b).await;
+        }
+        if run("flow") {
+            flow(&mut b).await;
         }
         if wanted.iter().any(|w| w == "scripts") {
             scripts(&mut b).await;

@@ -8,7 +8,8 @@
 pub use ork_core::{
     Backend, Backoff, Call, CancelOutcome, CancellationToken, Codec, Context, DurationExt, Error,
     JobHandle, JobId, JobInfo, JobQuery, JobState, MemoryBackend, MemoryUsage, Ork, QueueCounts,
-    Result, StateMap, StepOptions, Task, TaskError, TaskOptions, Worker, WorkerHandle, WorkerInfo,
+    Rate, Result, StateMap, StepOptions, Task, TaskError, TaskOptions, Worker, WorkerHandle,
+    WorkerInfo,
 };
 
 // Workflows: the builder, node handles, and what a submitted one reports.
@@ -42,6 +43,7 @@ pub mod backend {
         StepStore, StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
         CHECKPOINT,
     };
+    pub use ork_core::backend::{CapUse, FlowControl, PauseTarget, Paused};
     #[doc(inline)]
     pub use ork_core::backend::{Signal, SignalStore, SIGNAL_RETENTION};
     #[doc(inline)]
@@ -110,6 +112,6 @@ pub mod __private {
     pub use ork_core::checks;
     pub use ork_core::task::TaskEntry;
     pub use ork_core::workflow::IntoInput;
-    pub use ork_core::{Backoff, Call, Context, Task, TaskError, TaskOptions};
+    pub use ork_core::{Backoff, Call, Context, Rate, Task, TaskError, TaskOptions};
     pub use std::time::Duration;
 }

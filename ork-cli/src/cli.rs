@@ -96,6 +96,10 @@ pub(crate) enum Command {
         #[arg(long, value_parser = parse_duration)]
         keep: Option<Duration>,
     },
+    /// Pauses a queue or a task across the fleet: its jobs stay queued, none starts until `ork resume`.
+    Pause(PauseArgs),
+    /// Resumes a paused queue or task.
+    Resume(PauseArgs),
     /// The live workers.
     Workers,
     /// Periodic schedules and their next fire times.
@@ -133,6 +137,30 @@ the token as password) or --basic-auth-file (user:password lines), unless
 client address (429). The dashboard speaks plain HTTP: for TLS, put it
 behind your reverse proxy (nginx, Caddy, a load balancer) and bind it
 where only the proxy reaches it.";
+
+/// What `ork pause` and `ork resume` act on: one queue or one task.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct PauseArgs {
+    /// A queue: none of its jobs starts while it is paused.
+    #[arg(long)]
+    pub(crate) queue: Option<String>,
+    /// A task, by its registered name: none of its jobs starts, in any queue.
+    #[arg(long)]
+    pub(crate) task: Option<String>,
+}
+
+impl PauseArgs {
+    /// The target named.
+    pub(crate) fn target(&self) -> ork_core::backend::PauseTarget {
+        use ork_core::backend::PauseTarget;
+        match (&self.queue, &self.task) {
+            (Some(q), _) => PauseTarget::Queue(q.clone()),
+            (None, Some(t)) => PauseTarget::Task(t.clone()),
+            (None, None) => unreachable!("clap requires one of --queue and --task"),
+        }
+    }
+}
 
 /// `ork dashboard`'s options.
 #[derive(Debug, clap::Args)]

@@ -949,3 +949,169 @@ async fn workers_lists_two_pools_that_share_an_id() {
     first.shutdown().await;
     second.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_queues_and_tasks() {
+    use common::http::{get, post};
+    let env = Env::new().await;
+    let (w, _knobs) = worker(&env, "pause-worker");
+    let text = env
+        .ork(&["pause", "--queue", "default"])
+        .await
+        .ok()
+        .to_owned();
+    assert!(text.contains("queue default paused"), "{text}");
+    let text = env
+        .ork(&["pause", "--queue", "default"])
+        .await
+        .ok()
+        .to_owned();
+    assert!(text.contains("already paused"), "{text}");
+    let h = env.ork.enqueue(add::call(1, 2)).await.unwrap();
+    let id = h.id().to_string();
+
+    // `ork job` says why it waits; `ork status` and /metrics list the pause.
+    let text = env.ork(&["job", &id]).await.ok().to_owned();
+    assert!(text.contains("paused: queue default"), "{text}");
+    let v = env.ork(&["job", &id, "--json"]).await.json();
+    assert_eq!(v["held"], "paused: queue default");
+    let text = env.ork(&["status"]).await.ok().to_owned();
+    assert!(text.contains("queue default  1 job(s) held"), "{text}");
+    let v = env.ork(&["status", "--json"]).await.json();
+    assert_eq!(
+        v["paused"],
+        serde_json::json!([{ "kind": "queue", "name": "default", "held": 1 }])
+    );
+    let m = ork_core::metrics::render(&env.ork).await.unwrap();
+    assert!(
+        m.contains("ork_paused_held{kind=\"queue\",name=\"default\"} 1\n"),
+        "{m}"
+    );
+    assert_eq!(h.status().await.unwrap(), JobState::Queued);
+
+    let text = env
+        .ork(&["resume", "--queue", "default"])
+        .await
+        .ok()
+        .to_owned();
+    assert!(text.contains("queue default resumed"), "{text}");
+    assert_eq!(h.result_timeout(Duration::from_secs(20)).await.unwrap(), 3);
+
+    // A task, from the dashboard: its jobs wait, other tasks' jobs run.
+    let dash = common::Dashboard::start(&env, &["--allow-actions"]);
+    let task = <add as ork::Task>::OPTIONS.name;
+    let r = post(
+        &dash.url(&format!("/api/tasks/{task}/pause")),
+        &[("X-Ork-Action", "1")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["changed"], true);
+    let held = env.ork.enqueue(add::call(2, 2)).await.unwrap();
+    let greeting = env
+        .ork
+        .enqueue(greet::call("ann".to_owned(), 1))
+        .await
+        .unwrap();
+    greeting
+        .result_timeout(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let o = get(&dash.url("/api/overview")).json();
+    assert_eq!(o["paused"][0]["kind"], "task");
+    assert_eq!(o["paused"][0]["name"], task);
+    let text = env.ork(&["job", held.id().as_str()]).await.ok().to_owned();
+    assert!(text.contains(&format!("paused: task {task}")), "{text}");
+    assert_eq!(held.status().await.unwrap(), JobState::Queued);
+    let r = post(
+        &dash.url(&format!("/api/tasks/{task}/resume")),
+        &[("X-Ork-Action", "1")],
+        None,
+    );
+    assert_eq!(r.json()["changed"], true);
+    assert_eq!(
+        held.result_timeout(Duration::from_secs(20)).await.unwrap(),
+        4
+    );
+    // A queue from the dashboard, audited.
+    let r = post(
+        &dash.url("/api/queues/mail/pause"),
+        &[("X-Ork-Action", "1")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let audit = get(&dash.url("/api/audit")).json();
+    assert_eq!(audit[0]["action"], "pause");
+    assert_eq!(audit[0]["target"], "queue mail");
+    assert_eq!(env.ork.paused().await.unwrap().len(), 1);
+
+    // Bad usage.
+    env.ork(&["pause"]).await.fails_with(2);
+    env.ork(&["pause", "--queue", "a", "--task", "b"])
+        .await
+        .fails_with(2);
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_caps_show_in_status_and_job() {
+    let env = Env::new().await;
+    env.ork.set_queue_cap("mail", Some(1)).await.unwrap();
+    let first = env
+        .ork
+        .enqueue(add::call(1, 1).queue("mail"))
+        .await
+        .unwrap();
+    let second = env
+        .ork
+        .enqueue(add::call(2, 2).queue("mail"))
+        .await
+        .unwrap();
+    // A claim (as a worker's) takes the first and holds the second back.
+    let req =
+        ork::backend::ClaimRequest::new("w", vec!["mail".into()], 10, Duration::from_secs(30));
+    let got = env.ork.backend().claim(&req).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0].lease.id, first.id());
+
+    let text = env.ork(&["status"]).await.ok().to_owned();
+    assert!(
+        text.contains("queue mail  1 of 1 running, 1 job(s) held"),
+        "{text}"
+    );
+    let v = env.ork(&["status", "--json"]).await.json();
+    assert_eq!(v["running_caps"][0]["name"], "queue mail");
+    assert_eq!(v["running_caps"][0]["held"], 1);
+    let text = env
+        .ork(&["job", second.id().as_str()])
+        .await
+        .ok()
+        .to_owned();
+    assert!(text.contains("cap 1 reached for queue mail"), "{text}");
+    let m = ork_core::metrics::render(&env.ork).await.unwrap();
+    assert!(m.contains("ork_cap_held{cap=\"queue mail\"} 1\n"), "{m}");
+
+    // A rate limiter: listed, and a job past its token says so.
+    env.ork
+        .limiter("cli-stripe", ork::Rate::per_minute(1))
+        .await
+        .unwrap();
+    let a = env.ork.enqueue(limited::call()).await.unwrap();
+    let b = env.ork.enqueue(limited::call()).await.unwrap();
+    let req = ork::backend::ClaimRequest::new("w", vec!["lim".into()], 10, Duration::from_secs(30));
+    let got = env.ork.backend().claim(&req).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0].lease.id, a.id());
+    let text = env.ork(&["status"]).await.ok().to_owned();
+    assert!(text.contains("cli-stripe  1/m"), "{text}");
+    let text = env.ork(&["job", b.id().as_str()]).await.ok().to_owned();
+    assert!(
+        text.contains("rate limited by limiter cli-stripe: due at its token's time"),
+        "{text}"
+    );
+}
+
+#[ork::task(queue = "lim", limiter = "cli-stripe")]
+async fn limited() -> ork::Result<()> {
+    Ok(())
+}

@@ -485,6 +485,37 @@ async fn the_dashboard_in_a_real_browser() {
     std::fs::write(&shot, png).unwrap();
     eprintln!("screenshot: {}", shot.display());
 
+    // Pause the queue from the page, then resume it.
+    let pause = "#queues tr[data-queue=\"default\"] button[data-action=\"pause\"]";
+    blocking(|| {
+        browser.wait_for(
+            "the pause button",
+            &format!("return !!document.querySelector('{pause}')"),
+        )
+    });
+    blocking(|| browser.click(pause));
+    blocking(|| {
+        browser.wait_for(
+            "the queue to show as paused",
+            "const row = document.querySelector('#queues tr[data-queue=\"default\"]');
+             return row && row.getAttribute('data-paused') === '1'
+               && row.innerText.includes('paused');",
+        )
+    });
+    let paused = env.ork.paused().await.unwrap();
+    assert_eq!(paused.len(), 1);
+    assert_eq!(paused[0].target.name(), "default");
+    let resume = "#queues tr[data-queue=\"default\"] button[data-action=\"resume\"]";
+    blocking(|| browser.click(resume));
+    blocking(|| {
+        browser.wait_for(
+            "the queue to run again",
+            "const row = document.querySelector('#queues tr[data-queue=\"default\"]');
+             return row && row.getAttribute('data-paused') === '0';",
+        )
+    });
+    assert!(env.ork.paused().await.unwrap().is_empty());
+
     // Clicking a node opens its job.
     blocking(|| browser.click("#dag g.node[data-index=\"4\"]"));
     let detail = blocking(|| {

@@ -41,6 +41,9 @@ struct CallOptions {
     unique: Option<String>,
     idempotency_key: Option<String>,
     idempotency_ttl: Option<Duration>,
+    concurrency_key: Option<String>,
+    key_limit: Option<u32>,
+    rate_key: Option<String>,
 }
 
 impl<T> fmt::Debug for Call<T> {
@@ -194,6 +197,32 @@ impl<T> Call<T> {
         self
     }
 
+    /// A concurrency key: at most one job with this key (or the
+    /// [`key_limit`](Self::key_limit)) runs at once across the fleet; the
+    /// others stay queued, held until a running one ends. Keys are any
+    /// text, e.g. a customer id. See [`FlowControl`](crate::backend::FlowControl).
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.overrides.concurrency_key = Some(key.into());
+        self
+    }
+
+    /// How many jobs of this call's [concurrency key](Self::concurrency_key)
+    /// may run at once (default: the task's `key_limit`, else 1). Every job
+    /// of a key should carry the same limit: a claim judges each job by its
+    /// own.
+    pub fn key_limit(mut self, n: u32) -> Self {
+        self.overrides.key_limit = Some(n);
+        self
+    }
+
+    /// A rate key: the task's rate limit (its `rate`, or its `limiter`)
+    /// applies per key, each key with a bucket of its own, e.g. per
+    /// customer. A task without a rate limit refuses it at enqueue.
+    pub fn rate_key(mut self, key: impl Into<String>) -> Self {
+        self.overrides.rate_key = Some(key.into());
+        self
+    }
+
     /// Turns the call into the record a backend stores.
     ///
     /// # Errors
@@ -251,6 +280,24 @@ impl<T> Call<T> {
                 }
             }
         };
+        if let Some(key) = &self.overrides.concurrency_key {
+            check_cap_key(key)?;
+        }
+        if let Some(key) = &self.overrides.rate_key {
+            check_cap_key(key)?;
+            if self.options.rate.is_none() && self.options.limiter.is_none() {
+                return Err(Error::Invalid(format!(
+                    "a call of `{}` has a rate key, but the task has no rate limit (`rate` or `limiter`)",
+                    self.options.name
+                )));
+            }
+        }
+        if self.overrides.key_limit == Some(0) || self.options.max_running == Some(0) {
+            return Err(Error::Invalid(format!(
+                "a call of `{name}`: a running cap (key_limit, max_running) of 0 would never run",
+                name = self.options.name
+            )));
+        }
         let mut record = record_of(self.options, self.overrides, payload, codec);
         record.inputs = inputs;
         Ok(record)
@@ -266,6 +313,20 @@ pub(crate) fn periodic_record(options: &TaskOptions, codec: Codec) -> Result<Job
         codec.encode(&())?,
         codec,
     ))
+}
+
+/// Checks a concurrency key: not empty, at most 512 bytes, no control
+/// characters.
+///
+/// # Errors
+/// [`Error::Invalid`] saying what is wrong.
+pub fn check_cap_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 512 || key.chars().any(char::is_control) {
+        return Err(Error::Invalid(format!(
+            "concurrency key {key:?}: it must be 1 to 512 bytes, without control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// How long an idempotency key is kept after its job ends, by default.
@@ -303,5 +364,11 @@ fn record_of(o: &TaskOptions, c: CallOptions, payload: Vec<u8>, codec: Codec) ->
         parent: None,
         inputs: Vec::new(),
         idempotency_key: c.idempotency_key,
+        max_running: o.max_running,
+        concurrency_key: c.concurrency_key,
+        key_limit: c.key_limit.or(o.key_limit),
+        rate: o.rate,
+        limiter: o.limiter.map(str::to_owned),
+        rate_key: c.rate_key,
     }
 }

@@ -8,13 +8,14 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, CapUse, PauseTarget, Paused};
 use crate::call::Call;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
 use crate::handle::JobHandle;
 use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobId, JobInfo, JobState};
+use crate::rate::Rate;
 use crate::schedule::{Schedule, ScheduleInfo, Scheduler};
 use crate::worker::Worker;
 use crate::workflow::{Workflow, WorkflowHandle, WorkflowMeta};
@@ -191,6 +192,67 @@ impl Ork {
     /// Deletes every job not yet started in `queue`; returns how many.
     pub async fn purge(&self, queue: &str) -> Result<u64> {
         self.backend.purge(queue).await
+    }
+
+    /// Pauses a queue across the fleet: no worker claims its jobs until
+    /// [`resume_queue`](Self::resume_queue); they stay queued and visible,
+    /// and attempts already running go on. Returns whether it was running
+    /// (`false`: already paused). See [`FlowControl`](crate::backend::FlowControl).
+    pub async fn pause_queue(&self, queue: &str) -> Result<bool> {
+        let target = PauseTarget::Queue(queue.to_owned());
+        self.backend.set_paused(&target, true).await
+    }
+
+    /// Resumes a paused queue. Returns whether it was paused.
+    pub async fn resume_queue(&self, queue: &str) -> Result<bool> {
+        let target = PauseTarget::Queue(queue.to_owned());
+        self.backend.set_paused(&target, false).await
+    }
+
+    /// Pauses a task (by its registered name, e.g. `send_welcome`) in every
+    /// queue across the fleet: its jobs are not claimed until
+    /// [`resume_task`](Self::resume_task), and the other jobs of their
+    /// queues go on. Returns whether it was running (`false`: already paused).
+    pub async fn pause_task(&self, task: &str) -> Result<bool> {
+        let target = PauseTarget::Task(task.to_owned());
+        self.backend.set_paused(&target, true).await
+    }
+
+    /// Resumes a paused task: its held jobs go back to the front of their
+    /// queues. Returns whether it was paused.
+    pub async fn resume_task(&self, task: &str) -> Result<bool> {
+        let target = PauseTarget::Task(task.to_owned());
+        self.backend.set_paused(&target, false).await
+    }
+
+    /// Caps how many jobs of `queue` run at once across the fleet (`None`:
+    /// no cap). Stored by the engine, so every worker process obeys it.
+    /// See [`FlowControl`](crate::backend::FlowControl).
+    pub async fn set_queue_cap(&self, queue: &str, cap: Option<u32>) -> Result<()> {
+        self.backend.set_queue_cap(queue, cap).await
+    }
+
+    /// Defines (or redefines) a named rate limiter, shared by every task
+    /// declared with `#[ork::task(limiter = "name")]`:
+    /// `ork.limiter("stripe", Rate::per_second(25).burst(50))`. Stored by
+    /// the engine, so every worker process obeys it.
+    pub async fn limiter(&self, name: &str, rate: Rate) -> Result<()> {
+        self.backend.set_limiter(name, Some(rate)).await
+    }
+
+    /// Deletes a named rate limiter: its tasks run unlimited.
+    pub async fn remove_limiter(&self, name: &str) -> Result<()> {
+        self.backend.set_limiter(name, None).await
+    }
+
+    /// The running caps in use: each with its cap, running and held jobs.
+    pub async fn running_caps(&self) -> Result<Vec<CapUse>> {
+        self.backend.running_caps().await
+    }
+
+    /// The paused queues and tasks, with the jobs each holds back.
+    pub async fn paused(&self) -> Result<Vec<Paused>> {
+        self.backend.paused().await
     }
 
     /// Counts per queue and state.

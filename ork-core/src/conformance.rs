@@ -23,11 +23,16 @@ use crate::inspect::{CancelOutcome, JobQuery, WorkerInfo};
 use crate::job::{JobId, JobRecord, JobState};
 
 mod audit;
+mod flow;
 mod schedule;
 mod signals;
 mod steps;
 
 pub use audit::audit_trail;
+pub use flow::{
+    pause_queue, pause_resume_wakes, pause_task, rate_limiters, rate_limits, running_cap_keys,
+    running_cap_queue, running_cap_task,
+};
 pub use schedule::{schedule_fire, schedule_pause, schedule_storage};
 pub use signals::{park_and_wake, signal_log};
 pub use steps::{step_fencing, step_lifetime, step_storage};
@@ -1023,7 +1028,8 @@ macro_rules! backend_conformance {
             dead_letters, purge_and_counts, workers, deps_release_once, deps_failure, progress,
             retry_with_deps, workflow_storage, join_fires_once_after_input_rerun, retry_runs_at_once, schedule_storage, schedule_fire, schedule_pause,
             audit_trail, cancel_reaches_children, idempotency_keys, step_storage, step_fencing,
-            step_lifetime, park_and_wake, signal_log);
+            step_lifetime, park_and_wake, signal_log, pause_queue, pause_task, pause_resume_wakes,
+            running_cap_task, running_cap_keys, running_cap_queue, rate_limits, rate_limiters);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -224,6 +224,33 @@ pub struct JobRecord {
     /// record, not in it: a record read back has none.
     #[serde(skip)]
     pub idempotency_key: Option<String>,
+    /// The most attempts of this task running at once across the fleet
+    /// (`#[ork::task(max_running = N)]`); `None`: no cap. Stored in the
+    /// record's own format (`ork_core::stored`), like the fields below;
+    /// serde skips them, as the positional format 1 never had them.
+    #[serde(skip)]
+    pub max_running: Option<u32>,
+    /// A concurrency key (`.concurrency_key(k)`): at most
+    /// [`key_limit`](Self::key_limit) jobs with this key run at once across
+    /// the fleet.
+    #[serde(skip)]
+    pub concurrency_key: Option<String>,
+    /// The most jobs of [`concurrency_key`](Self::concurrency_key) running
+    /// at once; `None`: 1.
+    #[serde(skip)]
+    pub key_limit: Option<u32>,
+    /// The task's own rate limit (`#[ork::task(rate = "100/s")]`).
+    #[serde(skip)]
+    pub rate: Option<crate::rate::Rate>,
+    /// A named rate limiter shared by several tasks
+    /// (`#[ork::task(limiter = "stripe")]`), defined with
+    /// [`Ork::limiter`](crate::Ork::limiter); it takes the place of `rate`.
+    #[serde(skip)]
+    pub limiter: Option<String>,
+    /// Applies the rate limit (the limiter's, or the task's) per this key
+    /// (`.rate_key(k)`), each key its own bucket.
+    #[serde(skip)]
+    pub rate_key: Option<String>,
 }
 
 /// Where one argument of a workflow node comes from.
@@ -265,7 +292,44 @@ impl JobRecord {
             parent: None,
             inputs: Vec::new(),
             idempotency_key: None,
+            max_running: None,
+            concurrency_key: None,
+            key_limit: None,
+            rate: None,
+            limiter: None,
+            rate_key: None,
         }
+    }
+
+    /// The token bucket this job takes a token from, if any: its name
+    /// (`l:<limiter>` or `t:<task>`, then `|<key>` with a rate key), and
+    /// where its rate comes from (the limiter's name, or the record's rate).
+    pub fn rate_bucket(&self) -> Option<(String, std::result::Result<String, crate::rate::Rate>)> {
+        let (base, source) = match (&self.limiter, self.rate) {
+            (Some(l), _) => (format!("l:{l}"), Ok(l.clone())),
+            (None, Some(r)) => (format!("t:{}", self.task), Err(r)),
+            (None, None) => return None,
+        };
+        Some(match &self.rate_key {
+            Some(k) => (format!("{base}|{k}"), source),
+            None => (base, source),
+        })
+    }
+
+    /// The running caps this record carries, each as a limit name and its
+    /// cap: `t:<task>` for [`max_running`](Self::max_running), split evenly
+    /// across `shards` (each shard allows `ceil(N / shards)`, exact for one
+    /// shard), and `k:<key>` for the [`concurrency_key`](Self::concurrency_key)
+    /// (not split: a key's jobs all live in the key's shard).
+    pub fn running_caps(&self, shards: u32) -> Vec<(String, u32)> {
+        let mut out = Vec::new();
+        if let Some(n) = self.max_running {
+            out.push((format!("t:{}", self.task), n.div_ceil(shards.max(1))));
+        }
+        if let Some(k) = &self.concurrency_key {
+            out.push((format!("k:{k}"), self.key_limit.unwrap_or(1)));
+        }
+        out
     }
 
     /// The per-attempt timeout, if any.

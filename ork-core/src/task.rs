@@ -58,6 +58,14 @@ pub struct TaskOptions {
     pub cron: Option<&'static str>,
     /// An interval for a periodic task.
     pub every: Option<Duration>,
+    /// The most attempts running at once across the fleet.
+    pub max_running: Option<u32>,
+    /// The most jobs of one concurrency key running at once (default 1).
+    pub key_limit: Option<u32>,
+    /// A rate limit of this task across the fleet.
+    pub rate: Option<crate::rate::Rate>,
+    /// A named rate limiter this task takes its tokens from.
+    pub limiter: Option<&'static str>,
 }
 
 impl TaskOptions {
@@ -79,7 +87,36 @@ impl TaskOptions {
             blocking: false,
             cron: None,
             every: None,
+            max_running: None,
+            key_limit: None,
+            rate: None,
+            limiter: None,
         }
+    }
+
+    /// Limits how often this task starts across the fleet.
+    pub const fn rate(mut self, rate: crate::rate::Rate) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
+    /// Takes this task's tokens from a named limiter (see
+    /// [`Ork::limiter`](crate::Ork::limiter)).
+    pub const fn limiter(mut self, name: &'static str) -> Self {
+        self.limiter = Some(name);
+        self
+    }
+
+    /// Caps the attempts of this task running at once across the fleet.
+    pub const fn max_running(mut self, n: u32) -> Self {
+        self.max_running = Some(n);
+        self
+    }
+
+    /// Sets how many jobs of one concurrency key may run at once.
+    pub const fn key_limit(mut self, n: u32) -> Self {
+        self.key_limit = Some(n);
+        self
     }
 
     /// Sets the queue.

@@ -143,23 +143,41 @@
     mode.textContent = o.allow_actions ? 'actions allowed' : 'read-only';
     mode.className = 'badge' + (o.allow_actions ? ' actions' : '');
     $('#window').textContent = 'rates over the last ' + Math.round(o.window_ms / 1000) + ' s';
+    const paused = o.paused || [];
+    const pausedQueues = new Set(paused.filter(p => p.kind === 'queue').map(p => p.name));
     const rows = o.queues.map(q => {
       const c = q.counts, r = q.recent;
+      const isPaused = pausedQueues.has(c.queue);
       const h = ui.history.get(c.queue) || [];
       h.push(r.succeeded_per_sec);
       if (h.length > 40) h.shift();
       ui.history.set(c.queue, h);
       const run = r.run ? F.duration(r.run.p50_ms) + ' / ' + F.duration(r.run.p95_ms) : '-';
-      return el('tr', { 'data-queue': c.queue },
-        td(c.queue), td(c.waiting, 'n'), td(c.scheduled, 'n'), td(c.queued, 'n'), td(c.running, 'n'),
+      const name = isPaused
+        ? el('td', {}, c.queue + ' ', el('span', { class: 'badge paused', text: 'paused' }))
+        : td(c.queue);
+      return el('tr', { 'data-queue': c.queue, 'data-paused': isPaused ? '1' : '0' },
+        name, td(c.waiting, 'n'), td(c.scheduled, 'n'), td(c.queued, 'n'), td(c.running, 'n'),
         td(c.succeeded, 'n'), td(c.dead, 'n'), td(c.cancelled, 'n'),
         td(F.rate(r.succeeded_per_sec), 'n'), td(F.rate(r.dead_per_sec), 'n'),
         td(r.wait ? F.duration(r.wait.p50_ms) : '-', 'n'), td(run, 'n'),
         el('td', {}, sparkline(h)),
-        el('td', {}, c.waiting + c.scheduled + c.queued > 0
+        el('td', {}, isPaused
+          ? actionButton('queues', c.queue, 'resume', 'Resume')
+          : actionButton('queues', c.queue, 'pause', 'Pause'),
+        c.waiting + c.scheduled + c.queued > 0
           ? actionButton('queues', c.queue, 'purge', 'Purge', 'Delete every job of queue ' + c.queue + ' that has not started?')
           : null));
     });
+    const caps = o.running_caps || [];
+    $('#running-caps').replaceChildren(...(caps.length ? ['Running caps: '] : []),
+      ...caps.map(c => el('span', { class: 'cap' + (c.running >= c.cap ? ' full' : ''), 'data-cap': c.name },
+        c.name + ' ' + c.running + '/' + c.cap + (c.held ? ' (' + c.held + ' held)' : '') + '  ')));
+    const tasks = paused.filter(p => p.kind === 'task');
+    $('#paused-tasks').replaceChildren(...(tasks.length ? ['Paused tasks: '] : []),
+      ...tasks.map(p => el('span', { class: 'paused-task', 'data-task': p.name },
+        el('span', { class: 'mono', text: p.name }), ' (' + p.held + ' held) ',
+        actionButton('tasks', p.name, 'resume', 'Resume'))));
     fill($('#queues tbody'), rows, 'No queues in this namespace yet.', 14);
     const names = o.queues.map(q => q.counts.queue).join('\u0000');
     if (names !== ui.queuesKnown) {

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
-use ork_core::backend::AuditEntry;
+use ork_core::backend::{AuditEntry, PauseTarget};
 use ork_core::JobId;
 use ork_core::{CancelOutcome, Codec};
 use serde_json::{json, Value};
@@ -154,24 +154,56 @@ pub(crate) async fn workflow(
     audited(&app, who, &action, format!("workflow {id}"), result).await
 }
 
-/// `purge` a queue: deletes its jobs that have not started.
+/// `purge` a queue (deletes its jobs that have not started), or `pause`
+/// or `resume` it.
 pub(crate) async fn queue(
     State(app): State<Arc<App>>,
     Path((queue, action)): Path<(String, String)>,
     parts: Parts,
 ) -> ApiResult {
     let who = actor(&app, &parts)?;
-    if action != "purge" {
-        return Err(no_action(&action));
-    }
-    let result = match app.ork.purge(&queue).await {
-        Ok(n) => Ok((
-            format!("{n} deleted"),
-            json!({ "queue": queue, "deleted": n }),
-        )),
-        Err(e) => Err(ApiError::from(e)),
+    let result = match action.as_str() {
+        "purge" => match app.ork.purge(&queue).await {
+            Ok(n) => Ok((
+                format!("{n} deleted"),
+                json!({ "queue": queue, "deleted": n }),
+            )),
+            Err(e) => Err(ApiError::from(e)),
+        },
+        "pause" | "resume" => set_paused(&app, PauseTarget::Queue(queue.clone()), &action).await,
+        _ => return Err(no_action(&action)),
     };
     audited(&app, who, &action, format!("queue {queue}"), result).await
+}
+
+/// `pause` or `resume` a task.
+pub(crate) async fn task(
+    State(app): State<Arc<App>>,
+    Path((task, action)): Path<(String, String)>,
+    parts: Parts,
+) -> ApiResult {
+    let who = actor(&app, &parts)?;
+    if !matches!(action.as_str(), "pause" | "resume") {
+        return Err(no_action(&action));
+    }
+    let result = set_paused(&app, PauseTarget::Task(task.clone()), &action).await;
+    audited(&app, who, &action, format!("task {task}"), result).await
+}
+
+/// Pauses or resumes a queue or task; the outcome says whether it changed.
+async fn set_paused(app: &App, target: PauseTarget, action: &str) -> ApiResult<(String, Value)> {
+    let pause = action == "pause";
+    let changed = app.ork.backend().set_paused(&target, pause).await?;
+    let outcome = match (pause, changed) {
+        (true, true) => "paused",
+        (true, false) => "already paused",
+        (false, true) => "resumed",
+        (false, false) => "not paused",
+    };
+    Ok((
+        outcome.to_owned(),
+        json!({ target.kind(): target.name(), "paused": pause, "changed": changed }),
+    ))
 }
 
 /// `pause` or `resume` a schedule.

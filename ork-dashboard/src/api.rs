@@ -63,6 +63,13 @@ pub(crate) async fn overview(State(app): State<Arc<App>>, parts: Parts) -> ApiRe
         }),
         Err(e) => Some(json!({ "error": e.to_string() })),
     };
+    let paused: Vec<Value> = app
+        .ork
+        .paused()
+        .await?
+        .iter()
+        .map(|p| json!({ "kind": p.target.kind(), "name": p.target.name(), "held": p.held }))
+        .collect();
     let actor = if app.allow_actions {
         app.actor(&parts)
     } else {
@@ -77,6 +84,8 @@ pub(crate) async fn overview(State(app): State<Arc<App>>, parts: Parts) -> ApiRe
         "window_ms": metrics::WINDOW.as_millis() as u64,
         "queues": snap.queues,
         "workers": snap.workers,
+        "paused": paused,
+        "running_caps": app.ork.running_caps().await?,
     })))
 }
 

@@ -41,7 +41,7 @@
 //! | route | returns |
 //! |-------|---------|
 //! | `GET /` | the page |
-//! | `GET /api/overview` | title, queues with counts, rates and latencies, workers, memory, the actor |
+//! | `GET /api/overview` | title, queues with counts, rates and latencies, workers, memory, paused queues and tasks, the actor |
 //! | `GET /api/jobs?queue=&state=&offset=&limit=` | jobs |
 //! | `GET /api/jobs/{id}` | one job with arguments and result |
 //! | `POST /api/jobs/{id}/retry`, `.../cancel` | acts on a job |
@@ -50,6 +50,8 @@
 //! | `POST /api/workflows/{id}/retry`, `.../cancel` | acts on a workflow |
 //! | `POST /api/queues/{queue}/purge` | deletes a queue's unstarted jobs |
 //! | `POST /api/signals/{key}` | sends the JSON body as a signal to the jobs waiting on `key` |
+//! | `POST /api/queues/{queue}/pause`, `.../resume` | pauses or resumes a queue across the fleet |
+//! | `POST /api/tasks/{task}/pause`, `.../resume` | pauses or resumes a task across the fleet |
 //! | `GET /api/schedules` | periodic schedules |
 //! | `POST /api/schedules/{name}/pause`, `.../resume` | acts on a schedule |
 //! | `GET /api/audit?limit=` | the audit trail, newest first |
@@ -170,6 +172,7 @@ impl Dashboard {
             .route("/api/workflows/{id}/{action}", post(actions::workflow))
             .route("/api/queues/{queue}/{action}", post(actions::queue))
             .route("/api/signals/{key}", post(actions::signal))
+            .route("/api/tasks/{task}/{action}", post(actions::task))
             .route("/api/schedules", get(api::schedules))
             .route("/api/schedules/{name}/{action}", post(actions::schedule))
             .route("/api/audit", get(api::audit))

@@ -34,6 +34,11 @@ const OPTIONS: &[&str] = &[
     "priority",
     "result_ttl",
     "concurrency",
+    "max_running",
+    "key_limit",
+    "rate",
+    "burst",
+    "limiter",
     "cron",
     "every",
     "crate",
@@ -86,6 +91,11 @@ pub(crate) struct TaskAttr {
     pub(crate) priority: Option<Setting<u8>>,
     pub(crate) result_ttl: Option<Setting<u64>>,
     pub(crate) concurrency: Option<Setting<usize>>,
+    pub(crate) max_running: Option<Setting<u32>>,
+    pub(crate) key_limit: Option<Setting<u32>>,
+    pub(crate) rate: Option<Setting<(u32, u64)>>,
+    pub(crate) burst: Option<Setting<u32>>,
+    pub(crate) limiter: Option<Setting<LitStr>>,
     pub(crate) cron: Option<Setting<LitStr>>,
     pub(crate) every: Option<Setting<u64>>,
     pub(crate) krate: Option<Setting<Path>>,
@@ -156,6 +166,38 @@ impl TaskAttr {
                     ));
                 }
                 set(&mut self.concurrency, &meta, n, lit)
+            }
+            "rate" => {
+                let lit = string(&meta, &key, "\"100/s\"")?;
+                let parsed = parse_rate(&lit.value()).map_err(|m| Error::new(lit.span(), m))?;
+                set(&mut self.rate, &meta, parsed, lit)
+            }
+            "limiter" => {
+                let lit = string(&meta, &key, "\"stripe\"")?;
+                non_blank(&lit, "limiter name")?;
+                set(&mut self.limiter, &meta, lit.clone(), lit)
+            }
+            "burst" => {
+                let (n, lit) = integer::<u32>(&meta, &key, "10", "1 or more")?;
+                if n == 0 {
+                    return Err(Error::new_spanned(lit, "`burst` must be at least 1"));
+                }
+                set(&mut self.burst, &meta, n, lit)
+            }
+            "max_running" | "key_limit" => {
+                let (n, lit) = integer::<u32>(&meta, &key, "5", "1 or more")?;
+                if n == 0 {
+                    return Err(Error::new_spanned(
+                        lit,
+                        format!("`{key}` must be at least 1 (leave it out for no limit)"),
+                    ));
+                }
+                let slot = if key == "max_running" {
+                    &mut self.max_running
+                } else {
+                    &mut self.key_limit
+                };
+                set(slot, &meta, n, lit)
             }
             "timeout" | "result_ttl" | "every" => {
                 let lit = string(&meta, &key, "\"30s\"")?;
@@ -231,6 +273,14 @@ impl TaskAttr {
         }
         if let (Some(_), Some(every)) = (&self.cron, &self.every) {
             return Err(every.error("a task is periodic by `cron` or by `every`, not both"));
+        }
+        if let (Some(burst), None) = (&self.burst, &self.rate) {
+            return Err(burst.error("`burst` goes with `rate` (a limiter has its own burst)"));
+        }
+        if let (Some(_), Some(limiter)) = (&self.rate, &self.limiter) {
+            return Err(
+                limiter.error("a task takes its rate from `rate` or from a `limiter`, not both")
+            );
         }
         Ok(())
     }
@@ -336,6 +386,25 @@ fn duration(lit: &LitStr) -> Result<u64> {
 fn parse_millis(text: &str) -> std::result::Result<u64, String> {
     let duration = ork_cron::parse_duration(text)?;
     u64::try_from(duration.as_millis()).map_err(|_| format!("`{text}` is too long a duration"))
+}
+
+/// `"100/s"`, `"10/m"`, `"5/h"`, `"5/10s"`: a count per a period (ms).
+fn parse_rate(text: &str) -> std::result::Result<(u32, u64), String> {
+    let syntax = "write a count per a period, like \"100/s\", \"10/m\", \"5/h\" or \"5/10s\"";
+    let (count, period) = text.split_once('/').ok_or_else(|| syntax.to_owned())?;
+    let count: u32 = count.trim().parse().map_err(|_| syntax.to_owned())?;
+    let period_ms = match period.trim() {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        other => parse_millis(other).map_err(|_| syntax.to_owned())?,
+    };
+    if count == 0 || period_ms == 0 {
+        return Err(format!(
+            "`{text}`: the count and the period must be positive"
+        ));
+    }
+    Ok((count, period_ms))
 }
 
 /// `"fixed"`, `"fixed:2s"`, `"exponential"`, `"exponential:1s"`,

@@ -190,6 +190,27 @@ fn options(attr: &TaskAttr, sig: &TaskSig, p: &TokenStream) -> TokenStream {
         let ttl = millis(ttl.value);
         options.extend(quote!(.result_ttl(#ttl)));
     }
+    if let Some(rate) = &attr.rate {
+        let (count, period_ms) = rate.value;
+        let count = Literal::u32_suffixed(count);
+        let period_ms = Literal::u64_suffixed(period_ms);
+        let burst = Literal::u32_suffixed(attr.burst.as_ref().map_or(1, |b| b.value));
+        options.extend(
+            quote!(.rate(#p::Rate { count: #count, period_ms: #period_ms, burst: #burst })),
+        );
+    }
+    if let Some(limiter) = &attr.limiter {
+        let limiter = &limiter.value;
+        options.extend(quote!(.limiter(#limiter)));
+    }
+    if let Some(n) = &attr.max_running {
+        let n = Literal::u32_suffixed(n.value);
+        options.extend(quote!(.max_running(#n)));
+    }
+    if let Some(n) = &attr.key_limit {
+        let n = Literal::u32_suffixed(n.value);
+        options.extend(quote!(.key_limit(#n)));
+    }
     if let Some(concurrency) = &attr.concurrency {
         let concurrency = Literal::usize_suffixed(concurrency.value);
         options.extend(quote!(.concurrency(#concurrency)));

@@ -65,6 +65,11 @@ mod sig;
 /// | `priority` | 0 (lowest) to 9 | `0` |
 /// | `result_ttl` | how long the result is kept | the engine's |
 /// | `concurrency` | the most runs at once per worker process (1 or more) | no limit |
+/// | `max_running` | the most attempts running at once across the fleet (1 or more) | no limit |
+/// | `rate` | a rate limit across the fleet: `"100/s"`, `"10/m"`, `"5/h"`, `"5/10s"` | none |
+/// | `burst` | with `rate`: how many may start at once after a quiet spell | `1` |
+/// | `limiter` | the name of a rate limiter shared with other tasks (`ork.limiter(..)`) | none |
+/// | `key_limit` | the most jobs of one `.concurrency_key(k)` running at once across the fleet | `1` |
 /// | `cron` | a six-field cron expression, seconds first: `"0 */15 * * * *"` (checked by the scheduler's own parser) | none |
 /// | `every` | an interval of 100 ms or more: `"30s"` | none |
 /// | `crate` | the path of the `ork` crate, if renamed | `"::ork"` |

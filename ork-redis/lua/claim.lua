@@ -14,6 +14,20 @@
 -- record (garbage pushed into the list) is dead-lettered with the reason
 -- "undecodable job record"; an entry whose job is not queued (a stale
 -- duplicate) is dropped, the job lives on in its own state.
+--
+-- Pauses ({ns}:flow, see flow.lua): a paused queue is skipped whole (its
+-- scheduled jobs are not promoted and do not count for next_due). A job of
+-- a paused task is set aside, still queued, in {ns}:h:<queue> with its
+-- task in field hd, and the claim goes on with the next entry: each job is
+-- set aside once, so held jobs cost nothing to later claims.
+--
+-- Running caps: a job's own (field lm, from its record) and its queue's
+-- ({ns}:flow c:<queue>). Each cap's slots are the set {ns}:rl:<cap> of the
+-- ids holding one. A job is claimed only if every cap has a free slot, and
+-- then takes one of each (field sl names them); otherwise it is parked on
+-- the full cap: listed in {ns}:pk:<cap> (the order slots free up in) and
+-- in {ns}:h:<queue> (it still counts as queued), field pk naming the cap.
+-- finish.lua and reap.lua give the slots back (release_slots in lib.lua).
 
 local max = tonumber(ARGV[3])
 local lease = tonumber(ARGV[4])
@@ -21,6 +35,83 @@ local queues = {}
 for j = 5, #ARGV do queues[#queues + 1] = ARGV[j] end
 local out = { -1 }
 local got = 0
+
+-- Rate limits (GCRA): takes a token from the bucket of field rl (see
+-- lib.lua); returns true, or false with TOKEN_DUE set to when the token
+-- reserved for the job is (the bucket's state moves past it either way).
+-- A job that already holds a reserved token (`reserved`) takes none. Every
+-- hand-out also passes the same rate on a second bucket that only moves
+-- when a job is handed out ({ns}:tr:<bucket>): reserved jobs claimed late
+-- (a busy claimer) are spread out again rather than handed out together,
+-- so no span of time sees more than the rate and the burst allow. A named
+-- limiter that is not defined does not limit.
+local LIMITER_DEFS = {}
+local TOKEN_DUE = nil
+local function take_token(rl, reserved)
+  local bucket, spec = string.match(rl, '^([^\t]*)\t(.*)$')
+  if not bucket then return true end
+  if string.sub(spec, 1, 1) == '@' then
+    local name = string.sub(spec, 2)
+    local def = LIMITER_DEFS[name]
+    if def == nil then
+      def = redis.call('HGET', K_LIMITERS, name) or false
+      LIMITER_DEFS[name] = def
+    end
+    if not def then return true end
+    spec = def
+  end
+  local count, period, burst = string.match(spec, '^(%d+)\t(%d+)\t(%d+)$')
+  if not count then return true end
+  local t = tonumber(period) / tonumber(count)
+  local tau = (tonumber(burst) - 1) * t
+  local n = now()
+  if not reserved then
+    local tat = tonumber(redis.call('GET', K_bucket(bucket))) or n
+    if tat < n then tat = n end
+    local next_tat = tat + t
+    redis.call('SET', K_bucket(bucket), string.format('%.3f', next_tat),
+      'PX', math.ceil(next_tat - n) + 1000)
+    if tat - tau > n then
+      TOKEN_DUE = math.ceil(tat - tau)
+      return false
+    end
+  end
+  local rtat = tonumber(redis.call('GET', K_release(bucket))) or n
+  if rtat < n then rtat = n end
+  if rtat - tau > n then
+    TOKEN_DUE = math.ceil(rtat - tau)
+    return false
+  end
+  redis.call('SET', K_release(bucket), string.format('%.3f', rtat + t),
+    'PX', math.ceil(rtat + t - n) + 1000)
+  return true
+end
+
+-- Jobs of paused tasks set aside by this claim, and the most it sets aside.
+local SET_ASIDE, SET_ASIDE_MAX = 0, 1000
+
+-- Paused queues and tasks: usually none, one lookup.
+local PAUSED_Q, PAUSED_T, QUEUE_CAP = {}, nil, {}
+do
+  local pz = redis.call('HGETALL', K_FLOW)
+  for j = 1, #pz, 2 do
+    local f = pz[j]
+    local kind, name = string.sub(f, 1, 2), string.sub(f, 3)
+    if kind == 'q:' then PAUSED_Q[name] = true
+    elseif kind == 't:' then
+      PAUSED_T = PAUSED_T or {}
+      PAUSED_T[name] = true
+    elseif kind == 'c:' then QUEUE_CAP[name] = tonumber(pz[j + 1])
+    end
+  end
+  if #pz > 0 then
+    local kept = {}
+    for _, q in ipairs(queues) do
+      if not PAUSED_Q[q] then kept[#kept + 1] = q end
+    end
+    queues = kept
+  end
+end
 
 local function promote(q)
   local ids = redis.call('ZRANGEBYSCORE', K_sched(q), '-inf', now_s(), 'LIMIT', 0, 1000)
@@ -51,7 +142,7 @@ local DEADLINE = nil
 
 local function take(id, q)
   local k = K_job(id)
-  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg')
+  local f = redis.pcall('HMGET', k, 's', 'd', 'r', 'pg', 'hd', 'lm', 'cp', 'rl', 'rv')
   if f.err then
     -- Not a hash: listed among the dead letters, looked up as undecodable.
     register_queue(q)
@@ -74,10 +165,65 @@ local function take(id, q)
     terminate(id, 'd', 'undecodable job record: the job has no record data')
     return
   end
+  if PAUSED_T then
+    local task = task_of(f[2])
+    if task and PAUSED_T[task] then
+      redis.call('HSET', k, 'hd', task)
+      defer('RPUSH', memo(K_held, q), id)
+      SET_ASIDE = SET_ASIDE + 1
+      return
+    end
+  end
+  local caps = nil
+  if f[6] then
+    caps = {}
+    for n, cap in string.gmatch(f[6], '(%d+)\t([^\n]+)') do caps[#caps + 1] = { cap, tonumber(n) } end
+  end
+  if QUEUE_CAP[q] then
+    caps = caps or {}
+    caps[#caps + 1] = { 'q:' .. q, QUEUE_CAP[q] }
+  end
+  local held = nil
+  if caps then
+    for _, c in ipairs(caps) do
+      if redis.call('SCARD', K_slots(c[1])) >= c[2] then
+        -- Full: parked until a slot frees.
+        redis.call('HSET', k, 'cp', c[1])
+        redis.call('RPUSH', K_parked(c[1]), id)
+        defer('RPUSH', memo(K_held, q), id)
+        redis.call('SADD', K_PARKED_CAPS, c[1])
+        redis.call('HSET', K_CAPS, c[1], c[2])
+        SET_ASIDE = SET_ASIDE + 1
+        return
+      end
+    end
+  end
+  if f[8] then
+    if not take_token(f[8], f[9] ~= false and f[9] ~= nil) then
+      -- Its token is reserved: due again at its time.
+      if not f[9] then redis.call('HSET', k, 'rv', '1') end
+      make_scheduled(id, q, TOKEN_DUE)
+      SET_ASIDE = SET_ASIDE + 1
+      return
+    end
+    if f[9] then redis.call('HDEL', k, 'rv') end
+  end
+  if caps then
+    local names = {}
+    for _, c in ipairs(caps) do
+      redis.call('SADD', K_slots(c[1]), id)
+      names[#names + 1] = c[1]
+    end
+    held = table.concat(names, '\n')
+  end
   local fence, attempt, lost = run_of(f[3])
   fence, attempt = fence + 1, attempt + 1
-  if f[4] then redis.call('HDEL', k, 'pg') end
-  redis.call('HSET', k, 's', 'r', 'r', run_field(fence, attempt, lost, now_s()))
+  if f[4] or f[5] or f[7] then redis.call('HDEL', k, 'pg', 'hd', 'cp') end
+  if held then
+    redis.call('HSET', k, 's', 'r', 'r', run_field(fence, attempt, lost, now_s()), 'sl', held)
+  else
+    redis.call('HSET', k, 's', 'r', 'r', run_field(fence, attempt, lost, now_s()))
+  end
   if not DEADLINE then DEADLINE = str(now() + lease) end
   defer('ZADD', memo(K_run, q), DEADLINE, id)
   got = got + 1
@@ -95,14 +241,24 @@ local function claim_from(q)
     levels = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0 }
   end
   for _, p in ipairs(levels) do
-    local want = max - got
-    if want <= 0 then return end
-    local ids = redis.pcall('LPOP', K_ready(q, p), want)
-    if type(ids) == 'table' and ids.err then
-      -- Not a list (written by hand): skip it, serve the rest.
-      redis.log(redis.LOG_WARNING, 'ork: ' .. K_ready(q, p) .. ': ' .. ids.err)
-    elseif ids then
+    while true do
+      local want = max - got
+      if want <= 0 then return end
+      if SET_ASIDE >= SET_ASIDE_MAX then
+        -- Bounded work per claim: the next claim goes on from here.
+        WAKE[q] = true
+        return
+      end
+      local ids = redis.pcall('LPOP', K_ready(q, p), want)
+      if type(ids) == 'table' and ids.err then
+        -- Not a list (written by hand): skip it, serve the rest.
+        redis.log(redis.LOG_WARNING, 'ork: ' .. K_ready(q, p) .. ': ' .. ids.err)
+        break
+      elseif not ids then
+        break
+      end
       for _, id in ipairs(ids) do take(id, q) end
+      if #ids < want then break end
     end
   end
 end

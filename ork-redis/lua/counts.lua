@@ -13,6 +13,7 @@ for _, q in ipairs(all_queues()) do
   trim_finished(q)
   local queued = 0
   for p = 0, 9 do queued = queued + redis.call('LLEN', K_ready(q, p)) end
+  queued = queued + redis.call('LLEN', K_held(q))
   out[#out + 1] = q
   out[#out + 1] = redis.call('ZCARD', K_wait(q))
   out[#out + 1] = redis.call('ZCARD', K_sched(q))

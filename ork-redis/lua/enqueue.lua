@@ -6,7 +6,8 @@
 --       those that differ from the default: p priority (1-9), u unique key,
 --       dl delay ms, ra run-at ms, x result TTL ms, af allow_failure ('1'),
 --       dep a dependency id (one pair per dependency, in order), pa the
---       parent's id (a run-time child) and ik an idempotency key.
+--       parent's id (a run-time child), ik an idempotency key and lm the
+--       record's running caps ("<cap>\t<name>" lines, see claim.lua).
 -- Returns: per record 1 (created) or the id of the job that stands for it
 --       (the same id, or the holder of the same idempotency key while its
 --       hash is kept, or of the same unique key while it is unfinished).

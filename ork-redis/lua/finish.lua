@@ -20,7 +20,7 @@ local out = {}
 for i = 3, #ARGV, 5 do
   local id, fence, kind, a, b = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local k = K_job(id)
-  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h', 'd', 'C', 'ik')
+  local f = redis.call('HMGET', k, 's', 'r', 'q', 'x', 'u', 'h', 'd', 'C', 'ik', 'sl')
   local q = f[3]
   if f[1] == 'q' and q and fence_of(f[2]) == fence then
     -- Reaped but not claimed again: the attempt is still current.
@@ -31,6 +31,8 @@ for i = 3, #ARGV, 5 do
     out[#out + 1] = 0
   else
     out[#out + 1] = 1
+    -- Whatever the end, the attempt's running-cap slots go back.
+    if f[10] then release_slots(id, f[10]) end
     if kind == 'ok' and not f[5] and not f[6] and not f[8] and not f[9] then
       -- The common case (no unique or idempotency key, no dependants, no
       -- run-time children): terminate()'s steps for it, without its

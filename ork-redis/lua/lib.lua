@@ -36,6 +36,14 @@
 -- A job's dependants set ({ns}:dn:<id>), its children set ({ns}:ch:<id>:
 -- the jobs enqueued with it as their parent) and its idempotency key
 -- ({ns}:ik:<key>, holding its id) expire with its hash.
+--   hd  the task name, while a claim has set the job aside in {ns}:h:<queue>
+--       because its task is paused (flow.lua)
+--   lm  the record's running caps, "<cap>\t<name>" lines (claim.lua)
+--   sl  the running caps whose slots the attempt holds, names by lines
+--   cp  the running cap the job is parked on (also in {ns}:h:<queue>)
+--   rl  the rate bucket, "<bucket>\t<count>\t<period ms>\t<burst>" or
+--       "<bucket>\t@<limiter>" (a named limiter, {ns}:limiters)
+--   rv  "1" while the job holds a reserved token (scheduled at its time)
 --   S:<name>  the output of durable step <name> ("S:@checkpoint": the
 --       checkpoint), written by step.lua; kept and expired with the hash.
 --   pk  why the job is parked (a durable sleep or wait), set by a park
@@ -49,7 +57,8 @@
 --              o succeeded, d dead, c cancelled.
 
 -- Per call (set by begin()): the prefix, the default TTL, fixed keys.
-local P, DEFAULT_TTL, K_QUEUES, K_UNIQUE, K_CANCELS, K_SCHEDULES
+local P, DEFAULT_TTL, K_QUEUES, K_UNIQUE, K_CANCELS, K_SCHEDULES, K_FLOW, K_PARKED_CAPS, K_CAPS
+local K_LIMITERS
 
 local function K_job(id) return P .. 'job:' .. id end
 local function K_ready(q, p) return P .. 'q:' .. q .. ':' .. p end
@@ -68,6 +77,16 @@ local function K_workflow(id) return P .. 'wf:' .. id end
 local function K_schedule(name) return P .. 'cron:' .. name end
 local function K_signals(key) return P .. 'sig:' .. key end
 local function K_listeners(key) return P .. 'sigw:' .. key end
+-- Jobs of a queue set aside by a claim because their task is paused.
+local function K_held(q) return P .. 'h:' .. q end
+-- Running caps (`t:<task>`, `k:<key>`, `q:<queue>`): the jobs holding a
+-- slot (a set), and the jobs parked until one frees (a list).
+local function K_slots(cap) return P .. 'rl:' .. cap end
+local function K_parked(cap) return P .. 'pk:' .. cap end
+-- A rate-limit bucket's next token time (GCRA), ms with a fraction.
+local function K_bucket(name) return P .. 'tb:' .. name end
+-- The same bucket metering the actual hand-outs (see claim.lua).
+local function K_release(name) return P .. 'tr:' .. name end
 -- Job hash fields holding durable steps start with this.
 local STEP_PREFIX = 'S:'
 
@@ -166,6 +185,30 @@ local function varint_at(s, i)
   local v = 0
   for j = i + n, i + 1, -1 do v = v * 256 + string.byte(s, j) end
   return v, i + n + 1
+end
+
+-- The task name in a record blob `d` (ork-core's src/stored/): format 2,
+-- the field of tag 1 (absent: empty); format 1, the second bincode string
+-- (after the empty id). nil for a blob of a format this does not know.
+local TASK_TAG = 1
+local function task_of(d)
+  local format = string.byte(d, 1)
+  if format == 2 then
+    local i = 2
+    while i <= #d do
+      local n, j = varint_at(d, i + 1)
+      if not n or j + n - 1 > #d then return nil end
+      if string.byte(d, i) == TASK_TAG then return string.sub(d, j, j + n - 1) end
+      i = j + n
+    end
+    return ''
+  end
+  if format ~= 1 then return nil end
+  local n, j = varint_at(d, 2)
+  if not n then return nil end
+  n, j = varint_at(d, j + n)
+  if not n then return nil end
+  return string.sub(d, j, j + n - 1)
 end
 
 -- The record blob `d` of a job that succeeded, without its payload (the
@@ -312,7 +355,9 @@ local function unindex(id, st, q, p)
   if q == SKIP_QUEUE and (st == 'w' or st == 's' or st == 'q') then return end
   if st == 'w' then defer('ZREM', K_wait(q), id)
   elseif st == 's' then defer('ZREM', K_sched(q), id)
-  elseif st == 'q' then defer('LREM', K_ready(q, tonumber(p) or 0), '0', id)
+  elseif st == 'q' then
+    defer('LREM', K_ready(q, tonumber(p) or 0), '0', id)
+    defer('LREM', K_held(q), '0', id)
   elseif st == 'r' then defer('ZREM', K_run(q), id)
   elseif st == 'o' then defer('ZREM', K_ok(q), id)
   elseif st == 'd' then defer('ZREM', K_dead(q), id)
@@ -351,14 +396,52 @@ end
 -- such a job.
 local function unreap(id, q, fence, r)
   local k = K_job(id)
-  local g = redis.call('HMGET', k, 'rp', 'p')
+  local g = redis.call('HMGET', k, 'rp', 'p', 'sl', 'cp')
   if tonumber(g[1]) ~= fence then return nil end
   redis.call('LREM', K_ready(q, tonumber(g[2]) or 0), '0', id)
+  if g[4] then
+    redis.call('LREM', K_held(q), '1', id)
+    redis.call('HDEL', k, 'cp')
+  end
+  -- The attempt holds its slots again (the reap gave them back).
+  if g[3] then
+    for cap in string.gmatch(g[3], '[^\n]+') do redis.call('SADD', K_slots(cap), id) end
+  end
   local fe, attempts, lost, started = run_of(r)
   local restored = run_field(fe, attempts + 1, math.max(lost - 1, 0), started)
   redis.call('HSET', k, 's', 'r', 'r', restored)
   redis.call('HDEL', k, 'rp', 'e')
   return restored
+end
+
+-- Moves up to n jobs parked on running cap `cap` to the front of their
+-- ready lists, in the order they were parked; entries whose job is no
+-- longer parked there (cancelled, claimed since) are dropped.
+local function unpark(cap, n)
+  local back = {}
+  while #back < n do
+    local id = redis.call('LPOP', K_parked(cap))
+    if not id then break end
+    local g = redis.call('HMGET', K_job(id), 's', 'cp', 'q', 'p')
+    if g[1] == 'q' and g[2] == cap then
+      redis.call('HDEL', K_job(id), 'cp')
+      redis.call('LREM', K_held(g[3]), '1', id)
+      back[#back + 1] = { id, g[3], tonumber(g[4]) or 0 }
+    end
+  end
+  for j = #back, 1, -1 do
+    local b = back[j]
+    redis.call('LPUSH', K_ready(b[2], b[3]), b[1])
+    WAKE[b[2]] = true
+  end
+end
+
+-- Gives back the slots of an attempt (`sl`: cap names by lines) that ended
+-- or lost its lease; each frees one parked job of its cap.
+local function release_slots(id, sl)
+  for cap in string.gmatch(sl, '[^\n]+') do
+    if redis.call('SREM', K_slots(cap), id) == 1 then unpark(cap, 1) end
+  end
 end
 
 -- Queues (or schedules) a waiting job whose dependencies are all done.
@@ -604,7 +687,7 @@ local function enqueue_records(i)
   for r = 1, count do
     local id, blob, q, nopts = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
     local p, u, delay, run_at, ttl, af = '0', '', '0', '', '', '0'
-    local pa, ik = nil, nil
+    local pa, ik, lm, rl = nil, nil, nil, nil
     local deps, seen = NO_DEPS, nil
     for j = i + 4, i + 2 + 2 * nopts, 2 do
       local o, v = ARGV[j], ARGV[j + 1]
@@ -622,6 +705,8 @@ local function enqueue_records(i)
       elseif o == 'af' then af = v
       elseif o == 'pa' then pa = v
       elseif o == 'ik' then ik = v
+      elseif o == 'lm' then lm = v
+      elseif o == 'rl' then rl = v
       end
     end
     i = i + 4 + 2 * nopts
@@ -658,6 +743,8 @@ local function enqueue_records(i)
         if p ~= '0' then append(fields, 'p', p) end
         if ttl ~= '' then append(fields, 'x', ttl) end
         if af == '1' then append(fields, 'af', '1') end
+        if lm then append(fields, 'lm', lm) end
+        if rl then append(fields, 'rl', rl) end
         if u ~= '' then
           append(fields, 'u', u)
           redis.call('HSET', K_UNIQUE, u, id)
@@ -702,6 +789,9 @@ local function begin(keys, args)
   DEFAULT_TTL = tonumber(args[2])
   K_QUEUES, K_UNIQUE = P .. 'queues', P .. 'uniq'
   K_CANCELS, K_SCHEDULES = P .. 'cancels', P .. 'crons'
+  K_FLOW = P .. 'flow'
+  K_PARKED_CAPS, K_CAPS = P .. 'pkc', P .. 'caps'
+  K_LIMITERS = P .. 'limiters'
   MEMO, NUMS, EXPIRY, WAITING, CHILD_OF, SEEN_QUEUES = {}, {}, {}, {}, {}, {}
   NOW, NOW_S, SKIP_QUEUE = nil, nil, nil
   OPS, OPS_KEYS, WAKE = {}, {}, {}

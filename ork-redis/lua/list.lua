@@ -8,7 +8,8 @@
 -- Order: queues by name; states in life order (waiting, scheduled,
 -- queued, running, succeeded, dead, cancelled); within a state, the
 -- index's order: waiting by enqueue time, scheduled by due time, queued by
--- priority then first in first out, running by lease deadline, succeeded and
+-- priority then first in first out (then those set aside because their
+-- task is paused), running by lease deadline, succeeded and
 -- cancelled by expiry, dead by the time they died.
 
 local offset, need = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -43,6 +44,7 @@ for _, q in ipairs(queues) do
     elseif st == 's' then take(K_sched(q))
     elseif st == 'q' then
       for p = 9, 0, -1 do take(K_ready(q, p), true) end
+      take(K_held(q), true)
     elseif st == 'r' then take(K_run(q))
     elseif st == 'o' then
       trim_finished(q)

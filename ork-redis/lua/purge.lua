@@ -5,6 +5,7 @@
 -- ARGV: [1] prefix  [2] default result TTL ms  [3] queue
 -- Returns: how many jobs were deleted.
 --
+-- Jobs set aside because their task is paused ({ns}:h:<queue>) go too.
 -- Each job ends cancelled ("purged") first, so unique keys are released
 -- and dependants (in any queue) are cancelled, then it is deleted.
 
@@ -16,7 +17,8 @@ end
 collect(redis.call('ZRANGE', K_wait(q), 0, -1))
 collect(redis.call('ZRANGE', K_sched(q), 0, -1))
 for p = 9, 0, -1 do collect(redis.call('LRANGE', K_ready(q, p), 0, -1)) end
-redis.call('DEL', K_wait(q), K_sched(q), K_ready(q, 0), K_ready(q, 1), K_ready(q, 2),
+collect(redis.call('LRANGE', K_held(q), 0, -1))
+redis.call('DEL', K_held(q), K_wait(q), K_sched(q), K_ready(q, 0), K_ready(q, 1), K_ready(q, 2),
   K_ready(q, 3), K_ready(q, 4), K_ready(q, 5), K_ready(q, 6), K_ready(q, 7),
   K_ready(q, 8), K_ready(q, 9))
 SKIP_QUEUE = q

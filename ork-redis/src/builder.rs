@@ -272,6 +272,7 @@ impl RedisBackendBuilder {
                         self.replica_timeout.as_millis().max(1) as u64,
                     )
                 }),
+                shards: 1,
             },
             flavor: crate::scripts::Flavor::Shebang,
             memory_watch: Arc::new(crate::memory::Watch::new()),
@@ -294,6 +295,7 @@ impl RedisBackendBuilder {
             }
         };
         let count = crate::shards::settle_count(&inner, self.shards, default).await?;
+        inner.settings.shards = u32::try_from(count).unwrap_or(u32::MAX);
         let shards = (0..count)
             .map(|i| Arc::new(inner.for_shard(Keys::shard(&self.namespace, i))))
             .collect();

@@ -184,6 +184,40 @@ impl Keys {
     pub(crate) fn audit(&self) -> String {
         self.key("audit")
     }
+
+    /// Hash: flow settings: paused queues (`q:<queue>`) and tasks
+    /// (`t:<task>`), queue running caps (`c:<queue>`: the cap).
+    pub(crate) fn flow(&self) -> String {
+        self.key("flow")
+    }
+
+    /// Set: the ids of the jobs holding a slot of a running cap (`t:<task>`,
+    /// `k:<key>` or `q:<queue>`).
+    pub(crate) fn slots(&self, cap: &str) -> String {
+        self.key(&format!("rl:{cap}"))
+    }
+
+    /// List: the jobs parked on a full running cap, in the order parked.
+    pub(crate) fn parked(&self, cap: &str) -> String {
+        self.key(&format!("pk:{cap}"))
+    }
+
+    /// Set: the running caps that have parked jobs.
+    pub(crate) fn parked_caps(&self) -> String {
+        self.key("pkc")
+    }
+
+    /// Hash: a running cap's name to its cap, as last seen by a claim that
+    /// parked a job on it.
+    pub(crate) fn caps(&self) -> String {
+        self.key("caps")
+    }
+
+    /// List: jobs of a queue set aside by a claim: their task is paused, or
+    /// a running cap of theirs is full.
+    pub(crate) fn held(&self, queue: &str) -> String {
+        self.key(&format!("h:{queue}"))
+    }
 }
 
 #[cfg(all(test, feature = "testing"))]
@@ -205,6 +239,8 @@ mod tests {
             " K_dependants('J'), K_done_deps('J'), K_workflow('J'), K_schedule('S'),",
             " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS,",
             " K_signals('G'), K_listeners('G') }",
+            " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS, K_FLOW, K_held('Q'),",
+            " K_slots('t:T'), K_parked('t:T'), K_PARKED_CAPS, K_CAPS }",
         ));
         let lua: Vec<String> = script
             .key(keys.queues())
@@ -235,6 +271,12 @@ mod tests {
             keys.cancels(),
             keys.signals("G"),
             keys.listeners("G"),
+            keys.flow(),
+            keys.held("Q"),
+            keys.slots("t:T"),
+            keys.parked("t:T"),
+            keys.parked_caps(),
+            keys.caps(),
         ];
         assert_eq!(lua, rust);
         assert!(rust.iter().all(|k| k.starts_with("{ns}:")));

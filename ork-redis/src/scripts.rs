@@ -376,6 +376,8 @@ scripts! {
     SCHEDULE => "schedule.lua";
     /// A scheduler step: compare-and-set plus enqueue.
     FIRE => "fire.lua";
+    /// Paused queues and tasks.
+    FLOW => "flow.lua", Always;
 }
 
 /// The library's name: `ork_` and the start of its source's hash.

@@ -108,16 +108,24 @@ impl Router {
     }
 
     /// Where a new record goes: a child or workflow node with its root; a
-    /// root with an idempotency key or a unique key in that key's shard
-    /// (the idempotency key first); any other job where its id hashes.
+    /// root with a concurrency key or a rate key in that key's shard (so
+    /// the key's running count or bucket is one shard's); else one with an
+    /// idempotency key or a unique key in that key's shard (the idempotency
+    /// key first); any other job where its id hashes.
     pub(crate) fn for_record(&self, r: &JobRecord) -> usize {
         let id = r.id.as_str();
         if r.parent.is_some() || id.contains('.') {
             return self.for_job(id);
         }
-        match (&r.idempotency_key, &r.unique) {
-            (Some(key), _) | (None, Some(key)) => self.for_key(key),
-            (None, None) => self.for_job(id),
+        let keyed = r
+            .concurrency_key
+            .as_ref()
+            .or(r.rate_key.as_ref())
+            .or(r.idempotency_key.as_ref())
+            .or(r.unique.as_ref());
+        match keyed {
+            Some(key) => self.for_key(key),
+            None => self.for_job(id),
         }
     }
 

@@ -556,6 +556,44 @@ impl<B: Backend> SignalStore for FinishSpy<B> {
     }
 }
 
+impl<B: Backend> ork::backend::FlowControl for FinishSpy<B> {
+    fn set_paused<'a>(
+        &'a self,
+        target: &'a ork::backend::PauseTarget,
+        paused: bool,
+    ) -> BoxFuture<'a, ork::Result<bool>> {
+        self.inner.set_paused(target, paused)
+    }
+
+    fn paused(&self) -> BoxFuture<'_, ork::Result<Vec<ork::backend::Paused>>> {
+        self.inner.paused()
+    }
+
+    fn set_queue_cap<'a>(
+        &'a self,
+        queue: &'a str,
+        cap: Option<u32>,
+    ) -> BoxFuture<'a, ork::Result<()>> {
+        self.inner.set_queue_cap(queue, cap)
+    }
+
+    fn running_caps(&self) -> BoxFuture<'_, ork::Result<Vec<ork::backend::CapUse>>> {
+        self.inner.running_caps()
+    }
+
+    fn set_limiter<'a>(
+        &'a self,
+        name: &'a str,
+        rate: Option<ork::Rate>,
+    ) -> BoxFuture<'a, ork::Result<()>> {
+        self.inner.set_limiter(name, rate)
+    }
+
+    fn limiters(&self) -> BoxFuture<'_, ork::Result<Vec<(String, ork::Rate)>>> {
+        self.inner.limiters()
+    }
+}
+
 impl<B: Backend> Backend for FinishSpy<B> {
     fn standalone(&self) -> BoxFuture<'_, ork::Result<Option<std::sync::Arc<dyn Backend>>>> {
         self.inner.standalone()

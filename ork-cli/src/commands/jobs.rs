@@ -112,8 +112,16 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
         return Err(unknown_id(conn, "job", id).await);
     };
     let view = JobView::new(&info, true);
+    let paused = conn.ork.paused().await?;
+    let caps = conn.ork.running_caps().await?;
+    let held = ork_core::backend::held_reason(&info, &paused, &caps);
     if out.json {
-        return out.print_json(&view);
+        let mut v = serde_json::to_value(&view)
+            .map_err(|e| CliError::new(format!("could not write JSON: {e}")))?;
+        if let (Some(obj), Some(why)) = (v.as_object_mut(), &held) {
+            obj.insert("held".to_owned(), Value::from(why.clone()));
+        }
+        return out.print_json(&v);
     }
     let now = conn.ork.backend().now_ms().await?;
     let p = out.paint;
@@ -143,6 +151,9 @@ pub(crate) async fn show(conn: &Conn, out: Out, id: &str) -> Result<()> {
             }
         ),
     );
+    if let Some(why) = &held {
+        field("held", p.sgr("33", why));
+    }
     if let Some(e) = &info.error {
         field("error", p.sgr("31", e));
     }

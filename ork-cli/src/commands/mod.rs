@@ -68,6 +68,8 @@ pub(crate) async fn run(args: Args) -> Result<()> {
             operate::signal(&conn, out, &key, &value, keep).await
         }
         Command::Purge { queue, yes } => operate::purge(&conn, out, &queue, yes).await,
+        Command::Pause(what) => operate::pause(&conn, out, what.target(), true).await,
+        Command::Resume(what) => operate::pause(&conn, out, what.target(), false).await,
         Command::Schedules => schedules::list(&conn, out).await,
         Command::Workflows { limit } => workflows::list(&conn, out, limit).await,
         Command::Workflow { id } => workflows::show(&conn, out, &id).await,

@@ -1,9 +1,11 @@
-//! `ork retry`, `ork cancel`, `ork purge`: the commands that change things.
+//! `ork retry`, `ork cancel`, `ork purge`, `ork pause`, `ork resume`: the
+//! commands that change things.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use std::time::Duration;
 
+use ork_core::backend::PauseTarget;
 use ork_core::backend::SIGNAL_RETENTION;
 use ork_core::{CancelOutcome, Codec, JobQuery};
 use ork_core::{JobId, JobState};
@@ -153,6 +155,29 @@ pub(crate) async fn cancel(conn: &Conn, out: Out, id: &str) -> Result<()> {
             "`ork retry {id}` runs a dead or cancelled job again"
         )))
     }
+}
+
+/// Pauses (`pause`) or resumes a queue or a task.
+pub(crate) async fn pause(conn: &Conn, out: Out, target: PauseTarget, pause: bool) -> Result<()> {
+    let changed = conn.ork.backend().set_paused(&target, pause).await?;
+    if out.json {
+        return out.print_json(&json!({
+            target.kind(): target.name(),
+            "paused": pause,
+            "changed": changed,
+        }));
+    }
+    let flag = format!("--{} {}", target.kind(), target.name());
+    match (pause, changed) {
+        (true, true) => println!(
+            "{target} paused: its jobs stay queued and none starts until `ork resume {flag}` \
+             (attempts already running go on)"
+        ),
+        (true, false) => println!("{target} was already paused"),
+        (false, true) => println!("{target} resumed"),
+        (false, false) => println!("{target} was not paused"),
+    }
+    Ok(())
 }
 
 /// Deletes the unstarted jobs of a queue, after asking.

@@ -14,7 +14,18 @@ use crate::table::Table;
 pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
     let snap = metrics::snapshot(&conn.ork).await?;
     let memory = conn.ork.backend().memory().await?;
+    let paused = conn.ork.paused().await?;
+    let caps = conn.ork.running_caps().await?;
+    let limiters = conn.ork.backend().limiters().await?;
     if out.json {
+        let limiters: Vec<_> = limiters
+            .iter()
+            .map(|(name, rate)| json!({ "name": name, "rate": rate.to_string() }))
+            .collect();
+        let paused: Vec<_> = paused
+            .iter()
+            .map(|p| json!({ "kind": p.target.kind(), "name": p.target.name(), "held": p.held }))
+            .collect();
         return out.print_json(&json!({
             "namespace": conn.namespace,
             "redis": conn.shown_url(),
@@ -23,6 +34,9 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
             "window_ms": metrics::WINDOW.as_millis() as u64,
             "queues": snap.queues,
             "workers": snap.workers,
+            "paused": paused,
+            "running_caps": caps,
+            "limiters": limiters,
         }));
     }
     let p = out.paint;
@@ -91,6 +105,41 @@ pub(crate) async fn status(conn: &Conn, out: Out) -> Result<()> {
             rate(done),
             rate(failed)
         );
+    }
+    if !paused.is_empty() {
+        println!("\n{}", p.bold("paused"));
+        for z in &paused {
+            println!(
+                "  {}  {} job(s) held  (ork resume --{} {})",
+                p.sgr("33", &z.target.to_string()),
+                z.held,
+                z.target.kind(),
+                z.target.name()
+            );
+        }
+    }
+    if !caps.is_empty() {
+        println!("\n{}", p.bold("running caps"));
+        for c in &caps {
+            let line = format!(
+                "  {}  {} of {} running, {} job(s) held",
+                c.name, c.running, c.cap, c.held
+            );
+            println!(
+                "{}",
+                if c.running >= u64::from(c.cap) {
+                    p.sgr("33", &line)
+                } else {
+                    line
+                }
+            );
+        }
+    }
+    if !limiters.is_empty() {
+        println!("\n{}", p.bold("rate limiters"));
+        for (name, rate) in &limiters {
+            println!("  {name}  {rate}");
+        }
     }
     let w = &snap.workers;
     let slots: usize = w.iter().map(|w| w.concurrency).sum();

@@ -19,6 +19,7 @@
 //! | [`ScheduleStore`] | periodic schedules and the exactly-once tick step |
 //! | [`StepStore`] | the outputs of durable steps and checkpoints, fenced |
 //! | [`SignalStore`] | signals under keys, their waiters, and waking parked jobs |
+//! | [`FlowControl`] | paused queues and tasks |
 //!
 //! [`Backend`] is all of them together, and is what the client holds. An
 //! engine implements each part, then `impl Backend for MyEngine {}`.
@@ -39,6 +40,7 @@ use crate::error::Result;
 mod admin;
 mod audit;
 mod cancels;
+mod flow;
 mod jobs;
 pub mod memory;
 mod queries;
@@ -51,6 +53,9 @@ mod workflows;
 pub use admin::Admin;
 pub use audit::{AuditEntry, AUDIT_LIMIT};
 pub use cancels::CancelRequests;
+pub use flow::{
+    check_limiter_name, check_queue_cap, held_reason, CapUse, FlowControl, PauseTarget, Paused,
+};
 pub use jobs::{ClaimRequest, Claimed, Enqueued, Finish, JobStore, Lease, LeaseStatus, Outcome};
 pub use queries::Queries;
 pub use registry::WorkerRegistry;
@@ -73,6 +78,7 @@ pub trait Backend:
     + ScheduleStore
     + StepStore
     + SignalStore
+    + FlowControl
     + fmt::Debug
     + 'static
 {

@@ -75,6 +75,9 @@
 //! | `ork_queue_finished_per_second` | gauge | `queue`, `outcome` (`succeeded`, `dead`) | jobs finished per second over the last 60 s, estimated from the newest finished jobs |
 //! | `ork_queue_wait_seconds` | gauge | `queue`, `quantile` (0.5, 0.95, 1) | enqueue to start of the last attempt, of jobs that succeeded in the last 60 s (includes retries' backoff) |
 //! | `ork_queue_run_seconds` | gauge | `queue`, `quantile` | start to end of the last attempt, same jobs |
+//! | `ork_paused_held` | gauge | `kind` (`queue`, `task`), `name` | ready jobs a paused queue or task holds back (see [`FlowControl`](crate::backend::FlowControl)) |
+//! | `ork_cap_running` | gauge | `cap` (`task <name>`, `key <key>`, `queue <name>`) | attempts holding a slot of a running cap that has held jobs back |
+//! | `ork_cap_held` | gauge | `cap` | queued jobs held until one of its slots frees |
 //! | `ork_workers` | gauge | | live workers (every process's) |
 //! | `ork_worker_running` | gauge | `worker` | jobs a worker runs now (as of its last heartbeat; pools sharing an id add up, as below) |
 //! | `ork_worker_concurrency` | gauge | `worker` | a worker's concurrency |
@@ -105,12 +108,14 @@ pub use prometheus_client;
 
 use crate::client::Ork;
 use crate::error::Result;
-use snapshot::memory_gauges;
+use snapshot::{cap_gauges, memory_gauges, paused_gauges};
 
 /// The engine's metrics ([`snapshot`]) and this process's worker counters,
 /// in Prometheus text format: what a `/metrics` endpoint returns.
 pub async fn render(ork: &Ork) -> Result<String> {
     let mut out = snapshot(ork).await?.to_prometheus();
+    paused_gauges(&mut out, &ork.paused().await?);
+    cap_gauges(&mut out, &ork.running_caps().await?);
     match ork.backend().memory().await {
         Ok(Some(usage)) => memory_gauges(&mut out, &usage),
         Ok(None) => {}

@@ -270,6 +270,54 @@ impl Snapshot {
 }
 
 /// The storage server's memory gauges (the limit only when there is one).
+/// One gauge per paused queue or task: the jobs it holds back (always
+/// written, so that a dashboard sees the metric exists when nothing is
+/// paused).
+pub(super) fn paused_gauges(out: &mut String, paused: &[crate::backend::Paused]) {
+    header(
+        out,
+        "ork_paused_held",
+        "gauge",
+        "Ready jobs held back by a paused queue or task.",
+    );
+    for p in paused {
+        let labels = [("kind", p.target.kind()), ("name", p.target.name())];
+        sample(out, "ork_paused_held", &labels, p.held as f64);
+    }
+}
+
+/// Per running cap in use: its running and held jobs.
+pub(super) fn cap_gauges(out: &mut String, caps: &[crate::backend::CapUse]) {
+    header(
+        out,
+        "ork_cap_running",
+        "gauge",
+        "Attempts holding a slot of a running cap.",
+    );
+    for c in caps {
+        sample(
+            out,
+            "ork_cap_running",
+            &[("cap", c.name.as_str())],
+            c.running as f64,
+        );
+    }
+    header(
+        out,
+        "ork_cap_held",
+        "gauge",
+        "Queued jobs held until a slot of a running cap frees.",
+    );
+    for c in caps {
+        sample(
+            out,
+            "ork_cap_held",
+            &[("cap", c.name.as_str())],
+            c.held as f64,
+        );
+    }
+}
+
 pub(super) fn memory_gauges(out: &mut String, usage: &crate::inspect::MemoryUsage) {
     header(
         out,

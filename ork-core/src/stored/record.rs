@@ -21,6 +21,12 @@
 //! | 15 | `workflow` | UTF-8 | none |
 //! | 16 | `parent` | UTF-8 | none |
 //! | 17 | `inputs` | bincode `Vec<ArgSpec>` | empty |
+//! | 18 | `max_running` | varint | none |
+//! | 19 | `concurrency_key` | UTF-8 | none |
+//! | 20 | `key_limit` | varint | none (1) |
+//! | 21 | `rate` | bincode `Rate` | none |
+//! | 22 | `limiter` | UTF-8 | none |
+//! | 23 | `rate_key` | UTF-8 | none |
 //!
 //! The id is not stored (engines keep it in the key); the idempotency key
 //! is kept beside the record. The Redis engine's `lua/lib.lua` finds the
@@ -51,6 +57,12 @@ const ALLOW_FAILURE: u8 = 14;
 const WORKFLOW: u8 = 15;
 const PARENT: u8 = 16;
 const INPUTS: u8 = 17;
+const MAX_RUNNING: u8 = 18;
+const CONCURRENCY_KEY: u8 = 19;
+const KEY_LIMIT: u8 = 20;
+const RATE: u8 = 21;
+const LIMITER: u8 = 22;
+const RATE_KEY: u8 = 23;
 
 /// The format's defaults, fixed for good (not ork's current defaults).
 const DEFAULT_QUEUE: &str = "default";
@@ -83,6 +95,12 @@ fn defaults() -> JobRecord {
         parent: None,
         inputs: Vec::new(),
         idempotency_key: None,
+        max_running: None,
+        concurrency_key: None,
+        key_limit: None,
+        rate: None,
+        limiter: None,
+        rate_key: None,
     }
 }
 
@@ -149,6 +167,24 @@ fn write_fields(w: &mut Writer, r: &JobRecord) -> Result<()> {
     if !r.inputs.is_empty() {
         w.value(INPUTS, &r.inputs)?;
     }
+    if let Some(n) = r.max_running {
+        w.uint(MAX_RUNNING, u64::from(n));
+    }
+    if let Some(k) = &r.concurrency_key {
+        w.raw(CONCURRENCY_KEY, k.as_bytes());
+    }
+    if let Some(n) = r.key_limit {
+        w.uint(KEY_LIMIT, u64::from(n));
+    }
+    if let Some(rate) = &r.rate {
+        w.value(RATE, rate)?;
+    }
+    if let Some(l) = &r.limiter {
+        w.raw(LIMITER, l.as_bytes());
+    }
+    if let Some(k) = &r.rate_key {
+        w.raw(RATE_KEY, k.as_bytes());
+    }
     Ok(())
 }
 
@@ -192,6 +228,12 @@ fn v2(body: &[u8]) -> Result<JobRecord> {
             WORKFLOW => r.workflow = Some(JobId::from(text(v, "workflow")?)),
             PARENT => r.parent = Some(JobId::from(text(v, "parent")?)),
             INPUTS => r.inputs = value(v, "inputs")?,
+            MAX_RUNNING => r.max_running = Some(small(v, "max_running")?),
+            CONCURRENCY_KEY => r.concurrency_key = Some(text(v, "concurrency key")?),
+            KEY_LIMIT => r.key_limit = Some(small(v, "key limit")?),
+            RATE => r.rate = Some(value(v, "rate")?),
+            LIMITER => r.limiter = Some(text(v, "limiter")?),
+            RATE_KEY => r.rate_key = Some(text(v, "rate key")?),
             // A field added later, in the same format: not needed to run
             // this record.
             _ => {}
@@ -246,6 +288,12 @@ impl From<RecordV1> for JobRecord {
             parent: v.parent,
             inputs: v.inputs,
             idempotency_key: None,
+            max_running: None,
+            concurrency_key: None,
+            key_limit: None,
+            rate: None,
+            limiter: None,
+            rate_key: None,
         }
     }
 }

@@ -222,6 +222,28 @@ impl Inner {
                 t => Some(t),
             };
             let priority = r.priority.min(9);
+            if let Some(key) = &r.concurrency_key {
+                ork_core::call::check_cap_key(key)?;
+            }
+            let caps = r.running_caps(self.shard_count());
+            if let Some(key) = &r.rate_key {
+                ork_core::call::check_cap_key(key)?;
+            }
+            if let Some(l) = &r.limiter {
+                ork_core::backend::check_limiter_name(l)?;
+            }
+            let bucket = r.rate_bucket().map(|(name, source)| match source {
+                Ok(limiter) => format!("{name}\t@{limiter}"),
+                Err(rate) => {
+                    // A task-wide rate is split across shards; a key's is not.
+                    let rate = if r.rate_key.is_some() {
+                        rate
+                    } else {
+                        rate.share(self.shard_count())
+                    };
+                    format!("{name}\t{}", rate_spec(&rate))
+                }
+            });
             let pairs = usize::from(priority != 0)
                 + usize::from(r.unique.is_some())
                 + usize::from(r.delay_ms != 0)
@@ -230,6 +252,8 @@ impl Inner {
                 + usize::from(r.allow_failure)
                 + usize::from(r.parent.is_some())
                 + usize::from(r.idempotency_key.is_some())
+                + usize::from(!caps.is_empty())
+                + usize::from(bucket.is_some())
                 + r.deps.len();
             inv.arg(r.id.as_str())
                 .arg(blob)
@@ -261,6 +285,13 @@ impl Inner {
             }
             if let Some(key) = &r.idempotency_key {
                 inv.arg("ik").arg(key.as_str());
+            }
+            if let Some(b) = &bucket {
+                inv.arg("rl").arg(b.as_str());
+            }
+            if !caps.is_empty() {
+                let lines: Vec<String> = caps.iter().map(|(n, c)| format!("{c}\t{n}")).collect();
+                inv.arg("lm").arg(lines.join("\n"));
             }
         }
         Ok(())
@@ -501,4 +532,9 @@ fn enqueued_of(records: &[JobRecord], reply: Vec<Value>) -> Vec<Enqueued> {
             }
         })
         .collect()
+}
+
+/// A rate as the claim script reads it: `<count>\t<period ms>\t<burst>`.
+pub(crate) fn rate_spec(rate: &ork_core::Rate) -> String {
+    format!("{}\t{}\t{}", rate.count, rate.period_ms, rate.burst)
 }

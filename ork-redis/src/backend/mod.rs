@@ -6,6 +6,7 @@
 
 mod admin;
 mod audit;
+mod flow;
 mod jobs;
 mod routed;
 mod signals;
@@ -130,6 +131,9 @@ pub(crate) struct Settings {
     pub(crate) payload_limit: usize,
     /// Replicated acknowledgements: (replicas, timeout ms) for `WAIT`.
     pub(crate) replicas: Option<(usize, u64)>,
+    /// How many shards the namespace is split into (task-wide and
+    /// queue-wide limits are split evenly across them).
+    pub(crate) shards: u32,
 }
 
 pub(crate) struct Inner {

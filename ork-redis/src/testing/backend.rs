@@ -12,6 +12,7 @@ use ork_core::backend::{
     BoxFuture, ClaimRequest, Claimed, Enqueued, Finish, FireTicks, Lease, LeaseStatus, Signal,
     StoredSchedule, StoredSteps,
 };
+use ork_core::backend::{CapUse, FlowControl, PauseTarget, Paused};
 use ork_core::job::{JobId, JobInfo, JobRecord};
 use ork_core::{Backend, Result};
 use ork_core::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
@@ -269,6 +270,40 @@ impl SignalStore for ServedBackend {
 
     fn wake<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
         self.backend.wake(id)
+    }
+}
+
+impl FlowControl for ServedBackend {
+    fn set_paused<'a>(
+        &'a self,
+        target: &'a PauseTarget,
+        paused: bool,
+    ) -> BoxFuture<'a, Result<bool>> {
+        self.backend.set_paused(target, paused)
+    }
+
+    fn paused(&self) -> BoxFuture<'_, Result<Vec<Paused>>> {
+        self.backend.paused()
+    }
+
+    fn set_queue_cap<'a>(&'a self, queue: &'a str, cap: Option<u32>) -> BoxFuture<'a, Result<()>> {
+        self.backend.set_queue_cap(queue, cap)
+    }
+
+    fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>> {
+        self.backend.running_caps()
+    }
+
+    fn set_limiter<'a>(
+        &'a self,
+        name: &'a str,
+        rate: Option<ork_core::Rate>,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.backend.set_limiter(name, rate)
+    }
+
+    fn limiters(&self) -> BoxFuture<'_, Result<Vec<(String, ork_core::Rate)>>> {
+        self.backend.limiters()
     }
 }
 

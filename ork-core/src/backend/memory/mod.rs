@@ -11,19 +11,21 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::{
-    Admin, AuditEntry, BoxFuture, CancelRequests, ClaimRequest, Claimed, Enqueued, Finish,
-    FireTicks, JobStore, Lease, LeaseStatus, Outcome, Queries, ScheduleStore, StepStore,
-    StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore, AUDIT_LIMIT,
+    Admin, AuditEntry, BoxFuture, CancelRequests, CapUse, ClaimRequest, Claimed, Enqueued, Finish,
+    FireTicks, FlowControl, JobStore, Lease, LeaseStatus, Outcome, PauseTarget, Paused, Queries,
+    ScheduleStore, StepStore, StoredSchedule, StoredSteps, WorkerRegistry, WorkflowStore,
+    AUDIT_LIMIT,
 };
 use crate::error::{Error, Result};
 use crate::inspect::{CancelOutcome, JobQuery, QueueCounts, WorkerInfo};
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
+use crate::rate::Rate;
 use crate::Backend;
 
 mod signals;
 mod state;
 
-use state::State;
+use state::{acquire, Admit, State};
 
 const PRIORITIES: usize = 10;
 
@@ -100,13 +102,42 @@ impl MemoryBackend {
         st.promote_due(now);
         st.expire(now);
         let mut out = Vec::new();
+        // Rate-limited jobs, each due when its reserved token is.
+        let mut later = Vec::new();
         'queues: for queue in &req.queues {
+            if st.paused_queues.contains(queue) {
+                continue;
+            }
+            let st = &mut *st;
             let Some(levels) = st.ready.get_mut(queue) else {
                 continue;
             };
             let mut ids = Vec::new();
             for level in levels.iter_mut().rev() {
                 while let Some(id) = level.pop_front() {
+                    if !st.paused_tasks.is_empty() {
+                        // A paused task's job is set aside, still queued.
+                        let task = &st.jobs[&id].info.record.task;
+                        if let Some(held) = st.paused_tasks.get_mut(task) {
+                            held.push_back(id);
+                            continue;
+                        }
+                    }
+                    match acquire(
+                        &mut st.jobs,
+                        &mut st.limits,
+                        &st.queue_caps,
+                        &mut st.rates,
+                        &id,
+                        now,
+                    ) {
+                        Admit::Go => {}
+                        Admit::Parked => continue,
+                        Admit::Later(due) => {
+                            later.push((id, due));
+                            continue;
+                        }
+                    }
                     ids.push(id);
                     if ids.len() + out.len() >= req.max {
                         break;
@@ -139,6 +170,9 @@ impl MemoryBackend {
             if out.len() >= req.max {
                 break 'queues;
             }
+        }
+        for (id, due) in later {
+            st.schedule(id, due);
         }
         let next_due = st.scheduled.first().map(|(due, _, _)| *due);
         (out, next_due)
@@ -229,6 +263,7 @@ impl JobStore for MemoryBackend {
                     }
                     applied.push(true);
                     st.running.remove(&lease.id);
+                    st.release_slots(&lease.id);
                     match outcome {
                         Outcome::Succeeded { result } => {
                             let e = st.jobs.get_mut(&lease.id).expect("checked");
@@ -297,12 +332,20 @@ impl JobStore for MemoryBackend {
                     .collect();
                 for id in &expired {
                     st.running.remove(id);
+                    st.release_slots(id);
                     let e = st.jobs.get_mut(id).expect("running job exists");
                     e.info.attempts = e.info.attempts.saturating_sub(1);
                     e.lost += 1;
                     e.reaped_fence = Some(e.fence);
                     e.info.error = Some("lease expired (the worker died or stalled)".to_owned());
                     st.push_ready(id.clone());
+                }
+                // Caps whose slots freed without moving their parked jobs
+                // (a job moved forward, then cancelled before a claim):
+                // move them now.
+                let names: Vec<String> = st.limits.keys().cloned().collect();
+                for name in names {
+                    st.unpark(&name);
                 }
                 expired.len()
             };
@@ -464,6 +507,110 @@ impl Queries for MemoryBackend {
     }
 }
 
+impl FlowControl for MemoryBackend {
+    fn set_paused<'a>(
+        &'a self,
+        target: &'a PauseTarget,
+        paused: bool,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            target.check()?;
+            let changed = self.lock().set_paused(target, paused);
+            if changed && !paused {
+                self.shared.work.notify_waiters();
+            }
+            Ok(changed)
+        })
+    }
+
+    fn paused(&self) -> BoxFuture<'_, Result<Vec<Paused>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            let mut out = Vec::new();
+            for q in &st.paused_queues {
+                let held = st
+                    .ready
+                    .get(q)
+                    .map_or(0, |levels| levels.iter().map(VecDeque::len).sum::<usize>());
+                out.push(Paused::new(PauseTarget::Queue(q.clone()), held as u64));
+            }
+            for (t, held) in &st.paused_tasks {
+                out.push(Paused::new(PauseTarget::Task(t.clone()), held.len() as u64));
+            }
+            Ok(out)
+        })
+    }
+
+    fn set_queue_cap<'a>(&'a self, queue: &'a str, cap: Option<u32>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            super::flow::check_queue_cap(queue, cap)?;
+            let name = format!("q:{queue}");
+            let readied = {
+                let mut st = self.lock();
+                let before = st.readied;
+                match cap {
+                    Some(n) => {
+                        st.queue_caps.insert(queue.to_owned(), n);
+                        if let Some(l) = st.limits.get_mut(&name) {
+                            l.cap = n;
+                        }
+                    }
+                    None => {
+                        st.queue_caps.remove(queue);
+                        if let Some(l) = st.limits.get_mut(&name) {
+                            l.cap = u32::MAX;
+                        }
+                    }
+                }
+                st.unpark(&name);
+                st.readied != before
+            };
+            if readied {
+                self.shared.work.notify_waiters();
+            }
+            Ok(())
+        })
+    }
+
+    fn set_limiter<'a>(&'a self, name: &'a str, rate: Option<Rate>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            super::flow::check_limiter_name(name)?;
+            let mut st = self.lock();
+            match rate {
+                Some(r) => st.rates.limiters.insert(name.to_owned(), r),
+                None => st.rates.limiters.remove(name),
+            };
+            Ok(())
+        })
+    }
+
+    fn limiters(&self) -> BoxFuture<'_, Result<Vec<(String, Rate)>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            Ok(st
+                .rates
+                .limiters
+                .iter()
+                .map(|(n, r)| (n.clone(), *r))
+                .collect())
+        })
+    }
+
+    fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>> {
+        Box::pin(async move {
+            let st = self.lock();
+            Ok(st
+                .limits
+                .iter()
+                .filter(|(_, l)| l.held_once && (!l.holders.is_empty() || !l.parked.is_empty()))
+                .map(|(name, l)| {
+                    CapUse::new(name, l.cap, l.holders.len() as u64, l.parked.len() as u64)
+                })
+                .collect())
+        })
+    }
+}
+
 impl Admin for MemoryBackend {
     fn retry<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
@@ -514,6 +661,9 @@ impl Admin for MemoryBackend {
                 .collect();
             if let Some(levels) = st.ready.get_mut(queue) {
                 levels.iter_mut().for_each(VecDeque::clear);
+            }
+            for id in &doomed {
+                st.remove_from_ready(id);
             }
             for id in &doomed {
                 st.terminate(id, JobState::Cancelled, Some("purged".to_owned()), now);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::PRIORITIES;
-use crate::backend::{Enqueued, StoredSchedule};
+use crate::backend::{Enqueued, PauseTarget, StoredSchedule};
 use crate::inspect::WorkerInfo;
 use crate::job::{JobId, JobInfo, JobRecord, JobState};
 
@@ -38,6 +38,29 @@ pub(super) struct State {
     pub(super) signals: HashMap<String, VecDeque<(u64, u64, Vec<u8>)>>,
     /// The jobs waiting on each signal key.
     pub(super) listeners: HashMap<String, FxHashSet<JobId>>,
+    /// Paused queues.
+    pub(super) paused_queues: BTreeSet<String>,
+    /// Paused tasks, each with the queued jobs a claim set aside, in the
+    /// order it met them.
+    pub(super) paused_tasks: BTreeMap<String, VecDeque<JobId>>,
+    /// Running caps of queues.
+    pub(super) queue_caps: BTreeMap<String, u32>,
+    /// Per limit (`t:<task>`, `k:<key>`, `q:<queue>`): the jobs holding a
+    /// slot, the cap last seen, and the jobs held until a slot frees.
+    pub(super) limits: BTreeMap<String, Limit>,
+    /// Rate limits.
+    pub(super) rates: Rates,
+}
+
+/// One running cap's state.
+#[derive(Debug, Default)]
+pub(super) struct Limit {
+    pub(super) cap: u32,
+    pub(super) holders: FxHashSet<JobId>,
+    pub(super) parked: VecDeque<JobId>,
+    /// Whether it has parked a job since it was last idle (only such caps
+    /// are listed, as on Redis).
+    pub(super) held_once: bool,
 }
 
 #[derive(Debug)]
@@ -58,6 +81,13 @@ pub(super) struct Entry {
     /// Woken while it ran or waited in a queue: its next park makes it
     /// ready at once.
     pub(super) woken: bool,
+    /// The limits whose slots this job's attempt holds (kept after a reap,
+    /// so that an attempt taken back by its holder holds them again).
+    pub(super) slots: Vec<String>,
+    /// The limit this queued job waits on, when held by a running cap.
+    pub(super) parked_on: Option<String>,
+    /// The time of the rate-limit token reserved for this job (ms).
+    pub(super) reserved: Option<f64>,
 }
 
 impl State {
@@ -125,6 +155,9 @@ impl State {
                     expires_at: None,
                     steps: FxHashMap::default(),
                     woken: false,
+                    slots: Vec::new(),
+                    parked_on: None,
+                    reserved: None,
                 },
             );
             out.push(Enqueued::Created(id.clone()));
@@ -237,6 +270,7 @@ impl State {
                 e.lost = e.lost.saturating_sub(1);
                 e.info.error = None;
                 self.running.insert(id.clone());
+                self.reacquire(id);
                 true
             }
             _ => false,
@@ -298,6 +332,113 @@ impl State {
             let level = e.info.record.priority.min(9) as usize;
             if let Some(levels) = self.ready.get_mut(&e.info.record.queue) {
                 levels[level].retain(|x| x != id);
+            }
+            if let Some(held) = self.paused_tasks.get_mut(&e.info.record.task) {
+                held.retain(|x| x != id);
+            }
+            if let Some(name) = &e.parked_on {
+                if let Some(l) = self.limits.get_mut(name) {
+                    l.parked.retain(|x| x != id);
+                }
+            }
+        }
+    }
+
+    /// Gives back the slots of a job's attempt (it ended, or lost its
+    /// lease), and moves jobs parked on those caps back to the front of
+    /// their queues, as many as there are free slots.
+    pub(super) fn release_slots(&mut self, id: &JobId) {
+        let Some(e) = self.jobs.get(id) else {
+            return;
+        };
+        if e.slots.is_empty() {
+            return;
+        }
+        for name in e.slots.clone() {
+            if let Some(l) = self.limits.get_mut(&name) {
+                l.holders.remove(id);
+            }
+            self.unpark(&name);
+        }
+    }
+
+    /// Holds again the slots of an attempt taken back by its holder.
+    pub(super) fn reacquire(&mut self, id: &JobId) {
+        for name in self.jobs[id].slots.clone() {
+            self.limits
+                .entry(name)
+                .or_default()
+                .holders
+                .insert(id.clone());
+        }
+    }
+
+    /// Moves jobs parked on a cap back to the front of their ready lists,
+    /// as many as it has free slots.
+    pub(super) fn unpark(&mut self, name: &str) {
+        let Some(l) = self.limits.get_mut(name) else {
+            return;
+        };
+        let mut free = (l.cap as usize).saturating_sub(l.holders.len());
+        let mut back = Vec::new();
+        while free > 0 {
+            let Some(id) = l.parked.pop_front() else {
+                break;
+            };
+            let Some(e) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            if e.info.state != JobState::Queued || e.parked_on.as_deref() != Some(name) {
+                continue;
+            }
+            e.parked_on = None;
+            back.push(id);
+            free -= 1;
+        }
+        if l.holders.is_empty() && l.parked.is_empty() {
+            self.limits.remove(name);
+        }
+        for id in back.into_iter().rev() {
+            let e = &self.jobs[&id];
+            let level = e.info.record.priority.min(9) as usize;
+            let queue = e.info.record.queue.clone();
+            self.ready.entry(queue).or_default()[level].push_front(id);
+            self.readied += 1;
+        }
+    }
+
+    /// Pauses or resumes a queue or a task (see
+    /// [`FlowControl`](crate::backend::FlowControl)); returns whether that
+    /// changed anything. A resumed task's held jobs go back to the front of
+    /// their ready lists, in the order they were set aside.
+    pub(super) fn set_paused(&mut self, target: &PauseTarget, paused: bool) -> bool {
+        match (target, paused) {
+            (PauseTarget::Queue(q), true) => self.paused_queues.insert(q.clone()),
+            (PauseTarget::Queue(q), false) => self.paused_queues.remove(q),
+            (PauseTarget::Task(t), true) => {
+                if self.paused_tasks.contains_key(t) {
+                    return false;
+                }
+                self.paused_tasks.insert(t.clone(), VecDeque::new());
+                true
+            }
+            (PauseTarget::Task(t), false) => {
+                let Some(held) = self.paused_tasks.remove(t) else {
+                    return false;
+                };
+                for id in held.into_iter().rev() {
+                    let Some(e) = self.jobs.get(&id) else {
+                        continue;
+                    };
+                    if e.info.state != JobState::Queued {
+                        continue;
+                    }
+                    let level = e.info.record.priority.min(9) as usize;
+                    let queue = e.info.record.queue.clone();
+                    self.ready.entry(queue).or_default()[level].push_front(id);
+                    self.readied += 1;
+                }
+                true
             }
         }
     }
@@ -430,4 +571,105 @@ pub(super) fn due_time(record: &JobRecord, now: u64) -> u64 {
     record
         .run_at_ms
         .map_or(after_delay, |at| at.max(after_delay))
+}
+
+/// What a claim does with a job it met.
+pub(super) enum Admit {
+    /// Hand it out.
+    Go,
+    /// Parked on a full running cap.
+    Parked,
+    /// Rate-limited: due again at this time (ms), its token reserved.
+    Later(u64),
+}
+
+/// The rate-limit state: named limiters and each bucket's next token time.
+#[derive(Debug, Default)]
+pub(super) struct Rates {
+    pub(super) limiters: BTreeMap<String, crate::rate::Rate>,
+    pub(super) tat: FxHashMap<String, f64>,
+    /// The same buckets metering the hand-outs only (see the Redis claim).
+    pub(super) released: FxHashMap<String, f64>,
+}
+
+/// Decides whether a job about to be claimed may run: every running cap of
+/// it (its record's and its queue's) must have a free slot, else it is
+/// parked on the full one (still queued); then its rate bucket must have
+/// a token, else its token is reserved and it is due again when that
+/// token is. A job that may run takes its slots and its token. Takes the
+/// state's fields apart, so that a claim can call it while it holds a
+/// ready list.
+pub(super) fn acquire(
+    jobs: &mut FxHashMap<JobId, Entry>,
+    limits: &mut BTreeMap<String, Limit>,
+    queue_caps: &BTreeMap<String, u32>,
+    rates: &mut Rates,
+    id: &JobId,
+    now: u64,
+) -> Admit {
+    let r = &jobs[id].info.record;
+    let mut caps = r.running_caps(1);
+    if let Some(&n) = queue_caps.get(&r.queue) {
+        caps.push((format!("q:{}", r.queue), n));
+    }
+    let bucket = r.rate_bucket();
+    if caps.is_empty() && bucket.is_none() {
+        return Admit::Go;
+    }
+    for (name, cap) in &caps {
+        let l = limits.entry(name.clone()).or_default();
+        l.cap = *cap;
+        if l.holders.len() >= *cap as usize {
+            l.parked.push_back(id.clone());
+            l.held_once = true;
+            jobs.get_mut(id).expect("exists").parked_on = Some(name.clone());
+            return Admit::Parked;
+        }
+    }
+    if let Some((name, source)) = bucket {
+        let rate = match source {
+            Ok(limiter) => rates.limiters.get(&limiter).copied(),
+            Err(rate) => Some(rate),
+        };
+        let e = jobs.get_mut(id).expect("exists");
+        if let Some(rate) = rate {
+            let now_f = now as f64;
+            // A job whose token was reserved takes no other.
+            if e.reserved.is_none() {
+                match crate::rate::gcra(&rate, rates.tat.get(&name).copied(), now_f) {
+                    Ok(tat) => {
+                        rates.tat.insert(name.clone(), tat);
+                    }
+                    Err((due, tat)) => {
+                        rates.tat.insert(name, tat);
+                        e.reserved = Some(due);
+                        return Admit::Later(due.ceil() as u64);
+                    }
+                }
+            }
+            // Every hand-out passes the rate on the hand-outs themselves:
+            // reserved jobs claimed late are spread out again.
+            match crate::rate::gcra(&rate, rates.released.get(&name).copied(), now_f) {
+                Ok(tat) => {
+                    rates.released.insert(name, tat);
+                    e.reserved = None;
+                }
+                Err((due, _)) => {
+                    e.reserved.get_or_insert(due);
+                    return Admit::Later(due.ceil() as u64);
+                }
+            }
+        }
+    }
+    for (name, _) in &caps {
+        limits
+            .get_mut(name)
+            .expect("made above")
+            .holders
+            .insert(id.clone());
+    }
+    let e = jobs.get_mut(id).expect("exists");
+    e.slots = caps.into_iter().map(|(n, _)| n).collect();
+    e.parked_on = None;
+    Admit::Go
 }
