@@ -238,8 +238,7 @@ mod tests {
             " K_wait('Q'), K_run('Q'), K_ok('Q'), K_dead('Q'), K_cancel('Q'), K_wake('Q'),",
             " K_dependants('J'), K_done_deps('J'), K_workflow('J'), K_schedule('S'),",
             " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS,",
-            " K_signals('G'), K_listeners('G') }",
-            " K_SCHEDULES, K_children('J'), K_idem('K'), K_CANCELS, K_FLOW, K_held('Q'),",
+            " K_signals('G'), K_listeners('G'), K_FLOW, K_held('Q'),",
             " K_slots('t:T'), K_parked('t:T'), K_PARKED_CAPS, K_CAPS }",
         ));
         let lua: Vec<String> = script
