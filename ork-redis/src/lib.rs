@@ -181,6 +181,13 @@
 //! | `{ns}:crons` | set | schedule names |
 //! | `{ns}:sig:<key>` | sorted set | signals kept under signal `key`, scored by seq, each member `<seq>:<value>`; trimmed to the retention at each signal, expiring with it |
 //! | `{ns}:sigw:<key>` | hash | jobs waiting on signal `key` → until (ms); taken by the next signal, kept a minute past the latest until |
+//! | `{ns}:flow` | hash | flow settings: paused queues `q:<queue>` and tasks `t:<task>`, queue running caps `c:<queue>` (copied into every shard) |
+//! | `{ns}:limiters` | hash | named rate limiters → `<count>\t<period ms>\t<burst>` (each shard holds its share; copied into every shard) |
+//! | `{ns}:h:<queue>` | list | jobs of a queue set aside by a claim: their task is paused, or a running cap of theirs is full |
+//! | `{ns}:rl:<cap>` | set | ids of the jobs holding a slot of running cap `<cap>` (`t:<task>`, `k:<key>`, `q:<queue>`) |
+//! | `{ns}:pk:<cap>` | list | jobs parked on a full running cap, in the order parked |
+//! | `{ns}:pkc`, `{ns}:caps` | set, hash | the caps that have parked jobs; each cap's size as last seen by a claim |
+//! | `{ns}:tb:<bucket>`, `{ns}:tr:<bucket>` | string | a rate bucket's next token time (GCRA), and the same bucket metering hand-outs |
 //! | `{ns}:audit` | list | operator actions taken from the dashboard (`AuditEntry` JSON), newest first, capped by `LPUSH` + `LTRIM` at `AUDIT_LIMIT` |
 //! | `{ns}:shards` | sorted set | shard 0 only, absent while 1: the highest shard count the namespace was built with (member `count`) |
 //!
@@ -199,7 +206,10 @@
 //! `S:<name>` the output of durable step `<name>` (`S:@checkpoint` the
 //! checkpoint; see "Durable steps" below), `pk` why the job is parked (a
 //! durable sleep or wait; meaningful while it is scheduled), `wk` woken by
-//! a signal while it ran (its next park makes it ready at once). A
+//! a signal while it ran (its next park makes it ready at once); flow
+//! control's `hd` (set aside for a paused task), `lm` (its running caps),
+//! `sl` (the caps whose slots the attempt holds), `cp` (the cap it is
+//! parked on), `rl` (its rate bucket), `rv` (holds a reserved token). A
 //! succeeded job's `d` has an empty payload (see "A full Redis" below), and
 //! its `e` is "result dropped: Redis out of memory" when its result could
 //! not be kept.
@@ -229,6 +239,18 @@
 //! - Records of one enqueue linked by dependencies go together: where a
 //!   dependency outside the batch lives, else where the first of them is
 //!   placed.
+//! - A root with a concurrency key (`.concurrency_key`) or a rate key
+//!   (`.rate_key`) goes to that key's shard, before its idempotency or
+//!   unique key: the key's running count and token bucket are one
+//!   shard's, so a per-key limit holds exactly. A child or a workflow node
+//!   stays with its root, and its key's limit is counted in that shard.
+//! - Flow settings (pauses, queue caps, named limiters) are written to
+//!   every shard, since each shard's claim reads its own copy. A task's or
+//!   a queue's running cap and a task's or a named limiter's rate are
+//!   split evenly: each shard allows `ceil(N / S)`, so the namespace
+//!   allows at most `S × ceil(N / S)` (exactly `N` when `S` divides it, or
+//!   with one shard). Put a limit that must be exact across shards on a
+//!   key: `.concurrency_key(k)` or `.rate_key(k)`.
 //! - A schedule and its ticks go to the shard of the schedule's name (a
 //!   schedule stored before the shard count changed stays where it is).
 //! - Workflow descriptions (`wf`, `wfs`), the worker registry and the
