@@ -239,18 +239,20 @@
 //! - Records of one enqueue linked by dependencies go together: where a
 //!   dependency outside the batch lives, else where the first of them is
 //!   placed.
-//! - A root with a concurrency key (`.concurrency_key`) or a rate key
-//!   (`.rate_key`) goes to that key's shard, before its idempotency or
-//!   unique key: the key's running count and token bucket are one
-//!   shard's, so a per-key limit holds exactly. A child or a workflow node
-//!   stays with its root, and its key's limit is counted in that shard.
+//! - Flow control keeps each limit whole in one shard, so it holds
+//!   exactly: a root of a task with a named limiter goes to the shard of
+//!   `l:<limiter>`; else one of a task with `max_running` or a `rate` to
+//!   the shard of `t:<task>`; else one with a concurrency key or a rate
+//!   key to that key's shard. These come before an idempotency or unique
+//!   key. The cost: a limited task's work is one shard's (one primary's).
+//!   A child or a workflow node stays with its root, and its limits are
+//!   counted in its root's shard.
 //! - Flow settings (pauses, queue caps, named limiters) are written to
-//!   every shard, since each shard's claim reads its own copy. A task's or
-//!   a queue's running cap and a task's or a named limiter's rate are
-//!   split evenly: each shard allows `ceil(N / S)`, so the namespace
-//!   allows at most `S × ceil(N / S)` (exactly `N` when `S` divides it, or
-//!   with one shard). Put a limit that must be exact across shards on a
-//!   key: `.concurrency_key(k)` or `.rate_key(k)`.
+//!   every shard, since each shard's claim reads its own copy. A queue's
+//!   running cap is split evenly, as its jobs spread over every shard:
+//!   each shard allows `ceil(N / S)`, so the namespace allows at most
+//!   `S × ceil(N / S)` (exactly `N` with one shard, or when `S` divides
+//!   it).
 //! - A schedule and its ticks go to the shard of the schedule's name (a
 //!   schedule stored before the shard count changed stays where it is).
 //! - Workflow descriptions (`wf`, `wfs`), the worker registry and the

@@ -108,14 +108,22 @@ impl Router {
     }
 
     /// Where a new record goes: a child or workflow node with its root; a
-    /// root with a concurrency key or a rate key in that key's shard (so
-    /// the key's running count or bucket is one shard's); else one with an
-    /// idempotency key or a unique key in that key's shard (the idempotency
-    /// key first); any other job where its id hashes.
+    /// root of a task with a named limiter in the limiter's shard, of a
+    /// task with a running cap or a rate in the task's shard, so that one
+    /// shard holds the limit's whole state; else a root with a concurrency
+    /// key or a rate key in that key's shard; else one with an idempotency
+    /// key or a unique key in that key's shard (the idempotency key first);
+    /// any other job where its id hashes.
     pub(crate) fn for_record(&self, r: &JobRecord) -> usize {
         let id = r.id.as_str();
         if r.parent.is_some() || id.contains('.') {
             return self.for_job(id);
+        }
+        if let Some(limiter) = &r.limiter {
+            return self.for_key(&format!("l:{limiter}"));
+        }
+        if r.max_running.is_some() || r.rate.is_some() {
+            return self.for_key(&format!("t:{}", r.task));
         }
         let keyed = r
             .concurrency_key

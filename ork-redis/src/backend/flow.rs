@@ -4,10 +4,10 @@
 //! The flow settings (`{ns}:flow`: paused queues and tasks, queue caps)
 //! are read by the claim script of the same key prefix, so each prefix
 //! holds its own copy: a namespace split into several prefixes writes them
-//! to each (the `Inner` methods here act on one). A task's or a queue's cap
-//! is split evenly: each prefix allows `ceil(N / prefixes)`
-//! ([`Inner::shard_count`]). A concurrency key's slots live under the
-//! prefix of the job that carries the key.
+//! to each (the `Inner` methods here act on one). A queue's cap is split
+//! evenly: each prefix allows `ceil(N / prefixes)` ([`Inner::shard_count`]).
+//! A task's cap and rate, a named limiter and a key's slots and bucket
+//! live whole in one prefix: the jobs that use them are placed there.
 
 use ork_core::backend::{
     check_limiter_name, check_queue_cap, BoxFuture, CapUse, FlowControl, PauseTarget, Paused,
@@ -78,17 +78,16 @@ impl Inner {
             .collect())
     }
 
-    /// Defines or deletes a named limiter under this prefix (its share of
-    /// the rate, see [`shard_count`](Self::shard_count); a limiter used
-    /// with rate keys gets the same share per key).
+    /// Defines or deletes a named limiter under this prefix (every shard
+    /// holds the whole definition: the jobs using a limiter are placed in
+    /// the limiter's shard).
     pub(crate) async fn set_limiter(&self, name: &str, rate: Option<Rate>) -> Result<()> {
         check_limiter_name(name)?;
         let mut inv = self.script(&scripts::FLOW);
-        inv.key(self.keys.flow()).arg("limiter").arg(name).arg(
-            rate.map_or_else(String::new, |r| {
-                super::jobs::rate_spec(&r.share(self.shard_count()))
-            }),
-        );
+        inv.key(self.keys.flow())
+            .arg("limiter")
+            .arg(name)
+            .arg(rate.map_or_else(String::new, |r| super::jobs::rate_spec(&r)));
         self.run(&inv).await?;
         Ok(())
     }
@@ -180,8 +179,8 @@ impl FlowControl for RedisBackend {
 
     fn running_caps(&self) -> BoxFuture<'_, Result<Vec<CapUse>>> {
         Box::pin(async move {
-            // A task's or a queue's cap is split over the shards: its
-            // shares add up to the cap (a key's cap lives in one shard).
+            // A queue's cap is split over the shards: its shares add up to
+            // the cap (a task's or a key's cap lives in one shard).
             let mut all: Vec<CapUse> = Vec::new();
             for c in self
                 .each_shard(|s| s.running_caps())
@@ -210,22 +209,6 @@ impl FlowControl for RedisBackend {
     }
 
     fn limiters(&self) -> BoxFuture<'_, Result<Vec<(String, Rate)>>> {
-        Box::pin(async move {
-            // Each shard holds its share of the rate: S shares make the
-            // rate as enforced across the namespace.
-            let s = self.router.home().shard_count();
-            let shares = self.router.home().limiters().await?;
-            Ok(shares
-                .into_iter()
-                .map(|(name, r)| {
-                    let whole = Rate {
-                        count: r.count.saturating_mul(s),
-                        period_ms: r.period_ms,
-                        burst: r.burst.saturating_mul(s),
-                    };
-                    (name, whole)
-                })
-                .collect())
-        })
+        Box::pin(self.router.home().limiters())
     }
 }

@@ -225,7 +225,9 @@ impl Inner {
             if let Some(key) = &r.concurrency_key {
                 ork_core::call::check_cap_key(key)?;
             }
-            let caps = r.running_caps(self.shard_count());
+            // A task's capped or rate-limited jobs are placed in one shard
+            // (see the crate docs, "Shards"), so its limits are not split.
+            let caps = r.running_caps(1);
             if let Some(key) = &r.rate_key {
                 ork_core::call::check_cap_key(key)?;
             }
@@ -234,15 +236,7 @@ impl Inner {
             }
             let bucket = r.rate_bucket().map(|(name, source)| match source {
                 Ok(limiter) => format!("{name}\t@{limiter}"),
-                Err(rate) => {
-                    // A task-wide rate is split across shards; a key's is not.
-                    let rate = if r.rate_key.is_some() {
-                        rate
-                    } else {
-                        rate.share(self.shard_count())
-                    };
-                    format!("{name}\t{}", rate_spec(&rate))
-                }
+                Err(rate) => format!("{name}\t{}", rate_spec(&rate)),
             });
             let pairs = usize::from(priority != 0)
                 + usize::from(r.unique.is_some())
