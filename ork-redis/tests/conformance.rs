@@ -60,3 +60,43 @@ mod four_shards {
         assert_eq!(order, want);
     }
 }
+
+/// Flow control on a sharded namespace: a task's running cap and a key's
+/// limit hold exactly, whichever shards the other jobs land in.
+mod four_shards_flow {
+    use std::time::Duration;
+
+    use ork_core::backend::{ClaimRequest, JobStore};
+    use ork_core::job::JobRecord;
+
+    fn job(task: &str) -> JobRecord {
+        let mut r = JobRecord::new(task, vec![1]);
+        r.queue = "q".to_owned();
+        r
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn caps_hold_across_shards() {
+        let b = ork_redis::testing::sharded_backend(4).await;
+        let mut recs = Vec::new();
+        for _ in 0..8 {
+            let mut r = job("capped");
+            r.max_running = Some(2);
+            recs.push(r);
+            let mut r = job("keyed");
+            r.concurrency_key = Some("customer-7".to_owned());
+            recs.push(r);
+            recs.push(job("free"));
+        }
+        b.enqueue(recs).await.unwrap();
+        let req = ClaimRequest::new("w", vec!["q".to_owned()], 50, Duration::from_secs(30));
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.extend(b.claim(&req).await.unwrap());
+        }
+        let count = |task: &str| got.iter().filter(|c| c.record.task == task).count();
+        assert_eq!(count("free"), 8, "every free job");
+        assert_eq!(count("capped"), 2, "max_running = 2 across four shards");
+        assert_eq!(count("keyed"), 1, "one running per key across four shards");
+    }
+}
