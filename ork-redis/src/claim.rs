@@ -88,14 +88,8 @@ pub(crate) async fn claim_routed(router: &Router, req: &ClaimRequest) -> Result<
         if !claimed.is_empty() {
             return Ok(claimed);
         }
-        let now = Instant::now();
-        if now >= deadline {
+        let Some((bound, precise)) = wait_bound(deadline, next_due) else {
             return Ok(claimed);
-        }
-        let left = deadline - now;
-        let (bound, precise) = match next_due {
-            Some(ms) if Duration::from_millis(ms) < left => (Duration::from_millis(ms), true),
-            _ => (left, false),
         };
         if bound.is_zero() {
             continue;
@@ -171,14 +165,8 @@ pub(crate) async fn claim(inner: &Inner, req: &ClaimRequest) -> Result<Vec<Claim
         if !claimed.is_empty() {
             return Ok(claimed);
         }
-        let now = Instant::now();
-        if now >= deadline {
+        let Some((bound, precise)) = wait_bound(deadline, next_due) else {
             return Ok(claimed);
-        }
-        let left = deadline - now;
-        let (bound, precise) = match next_due {
-            Some(ms) if Duration::from_millis(ms) < left => (Duration::from_millis(ms), true),
-            _ => (left, false),
         };
         // A job due now (or garbage dead-lettered): claim again at once.
         if bound.is_zero() {
@@ -281,4 +269,18 @@ async fn block(
         Err(e) if crate::scripts::is_missing(&e) => Ok((None, false)),
         Err(e) => Err(backend_error(e)),
     }
+}
+
+/// How long an empty claim waits before it asks again: until the next
+/// scheduled job is due (`true`: precise) or the claim's deadline
+/// (`false`); `None` once the deadline has passed.
+fn wait_bound(deadline: Instant, next_due: Option<u64>) -> Option<(Duration, bool)> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    if left.is_zero() {
+        return None;
+    }
+    Some(match next_due {
+        Some(ms) if Duration::from_millis(ms) < left => (Duration::from_millis(ms), true),
+        _ => (left, false),
+    })
 }
