@@ -124,7 +124,11 @@ async fn main() -> anyhow::Result<()> {
     let woken = ork.signal(&format!("shipped:{first}"), &shipment).await?;
     println!("shipment event sent, {woken} waiting job woken");
     println!("{}", order.result().await?);
-    ork.signal(&format!("shipped:{}", first + 1), &shipment)
+    let second = Shipment {
+        carrier: "ACME".into(),
+        tracking: format!("TRK-{}", first + 1),
+    };
+    ork.signal(&format!("shipped:{}", first + 1), &second)
         .await?;
     println!("{}", other.result().await?);
     println!(
