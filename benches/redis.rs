@@ -162,25 +162,7 @@ impl Bench {
 
     fn commands_total(&self) -> u64 {
         let mut c = self.redis.get_connection().unwrap();
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut c)
-            .unwrap();
-        info.lines()
-            .filter(|l| {
-                l.starts_with("cmdstat_")
-                    && !l.starts_with("cmdstat_info")
-                    && !l.starts_with("cmdstat_config")
-            })
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
+        cost::server_commands(&mut c)
     }
 
     /// With `ORK_BENCH_STATS=1`: resets the server's command statistics, so

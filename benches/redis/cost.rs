@@ -71,8 +71,9 @@ fn server_cpu_us(c: &mut redis::Connection) -> f64 {
     (field("used_cpu_sys:") + field("used_cpu_user:")) * 1e6
 }
 
-/// Commands the server ran so far (`INFO` and `CONFIG` left out).
-fn server_commands(c: &mut redis::Connection) -> u64 {
+/// Commands the server ran so far (`INFO`, `CONFIG` and `FLUSHALL` left
+/// out).
+pub(super) fn server_commands(c: &mut redis::Connection) -> u64 {
     info(c, "commandstats")
         .lines()
         .filter(|l| {

@@ -191,17 +191,28 @@ end
 -- the field of tag 1 (absent: empty); format 1, the second bincode string
 -- (after the empty id). nil for a blob of a format this does not know.
 local TASK_TAG = 1
+
+-- Where field `tag` of a format 2 blob is: its tag byte's index, its
+-- value's index and length; false when the blob has no such field, nil
+-- when the blob is cut short.
+local function field_at(d, tag)
+  local i = 2
+  while i <= #d do
+    local n, j = varint_at(d, i + 1)
+    if not n or j + n - 1 > #d then return nil end
+    if string.byte(d, i) == tag then return i, j, n end
+    i = j + n
+  end
+  return false
+end
+
 local function task_of(d)
   local format = string.byte(d, 1)
   if format == 2 then
-    local i = 2
-    while i <= #d do
-      local n, j = varint_at(d, i + 1)
-      if not n or j + n - 1 > #d then return nil end
-      if string.byte(d, i) == TASK_TAG then return string.sub(d, j, j + n - 1) end
-      i = j + n
-    end
-    return ''
+    local i, j, n = field_at(d, TASK_TAG)
+    if i == nil then return nil end
+    if not i then return '' end
+    return string.sub(d, j, j + n - 1)
   end
   if format ~= 1 then return nil end
   local n, j = varint_at(d, 2)
@@ -224,16 +235,9 @@ local PAYLOAD_TAG = 3
 local function without_payload(d)
   local format = string.byte(d, 1)
   if format == 2 then
-    local i = 2
-    while i <= #d do
-      local n, j = varint_at(d, i + 1)
-      if not n or j + n - 1 > #d then return nil end
-      if string.byte(d, i) == PAYLOAD_TAG then
-        return string.sub(d, 1, i - 1) .. string.sub(d, j + n)
-      end
-      i = j + n
-    end
-    return nil
+    local i, j, n = field_at(d, PAYLOAD_TAG)
+    if not i then return nil end
+    return string.sub(d, 1, i - 1) .. string.sub(d, j + n)
   end
   if format ~= 1 then return nil end
   local i = 2
