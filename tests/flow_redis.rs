@@ -320,17 +320,26 @@ async fn max_running_holds_across_processes_and_survives_a_kill() {
         async move { spans(&mut conn, ns).await.len() >= JOBS / 4 }
     })
     .await;
-    let victim = loop {
+    // Kill a process while it runs a job. On a loaded machine the run can
+    // end between the read and the kill: then restart it and try again.
+    let (victim, cut) = loop {
+        let victim = loop {
+            let s = spans(&mut conn, ns).await;
+            if let Some(open) = s.iter().rev().find(|s| s.end.is_none()) {
+                break open.process.clone();
+            }
+        };
+        let slot = (0..3)
+            .find(|&i| fleet.name(i) == victim)
+            .expect("a fleet process");
+        fleet.kill(slot);
+        let cut = unix_us();
         let s = spans(&mut conn, ns).await;
-        if let Some(open) = s.iter().rev().find(|s| s.end.is_none()) {
-            break open.process.clone();
+        if s.iter().any(|s| s.end.is_none() && s.process == victim) {
+            break (victim, cut);
         }
+        fleet.start(slot);
     };
-    let slot = (0..3)
-        .find(|&i| fleet.name(i) == victim)
-        .expect("a fleet process");
-    fleet.kill(slot);
-    let cut = unix_us();
     eventually(Duration::from_secs(60), "every job ended", || {
         let mut conn = conn.clone();
         async move {
