@@ -180,13 +180,9 @@ impl Ork {
         }
         let bytes = crate::durable::encode_signal(self.codec, value)?;
         let (_, waiters) = self.backend.put_signal(key, &bytes, retention).await?;
-        let mut woken = 0;
-        for id in &waiters {
-            if self.backend.wake(id).await? {
-                woken += 1;
-            }
-        }
-        Ok(woken)
+        let wakes = waiters.iter().map(|id| self.backend.wake(id));
+        let woke = futures_util::future::try_join_all(wakes).await?;
+        Ok(woke.into_iter().filter(|&w| w).count())
     }
 
     /// Deletes every job not yet started in `queue`; returns how many.

@@ -121,7 +121,7 @@ fn unix_ms(t: SystemTime) -> u64 {
 /// as a Redis score.
 const LATEST_DUE_MS: u64 = 1 << 52;
 
-fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 

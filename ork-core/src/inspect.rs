@@ -114,6 +114,18 @@ impl QueueCounts {
         };
         *slot += 1;
     }
+
+    /// Adds another count of the same queue (e.g. another shard's) to
+    /// this one.
+    pub fn add(&mut self, other: &QueueCounts) {
+        self.waiting += other.waiting;
+        self.scheduled += other.scheduled;
+        self.queued += other.queued;
+        self.running += other.running;
+        self.succeeded += other.succeeded;
+        self.dead += other.dead;
+        self.cancelled += other.cancelled;
+    }
 }
 
 /// A live worker process, as it reports itself.

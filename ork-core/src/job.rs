@@ -317,14 +317,14 @@ impl JobRecord {
     }
 
     /// The running caps this record carries, each as a limit name and its
-    /// cap: `t:<task>` for [`max_running`](Self::max_running), split evenly
-    /// across `shards` (each shard allows `ceil(N / shards)`, exact for one
-    /// shard), and `k:<key>` for the [`concurrency_key`](Self::concurrency_key)
-    /// (not split: a key's jobs all live in the key's shard).
-    pub fn running_caps(&self, shards: u32) -> Vec<(String, u32)> {
+    /// cap: `t:<task>` for [`max_running`](Self::max_running) and `k:<key>`
+    /// for the [`concurrency_key`](Self::concurrency_key). An engine that
+    /// splits a namespace keeps each whole in one part (the Redis engine
+    /// places such jobs by the task or the key).
+    pub fn running_caps(&self) -> Vec<(String, u32)> {
         let mut out = Vec::new();
         if let Some(n) = self.max_running {
-            out.push((format!("t:{}", self.task), n.div_ceil(shards.max(1))));
+            out.push((format!("t:{}", self.task), n));
         }
         if let Some(k) = &self.concurrency_key {
             out.push((format!("k:{k}"), self.key_limit.unwrap_or(1)));

@@ -98,17 +98,6 @@ impl Rate {
     pub fn interval_ms(&self) -> f64 {
         self.period_ms as f64 / f64::from(self.count)
     }
-
-    /// This rate's share on one of `shards` shards: the count split
-    /// evenly (`ceil(count / shards)` per shard), and the burst too.
-    pub fn share(self, shards: u32) -> Rate {
-        let s = shards.max(1);
-        Rate {
-            count: self.count.div_ceil(s),
-            period_ms: self.period_ms,
-            burst: self.burst.div_ceil(s),
-        }
-    }
 }
 
 impl fmt::Display for Rate {
@@ -159,7 +148,6 @@ mod tests {
         assert!(Rate::parse("fast").is_err());
         assert!(Rate::parse("5/soon").is_err());
         assert_eq!(Rate::per_second(25).burst(50).to_string(), "25/s burst 50");
-        assert_eq!(Rate::per_second(7).share(2), Rate::per_second(4));
     }
 
     #[test]

@@ -116,13 +116,16 @@ elseif mode == 'limiter' then
   return 1
 elseif mode == 'limiters' then
   local all = redis.call('HGETALL', K_LIMITERS)
-  local names = {}
-  for j = 1, #all, 2 do names[#names + 1] = all[j] end
+  local names, defs = {}, {}
+  for j = 1, #all, 2 do
+    names[#names + 1] = all[j]
+    defs[all[j]] = all[j + 1]
+  end
   table.sort(names)
   local out = {}
   for _, n in ipairs(names) do
     out[#out + 1] = n
-    out[#out + 1] = redis.call('HGET', K_LIMITERS, n)
+    out[#out + 1] = defs[n]
   end
   return out
 elseif mode == 'caps' then

@@ -163,6 +163,11 @@ pub(crate) fn placeholder(id: &str, queue: &str) -> JobRecord {
 }
 
 /// The bytes of a string-like reply.
+/// A reply value as text (lossy; empty for a nil or an array).
+pub(crate) fn text_of(v: &Value) -> String {
+    String::from_utf8_lossy(&bytes_of(v).unwrap_or_default()).into_owned()
+}
+
 pub(crate) fn bytes_of(v: &Value) -> Option<Vec<u8>> {
     match v {
         Value::BulkString(b) => Some(b.clone()),

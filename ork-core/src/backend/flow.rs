@@ -255,7 +255,7 @@ pub fn held_reason(
         }
     }
     let mut mine: Vec<String> = r
-        .running_caps(1)
+        .running_caps()
         .into_iter()
         .map(|(n, _)| cap_name(&n))
         .collect();

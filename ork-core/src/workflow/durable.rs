@@ -10,6 +10,7 @@ use crate::backend::BoxFuture;
 use crate::call::Call;
 use crate::codec::Codec;
 use crate::context::Context;
+use crate::durable::millis;
 use crate::error::TaskError;
 use crate::task::{RunError, TaskEntry, TaskOptions};
 
@@ -33,10 +34,6 @@ inventory::submit! {
 
 inventory::submit! {
     TaskEntry { options: WAIT_OPTIONS, run: run_wait, split: split_none }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Workflow {

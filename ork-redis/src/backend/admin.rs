@@ -11,7 +11,7 @@ use ork_core::{JobQuery, QueueCounts, WorkerInfo};
 use redis::Value;
 
 use super::Inner;
-use crate::record::{bytes_of, expect_array, int_of, state_code};
+use crate::record::{bytes_of, expect_array, int_of, state_code, text_of};
 use crate::scripts;
 
 impl Inner {
@@ -41,8 +41,7 @@ impl Inner {
         let mut inv = self.script(&scripts::SCHEDULE);
         inv.key(self.keys.schedules()).arg("list");
         let reply = expect_array(self.run(&inv).await?, "schedules")?;
-        let text =
-            |v: &Value| String::from_utf8_lossy(&bytes_of(v).unwrap_or_default()).into_owned();
+        let text = text_of;
         Ok(reply
             .chunks(5)
             .filter_map(|row| {

@@ -17,7 +17,7 @@ use ork_core::Result;
 use redis::Value;
 
 use super::{Inner, RedisBackend};
-use crate::record::{bytes_of, expect_array, int_of};
+use crate::record::{expect_array, int_of, text_of};
 use crate::scripts;
 
 fn kind_code(target: &PauseTarget) -> &'static str {
@@ -71,8 +71,7 @@ impl Inner {
                 let [name, cap, running, parked] = row else {
                     return None;
                 };
-                let name =
-                    String::from_utf8_lossy(&bytes_of(name).unwrap_or_default()).into_owned();
+                let name = text_of(name);
                 Some(CapUse::new(&name, n(cap) as u32, n(running), n(parked)))
             })
             .collect())
@@ -97,8 +96,7 @@ impl Inner {
         let mut inv = self.script(&scripts::FLOW);
         inv.key(self.keys.flow()).arg("limiters");
         let reply = expect_array(self.run(&inv).await?, "limiters")?;
-        let text =
-            |v: &Value| String::from_utf8_lossy(&bytes_of(v).unwrap_or_default()).into_owned();
+        let text = text_of;
         Ok(reply
             .chunks(2)
             .filter_map(|row| {
@@ -125,8 +123,7 @@ impl Inner {
         let mut inv = self.script(&scripts::FLOW);
         inv.key(self.keys.flow()).arg("list");
         let reply = expect_array(self.run(&inv).await?, "paused")?;
-        let text =
-            |v: &Value| String::from_utf8_lossy(&bytes_of(v).unwrap_or_default()).into_owned();
+        let text = text_of;
         Ok(reply
             .chunks(3)
             .filter_map(|row| {

@@ -227,7 +227,7 @@ impl Inner {
             }
             // A task's capped or rate-limited jobs are placed in one shard
             // (see the crate docs, "Shards"), so its limits are not split.
-            let caps = r.running_caps(1);
+            let caps = r.running_caps();
             if let Some(key) = &r.rate_key {
                 ork_core::call::check_cap_key(key)?;
             }

@@ -346,16 +346,10 @@ impl RedisBackend {
         }
         let mut by_queue: BTreeMap<String, QueueCounts> = BTreeMap::new();
         for counts in self.each_shard(|s| s.counts()).await?.into_iter().flatten() {
-            let sum = by_queue
+            by_queue
                 .entry(counts.queue.clone())
-                .or_insert_with(|| QueueCounts::new(counts.queue.clone()));
-            sum.waiting += counts.waiting;
-            sum.scheduled += counts.scheduled;
-            sum.queued += counts.queued;
-            sum.running += counts.running;
-            sum.succeeded += counts.succeeded;
-            sum.dead += counts.dead;
-            sum.cancelled += counts.cancelled;
+                .or_insert_with(|| QueueCounts::new(counts.queue.clone()))
+                .add(&counts);
         }
         Ok(by_queue.into_values().collect())
     }

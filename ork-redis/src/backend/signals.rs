@@ -1,8 +1,8 @@
 //! Signals and waking parked jobs (see the crate docs, "Durable sleeps and
 //! waits"). The signal side (`signal.lua`, `listen.lua`, the waiters hash)
 //! runs under the signal key's keys, the job side (`wake.lua`) under the
-//! job's: each call goes through [`Inner::signal_keys`] or the job's keys,
-//! never a script over both.
+//! job's: each call goes to the key's shard
+//! ([`RedisBackend::signal_shard`]) or the job's, never a script over both.
 
 use std::time::Duration;
 
@@ -12,17 +12,10 @@ use ork_core::{Error, Result};
 use redis::Value;
 
 use super::{Inner, RedisBackend};
-use crate::keys::Keys;
 use crate::record::{array_of, bytes_of, int_of};
 use crate::scripts;
 
 impl Inner {
-    /// The keys that hold signal `key`'s state: this shard's (the router
-    /// picks the key's shard, see [`RedisBackend::signal_shard`]).
-    fn signal_keys(&self, _key: &str) -> &Keys {
-        &self.keys
-    }
-
     async fn put_signal(
         &self,
         key: &str,
@@ -32,7 +25,7 @@ impl Inner {
         let retention_ms = u64::try_from(retention.as_millis())
             .unwrap_or(u64::MAX)
             .clamp(1, 1 << 40);
-        let keys = self.signal_keys(key);
+        let keys = &self.keys;
         let mut inv = self.script_in(&scripts::SIGNAL, keys);
         inv.arg(key).arg(value).arg(retention_ms);
         let reply = array_of(self.run_acked(&inv, "signal").await?);
@@ -57,7 +50,7 @@ impl Inner {
         job: &JobId,
         until_ms: u64,
     ) -> Result<Option<Signal>> {
-        let keys = self.signal_keys(key);
+        let keys = &self.keys;
         let mut inv = self.script_in(&scripts::LISTEN, keys);
         inv.arg(key).arg(after).arg(job.as_str()).arg(until_ms);
         let reply = self.run_acked(&inv, "listen").await?;
@@ -82,7 +75,7 @@ impl Inner {
     async fn unlisten(&self, key: &str, job: &JobId) -> Result<()> {
         let mut conn = self.pool.get();
         let _: Value = redis::cmd("HDEL")
-            .arg(self.signal_keys(key).listeners(key))
+            .arg(self.keys.listeners(key))
             .arg(job.as_str())
             .query_async(&mut conn)
             .await

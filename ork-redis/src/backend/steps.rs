@@ -63,6 +63,8 @@ impl StepStore for RedisBackend {
     }
 
     fn steps<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<StoredSteps>> {
-        Box::pin(async move { self.shard_of_job(id.as_str()).await?.steps(id).await })
+        // Read by the job's own attempt, whose shard the claim noted.
+        let shard = self.router.shard(self.router.for_job(id.as_str()));
+        Box::pin(shard.steps(id))
     }
 }

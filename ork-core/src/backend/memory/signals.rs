@@ -71,7 +71,7 @@ impl SignalStore for MemoryBackend {
 
     fn wake<'a>(&'a self, id: &'a JobId) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
-            let woke = {
+            {
                 let mut st = self.lock();
                 let Some(e) = st.jobs.get_mut(id) else {
                     return Ok(false);
@@ -81,7 +81,6 @@ impl SignalStore for MemoryBackend {
                         let due = e.info.due_at_ms;
                         st.scheduled.retain(|(d, _, j)| Some(*d) != due || j != id);
                         st.push_ready(id.clone());
-                        true
                     }
                     JobState::Running | JobState::Queued => {
                         e.woken = true;
@@ -89,11 +88,9 @@ impl SignalStore for MemoryBackend {
                     }
                     _ => return Ok(false),
                 }
-            };
-            if woke {
-                self.shared.work.notify_waiters();
             }
-            Ok(woke)
+            self.shared.work.notify_waiters();
+            Ok(true)
         })
     }
 }

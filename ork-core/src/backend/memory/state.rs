@@ -608,7 +608,7 @@ pub(super) fn acquire(
     now: u64,
 ) -> Admit {
     let r = &jobs[id].info.record;
-    let mut caps = r.running_caps(1);
+    let mut caps = r.running_caps();
     if let Some(&n) = queue_caps.get(&r.queue) {
         caps.push((format!("q:{}", r.queue), n));
     }
